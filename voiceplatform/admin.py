@@ -1,0 +1,163 @@
+"""Operator admin. Superusers see every tenant; staff users only rows of tenants they belong to."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
+
+from voiceplatform.models import ApiKey, Membership, ProviderCredential, Tenant
+
+
+def staff_tenant_ids(request: HttpRequest) -> list[int]:
+    return list(Membership.objects.filter(user=request.user).values_list("tenant_id", flat=True))
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Base for tenant-owned models: rows, objects and FK choices limited to the user's tenants."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(tenant_id__in=staff_tenant_ids(request))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if not request.user.is_superuser:
+            related = db_field.related_model
+            tenant_ids = staff_tenant_ids(request)
+            if related is Tenant:
+                kwargs["queryset"] = Tenant.objects.filter(pk__in=tenant_ids)
+            elif related is get_user_model():
+                kwargs["queryset"] = get_user_model().objects.filter(memberships__tenant_id__in=tenant_ids).distinct()
+            elif any(f.name == "tenant" for f in related._meta.fields):
+                kwargs["queryset"] = related._default_manager.filter(tenant_id__in=tenant_ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _owns(self, request: HttpRequest, obj: Model | None) -> bool:
+        return obj is None or request.user.is_superuser or obj.tenant_id in staff_tenant_ids(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_view_permission(request, obj) and self._owns(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._owns(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._owns(request, obj)
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "timezone", "created_at"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["code", "created_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(pk__in=staff_tenant_ids(request))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # A staff user could not see a tenant they create (no membership yet): superusers only.
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return request.user.is_superuser
+
+
+@admin.register(Membership)
+class MembershipAdmin(TenantScopedAdmin):
+    list_display = ["user", "tenant", "role", "created_at"]
+    list_filter = ["role"]
+    search_fields = ["user__email", "user__username", "tenant__name"]
+    autocomplete_fields = ["user", "tenant"]
+    readonly_fields = ["code"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(TenantScopedAdmin):
+    list_display = ["name", "tenant", "display", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "prefix", "tenant__name"]
+    fields = ["tenant", "name", "display", "created_by", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["tenant", "display", "created_by", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # The plaintext of a key is shown exactly once: create keys in the portal or with
+        # `manage.py create_api_key`, where it can be copied.
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        from voiceplatform.services import api_key_revoke
+
+        for api_key in queryset:
+            api_key_revoke(tenant=api_key.tenant, api_key=api_key)
+
+
+class ProviderCredentialAdminForm(forms.ModelForm):
+    secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: leave empty to keep the stored secret.",
+    )
+
+    class Meta:
+        model = ProviderCredential
+        fields = ["tenant", "provider", "base_url", "account_id"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if (
+            not self.cleaned_data.get("secret")
+            and not self.instance.encrypted_secret
+            and cleaned.get("provider") != "openai_compatible"
+        ):
+            self.add_error("secret", "Enter the API key (or auth token) for this provider.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> ProviderCredential:
+        credential = super().save(commit=False)
+        if secret := self.cleaned_data.get("secret", "").strip():
+            credential.set_secret(secret)
+        if commit:
+            credential.save()
+        return credential
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(TenantScopedAdmin):
+    form = ProviderCredentialAdminForm
+    list_display = ["provider", "tenant", "masked_secret", "base_url", "updated_at"]
+    list_filter = ["provider"]
+    search_fields = ["tenant__name", "provider"]
+    readonly_fields = ["masked_secret", "created_at", "updated_at"]
+
+
+class ScopedUserAdmin(UserAdmin):
+    """Staff see only people who share a tenant with them; superusers see everyone."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(memberships__tenant_id__in=staff_tenant_ids(request)).distinct()
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if request.user.is_superuser:
+            return fields
+        # Only superusers hand out operator powers; staff must not escalate themselves or others.
+        return (*fields, "is_staff", "is_superuser", "groups", "user_permissions")
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), ScopedUserAdmin)
+admin.site.site_header = "voiceplatform operations"

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class VoicePlatformConfig(AppConfig):
+    name = "voiceplatform"
+    label = "voiceplatform"
+    verbose_name = "Tenancy"
+    default_auto_field = "django.db.models.BigAutoField"

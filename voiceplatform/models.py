@@ -1,0 +1,208 @@
+"""Tenancy: tenants, their members, API keys and provider credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+import zoneinfo
+from typing import Self
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinLengthValidator
+from django.db import models
+
+# Models that are deliberately not tenant-owned. tests/test_tenancy.py fails for any model that
+# is neither listed here nor a TenantOwned subclass, so a new table must pick a side.
+GLOBAL_MODELS = frozenset(
+    {
+        "voiceplatform.Tenant",  # the tenant itself
+        "auth.User",  # a person may belong to several tenants (Membership links them)
+        "auth.Group",
+        "auth.Permission",
+        "contenttypes.ContentType",
+        "sessions.Session",
+        "admin.LogEntry",  # operator audit trail, visible to superusers only
+    }
+)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone (e.g. Europe/Paris).")
+
+
+class Tenant(models.Model):
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=50, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Tenant | None) -> Self:
+        """Rows of this tenant only; refuses a missing tenant instead of returning everything."""
+        if not isinstance(tenant, Tenant) or tenant.pk is None:
+            raise ValueError(f"for_tenant() needs a saved Tenant, got {tenant!r}")
+        return self.filter(tenant=tenant)
+
+
+class TenantOwned(models.Model):
+    """Abstract base of every tenant-owned row: a tenant FK and a UUID code used in URLs."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    EDITOR = "editor", "Editor"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(TenantOwned):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant__name", "user__email"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "user"], name="membership_unique_user_per_tenant")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.tenant} ({self.role})"
+
+    @property
+    def can_write(self) -> bool:
+        """Editors and up change tenant content; viewers only read."""
+        return self.role != Role.VIEWER
+
+    @property
+    def can_manage(self) -> bool:
+        """Owners and admins manage members, API keys and provider credentials."""
+        return self.role in (Role.OWNER, Role.ADMIN)
+
+
+API_KEY_PREFIX_LENGTH = 8
+
+
+def hash_api_key(raw_key: str) -> str:
+    # Keys carry 190+ bits of randomness, so a fast hash is safe and keeps lookups O(1).
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKey(TenantOwned):
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=API_KEY_PREFIX_LENGTH, unique=True, validators=[MinLengthValidator(8)])
+    hashed_key = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (vp_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def display(self) -> str:
+        return f"vp_{self.prefix}_…"
+
+
+class Provider(models.TextChoices):
+    OPENAI = "openai", "OpenAI"
+    OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible (self-hosted)"
+    GOOGLE = "google", "Google (Gemini / Cloud Speech)"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GROQ = "groq", "Groq"
+    ELEVENLABS = "elevenlabs", "ElevenLabs"
+    CARTESIA = "cartesia", "Cartesia"
+    DEEPGRAM = "deepgram", "Deepgram"
+    ASSEMBLYAI = "assemblyai", "AssemblyAI"
+    TWILIO = "twilio", "Twilio"
+
+
+# Where each provider's key is found in the process environment when a tenant has none.
+PROVIDER_ENV = {
+    Provider.OPENAI: {"secret": "OPENAI_API_KEY", "base_url": "OPENAI_BASE_URL"},
+    Provider.OPENAI_COMPATIBLE: {"secret": "OPENAI_COMPATIBLE_API_KEY", "base_url": "OPENAI_COMPATIBLE_BASE_URL"},
+    Provider.GOOGLE: {"secret": "GOOGLE_API_KEY"},
+    Provider.ANTHROPIC: {"secret": "ANTHROPIC_API_KEY"},
+    Provider.GROQ: {"secret": "GROQ_API_KEY"},
+    Provider.ELEVENLABS: {"secret": "ELEVEN_API_KEY"},
+    Provider.CARTESIA: {"secret": "CARTESIA_API_KEY"},
+    Provider.DEEPGRAM: {"secret": "DEEPGRAM_API_KEY"},
+    Provider.ASSEMBLYAI: {"secret": "ASSEMBLYAI_API_KEY"},
+    Provider.TWILIO: {"secret": "TWILIO_AUTH_TOKEN", "account_id": "TWILIO_ACCOUNT_SID"},
+}
+
+
+class ProviderCredential(TenantOwned):
+    """A tenant's key for one vendor; the secret is encrypted and bound to the tenant."""
+
+    provider = models.CharField(max_length=32, choices=Provider.choices)
+    base_url = models.URLField(blank=True, help_text="Only for self-hosted OpenAI-compatible endpoints.")
+    account_id = models.CharField(
+        max_length=64, blank=True, help_text="Public account identifier, e.g. Twilio Account SID."
+    )
+    encrypted_secret = models.TextField(blank=True, editable=False)
+    secret_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "provider"], name="credential_one_per_provider")]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.masked_secret}"
+
+    @property
+    def masked_secret(self) -> str:
+        return f"…{self.secret_last4}" if self.secret_last4 else "(no secret)"
+
+    def set_secret(self, secret: str) -> None:
+        from voiceplatform.crypto import encrypt_for_tenant
+
+        self.encrypted_secret = encrypt_for_tenant(tenant_id=self.tenant_id, plaintext=secret) if secret else ""
+        self.secret_last4 = secret[-4:] if len(secret) >= 8 else ""
+
+    def get_secret(self) -> str:
+        from voiceplatform.crypto import decrypt_for_tenant
+
+        if not self.encrypted_secret:
+            return ""
+        return decrypt_for_tenant(tenant_id=self.tenant_id, token=self.encrypted_secret)
+
+    def clean(self) -> None:
+        if self.provider == Provider.OPENAI_COMPATIBLE and not self.base_url:
+            raise ValidationError({"base_url": "A self-hosted OpenAI-compatible provider needs its base URL."})
+        if self.provider not in (Provider.OPENAI, Provider.OPENAI_COMPATIBLE) and self.base_url:
+            raise ValidationError({"base_url": "Only OpenAI and OpenAI-compatible providers take a base URL."})
+        if self.provider == Provider.TWILIO and not self.account_id:
+            raise ValidationError({"account_id": "Twilio needs the Account SID (starts with AC)."})
+
+    def __repr__(self) -> str:  # never show the ciphertext in debug output either
+        return f"<ProviderCredential {self.provider} tenant={self.tenant_id} {self.masked_secret}>"

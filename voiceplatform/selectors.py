@@ -1,0 +1,123 @@
+"""Reads for tenancy; every tenant-owned lookup takes the tenant explicitly."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from typing import TypeVar
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Model, QuerySet
+from django.http import Http404
+
+from voiceplatform.models import (
+    PROVIDER_ENV,
+    ApiKey,
+    Membership,
+    ProviderCredential,
+    Tenant,
+    hash_api_key,
+)
+
+M = TypeVar("M", bound=Model)
+
+
+def _get_or_404(queryset: QuerySet[M], code: uuid.UUID | str) -> M:
+    """Same 404 for 'not yours' and 'does not exist'."""
+    try:
+        return queryset.get(code=code)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def memberships_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+
+
+def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
+    return Membership.objects.for_tenant(tenant).select_related("user").order_by("user__email")
+
+
+def membership_get(*, tenant: Tenant, code: uuid.UUID | str) -> Membership:
+    return _get_or_404(Membership.objects.for_tenant(tenant).select_related("user"), code)
+
+
+def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    return ApiKey.objects.for_tenant(tenant).select_related("created_by")
+
+
+def api_key_get(*, tenant: Tenant, code: uuid.UUID | str) -> ApiKey:
+    return _get_or_404(ApiKey.objects.for_tenant(tenant), code)
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key matching this plaintext, with its tenant; None when unknown or revoked."""
+    # Lookup by hash is global on purpose: the key itself tells us the tenant.
+    return (
+        ApiKey.objects.select_related("tenant")
+        .filter(hashed_key=hash_api_key(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def credential_list(*, tenant: Tenant) -> QuerySet[ProviderCredential]:
+    return ProviderCredential.objects.for_tenant(tenant)
+
+
+def credential_get(*, tenant: Tenant, code: uuid.UUID | str) -> ProviderCredential:
+    return _get_or_404(ProviderCredential.objects.for_tenant(tenant), code)
+
+
+@dataclass(frozen=True)
+class ResolvedCredential:
+    provider: str
+    secret: str
+    base_url: str
+    account_id: str
+    source: str  # "tenant" or "environment"
+
+    def __repr__(self) -> str:
+        return f"ResolvedCredential(provider={self.provider!r}, source={self.source!r}, secret=…)"
+
+
+def credential_resolve(*, tenant: Tenant, provider: str) -> ResolvedCredential | None:
+    """The tenant's own credential for a provider, else the process environment's, else None."""
+    credential = ProviderCredential.objects.for_tenant(tenant).filter(provider=provider).first()
+    if credential is not None:
+        return ResolvedCredential(
+            provider=provider,
+            secret=credential.get_secret(),
+            base_url=credential.base_url,
+            account_id=credential.account_id,
+            source="tenant",
+        )
+    names = PROVIDER_ENV.get(provider, {})
+    secret = os.environ.get(names.get("secret", ""), "")
+    base_url = os.environ.get(names.get("base_url", ""), "")
+    if not secret and not base_url:
+        return None
+    return ResolvedCredential(
+        provider=provider,
+        secret=secret,
+        base_url=base_url,
+        account_id=os.environ.get(names.get("account_id", ""), ""),
+        source="environment",
+    )
+
+
+@dataclass(frozen=True)
+class DashboardCounts:
+    members: int
+    active_api_keys: int
+    provider_credentials: int
+
+
+def dashboard_counts(*, tenant: Tenant) -> DashboardCounts:
+    return DashboardCounts(
+        members=Membership.objects.for_tenant(tenant).count(),
+        active_api_keys=ApiKey.objects.for_tenant(tenant).filter(revoked_at__isnull=True).count(),
+        provider_credentials=ProviderCredential.objects.for_tenant(tenant).count(),
+    )

@@ -1,0 +1,43 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from voiceplatform import api, views
+
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("provider-credentials", api.ProviderCredentialViewSet, basename="api-credential")
+
+api_v1 = [
+    path("", api.api_root, name="api-root"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/set-password/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="registration/set_password.html", success_url="/accounts/login/?password_set=1"
+        ),
+        name="password_reset_confirm",
+    ),
+    path("", views.dashboard, name="portal-dashboard"),
+    path("tenants/switch", views.tenant_switch, name="tenancy-tenant-switch"),
+    path("settings/members/", views.member_list, name="tenancy-member-list"),
+    path("settings/members/<uuid:code>/role", views.member_role, name="tenancy-member-role"),
+    path("settings/members/<uuid:code>/remove", views.member_remove, name="tenancy-member-remove"),
+    path("settings/api-keys/", views.api_key_list, name="tenancy-apikey-list"),
+    path("settings/api-keys/<uuid:code>/revoke", views.api_key_revoke, name="tenancy-apikey-revoke"),
+    path("settings/credentials/", views.credential_list, name="tenancy-credential-list"),
+    path("settings/credentials/<uuid:code>/delete", views.credential_delete, name="tenancy-credential-delete"),
+]
+
+handler403 = "voiceplatform.views.permission_denied"
