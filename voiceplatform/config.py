@@ -110,6 +110,7 @@ class Settings:
             if len(raw) != 32:
                 raise ConfigError(
                     f"{name} key #{position} is not a Fernet key (32 url-safe base64 bytes); "
-                    "make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                    "make one with: python -c "
+                    "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
                 )
         return keys

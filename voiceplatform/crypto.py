@@ -42,7 +42,8 @@ def decrypt_for_tenant(*, tenant_id: int, token: str) -> str:
         return _multi_fernet(tenant_id).decrypt(token.encode()).decode()
     except InvalidToken:
         raise SecretDecryptionError(
-            "stored secret cannot be decrypted for this tenant (wrong tenant, or its key was removed from FIELD_ENCRYPTION_KEYS)"
+            "stored secret cannot be decrypted for this tenant "
+            "(wrong tenant, or its key was removed from FIELD_ENCRYPTION_KEYS)"
         ) from None
 
 

@@ -179,6 +179,9 @@ class ProviderCredential(TenantOwned):
     def __str__(self) -> str:
         return f"{self.get_provider_display()} {self.masked_secret}"
 
+    def __repr__(self) -> str:  # never show the ciphertext in debug output either
+        return f"<ProviderCredential {self.provider} tenant={self.tenant_id} {self.masked_secret}>"
+
     @property
     def masked_secret(self) -> str:
         return f"…{self.secret_last4}" if self.secret_last4 else "(no secret)"
@@ -203,6 +206,3 @@ class ProviderCredential(TenantOwned):
             raise ValidationError({"base_url": "Only OpenAI and OpenAI-compatible providers take a base URL."})
         if self.provider == Provider.TWILIO and not self.account_id:
             raise ValidationError({"account_id": "Twilio needs the Account SID (starts with AC)."})
-
-    def __repr__(self) -> str:  # never show the ciphertext in debug output either
-        return f"<ProviderCredential {self.provider} tenant={self.tenant_id} {self.masked_secret}>"

@@ -1,0 +1,76 @@
+"""Two tenants; an owner, a teammate (editor), a viewer and an outsider (owner of the other tenant)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from voiceplatform.models import Role, Tenant
+from voiceplatform.services import api_key_create
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def tenant(db: None) -> Tenant:
+    return TenantFactory(name="Acme", slug="acme")
+
+
+@pytest.fixture
+def other_tenant(db: None) -> Tenant:
+    return TenantFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def owner(tenant: Tenant):
+    return MembershipFactory(tenant=tenant, user=UserFactory(username="owner@acme.test"), role=Role.OWNER).user
+
+
+@pytest.fixture
+def teammate(tenant: Tenant):
+    return MembershipFactory(tenant=tenant, user=UserFactory(username="editor@acme.test"), role=Role.EDITOR).user
+
+
+@pytest.fixture
+def viewer(tenant: Tenant):
+    return MembershipFactory(tenant=tenant, user=UserFactory(username="viewer@acme.test"), role=Role.VIEWER).user
+
+
+@pytest.fixture
+def outsider(other_tenant: Tenant):
+    return MembershipFactory(tenant=other_tenant, user=UserFactory(username="owner@globex.test"), role=Role.OWNER).user
+
+
+@pytest.fixture
+def client_for() -> Callable[..., Client]:
+    """A logged-in portal client for a user."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_client_for() -> Callable[[Tenant], APIClient]:
+    """An API client carrying a fresh Bearer key of the given tenant."""
+
+    def make(tenant: Tenant) -> APIClient:
+        _key, raw_key = api_key_create(tenant=tenant, name="tests")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+        return client
+
+    return make
