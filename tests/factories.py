@@ -10,6 +10,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}@example.com")
     email = factory.LazyAttribute(lambda u: u.username)
@@ -37,6 +38,7 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 class ProviderCredentialFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ProviderCredential
+        skip_postgeneration_save = True
 
     tenant = factory.SubFactory(TenantFactory)
     provider = "openai"

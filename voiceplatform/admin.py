@@ -103,6 +103,9 @@ class ApiKeyAdmin(TenantScopedAdmin):
 
 
 class ProviderCredentialAdminForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False, assume_scheme="https", help_text="Only for self-hosted OpenAI-compatible endpoints."
+    )
     secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
@@ -156,6 +159,21 @@ class ScopedUserAdmin(UserAdmin):
             return fields
         # Only superusers hand out operator powers; staff must not escalate themselves or others.
         return (*fields, "is_staff", "is_superuser", "groups", "user_permissions")
+
+    def _may_change(self, request: HttpRequest, obj: Model | None) -> bool:
+        if obj is None or request.user.is_superuser or obj.pk == request.user.pk:
+            return True
+        # Setting the password (or email) of an operator, or of someone who is also in a tenant
+        # this staff user is not in, would take over access beyond this staff user's own tenants.
+        if obj.is_superuser or obj.is_staff:
+            return False
+        return not obj.memberships.exclude(tenant_id__in=staff_tenant_ids(request)).exists()
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_change(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_change(request, obj)
 
 
 admin.site.unregister(get_user_model())

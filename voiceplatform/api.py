@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import api_view
@@ -103,10 +104,10 @@ class ProviderCredentialViewSet(
         data = serializer.validated_data
         if self.get_queryset().filter(provider=data["provider"]).exists():
             raise serializers.ValidationError(
-                {"provider": "This tenant already has a credential for that provider; PUT to replace it."}
+                {"provider": ["This tenant already has a credential for that provider; PUT to replace it."]}
             )
-        credential = credential_set(
-            tenant=self.tenant,
+        credential = self._credential_set(
+            serializer,
             provider=data["provider"],
             secret=data["secret"],
             base_url=data["base_url"],
@@ -122,16 +123,28 @@ class ProviderCredentialViewSet(
         data = serializer.validated_data
         if data.get("provider", credential.provider) != credential.provider:
             raise serializers.ValidationError(
-                {"provider": "The provider of a credential cannot change; add a new one."}
+                {"provider": ["The provider of a credential cannot change; add a new one."]}
             )
-        credential = credential_set(
-            tenant=self.tenant,
+        credential = self._credential_set(
+            serializer,
             provider=credential.provider,
             secret=data.get("secret", ""),
             base_url=data.get("base_url", credential.base_url) if partial else data["base_url"],
             account_id=data.get("account_id", credential.account_id) if partial else data["account_id"],
         )
         return Response(self.get_serializer(credential).data)
+
+    def _credential_set(self, serializer: ProviderCredentialSerializer, **fields: str) -> ProviderCredential:
+        """credential_set for this tenant; its field errors come back under the API's field names."""
+        try:
+            return credential_set(tenant=self.tenant, **fields)
+        except DjangoValidationError as error:
+            if not hasattr(error, "error_dict"):
+                raise
+            names = {field.source: name for name, field in serializer.fields.items()}
+            raise serializers.ValidationError(
+                {names.get(key, key): messages for key, messages in error.message_dict.items()}
+            ) from None
 
     def perform_destroy(self, instance: ProviderCredential) -> None:
         credential_delete(tenant=self.tenant, credential=instance)

@@ -62,4 +62,7 @@ class HasTenantApiKey(permissions.BasePermission):
     message = "Authentication required: send 'Authorization: Bearer <API key>'."
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if request.auth is None:
+            # DRF's permission_denied() drops `message` for unauthenticated requests, so raise it here.
+            raise exceptions.NotAuthenticated(self.message)
         return isinstance(request.auth, ApiKey)

@@ -168,7 +168,9 @@ def _manage(*args: str) -> None:
 
 def _run_until_exit(command: list[str]) -> int:
     """Run a foreground child; Ctrl-C goes to it (same process group) and we wait for it."""
-    process = subprocess.Popen(command, cwd=BASE_DIR)
+    # Children (Procfile lines) find this interpreter's python/celery first on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    process = subprocess.Popen(command, cwd=BASE_DIR, env=env)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     terminate = lambda *_: process.send_signal(signal.SIGTERM)  # noqa: E731
     signal.signal(signal.SIGTERM, terminate)

@@ -35,5 +35,7 @@ class CredentialForm(forms.Form):
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Write-only. Leave empty when replacing to keep the stored secret.",
     )
-    base_url = forms.URLField(label="Base URL", required=False, help_text="Self-hosted OpenAI-compatible servers only.")
+    base_url = forms.URLField(
+        label="Base URL", required=False, assume_scheme="https", help_text="Self-hosted OpenAI-compatible servers only."
+    )
     account_id = forms.CharField(label="Account ID", required=False, max_length=64, help_text="Twilio Account SID.")

@@ -36,7 +36,13 @@ class ContextFilter(logging.Filter):
     """Adds request_id and tenant (when known) to each record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = getattr(record, "request_id", None) or request_id_var.get()
+        # django.request logs 4xx responses after the middleware has reset request_id_var, but it
+        # passes the request along, which carries the id.
+        record.request_id = (
+            getattr(record, "request_id", None)
+            or request_id_var.get()
+            or getattr(getattr(record, "request", None), "request_id", None)
+        )
         record.tenant = getattr(record, "tenant", None) or tenant_var.get()
         parts = [f"{key}={value}" for key in ("request_id", "tenant") if (value := getattr(record, key))]
         record.context_suffix = f" [{' '.join(parts)}]" if parts else ""
@@ -46,11 +52,16 @@ class ContextFilter(logging.Filter):
 class RedactSecretsFilter(logging.Filter):
     """Renders the message once and removes secret-shaped substrings from it."""
 
+    _traceback_formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message or record.args:
             record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when it is set, so the traceback is printed redacted too.
+            record.exc_text = redact(self._traceback_formatter.formatException(record.exc_info))
         return True
 
 

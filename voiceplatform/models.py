@@ -184,7 +184,9 @@ class ProviderCredential(TenantOwned):
 
     @property
     def masked_secret(self) -> str:
-        return f"…{self.secret_last4}" if self.secret_last4 else "(no secret)"
+        if self.secret_last4:
+            return f"…{self.secret_last4}"
+        return "(set, too short to hint)" if self.encrypted_secret else "(no secret)"
 
     def set_secret(self, secret: str) -> None:
         from voiceplatform.crypto import encrypt_for_tenant

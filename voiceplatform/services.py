@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from voiceplatform.crypto import reencrypt_for_tenant
+from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
 from voiceplatform.models import (
     API_KEY_PREFIX_LENGTH,
     ApiKey,
@@ -194,7 +194,10 @@ def credentials_reencrypt_all() -> int:
     # Crosses tenants on purpose: each row is re-encrypted with its own tenant's derived key.
     for credential in ProviderCredential.objects.exclude(encrypted_secret="").iterator():
         with transaction.atomic():
-            token = reencrypt_for_tenant(tenant_id=credential.tenant_id, token=credential.encrypted_secret)
+            try:
+                token = reencrypt_for_tenant(tenant_id=credential.tenant_id, token=credential.encrypted_secret)
+            except SecretDecryptionError as exc:
+                raise SecretDecryptionError(f"credential {credential.code} ({credential.provider}): {exc}") from None
             ProviderCredential.objects.filter(pk=credential.pk).update(encrypted_secret=token)
         count += 1
     return count

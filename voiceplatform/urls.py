@@ -4,10 +4,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from agents_app.api import AgentViewSet
 from voiceplatform import api, views
 
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("provider-credentials", api.ProviderCredentialViewSet, basename="api-credential")
+router.register("agents", AgentViewSet, basename="api-agent")
 
 api_v1 = [
     path("", api.api_root, name="api-root"),

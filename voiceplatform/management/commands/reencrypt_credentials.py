@@ -1,7 +1,8 @@
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from voiceplatform.crypto import SecretDecryptionError
 from voiceplatform.services import credentials_reencrypt_all
 
 
@@ -9,5 +10,8 @@ class Command(BaseCommand):
     help = "Re-encrypt every provider secret with the first key of FIELD_ENCRYPTION_KEYS (after rotating keys)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        count = credentials_reencrypt_all()
+        try:
+            count = credentials_reencrypt_all()
+        except SecretDecryptionError as exc:
+            raise CommandError(f"{exc}; rows before it were re-encrypted, fix the keys and run again") from None
         self.stdout.write(f"re-encrypted {count} provider credential(s) with the current key")

@@ -5,6 +5,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from agents_app.demo import demo_agents_ensure
+from voiceplatform.actor import Actor
 from voiceplatform.models import ApiKey, Membership, Role, Tenant
 from voiceplatform.services import api_key_create, tenant_create
 
@@ -41,8 +43,11 @@ class Command(BaseCommand):
         raw_key = None
         if not ApiKey.objects.for_tenant(tenant).exists():
             _api_key, raw_key = api_key_create(tenant=tenant, name="Demo key", created_by=owner)
+        agents = demo_agents_ensure(tenant=tenant, actor=Actor(user=owner))
 
         self.stdout.write(f"Demo tenant:   {tenant.name} ({tenant.slug})")
+        if agents:
+            self.stdout.write(f"Demo agents:   {', '.join(agent.name for agent in agents)}")
         if password:
             self.stdout.write(f"Login:         {DEMO_EMAIL} / {password}")
         else:

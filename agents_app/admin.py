@@ -1,0 +1,172 @@
+"""Operator admin for agents, scoped like every tenant-owned model (voiceplatform.admin.TenantScopedAdmin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from agents_app import services
+from agents_app.models import Agent, BusinessHours, Holiday, PromptVersion
+from agents_app.runtime_config import loader
+from voiceplatform.actor import Actor
+from voiceplatform.admin import TenantScopedAdmin
+
+
+class BusinessHoursInline(admin.TabularInline):
+    model = BusinessHours
+    fields = ["weekday", "start", "end"]
+    extra = 0
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    fields = ["date", "name"]
+    extra = 0
+
+
+class PromptVersionInline(admin.TabularInline):
+    model = PromptVersion
+    fields = ["version", "author_label", "note", "created_at", "system_prompt"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    ordering = ["-version"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Agent)
+class AgentAdmin(TenantScopedAdmin):
+    list_display = [
+        "name",
+        "tenant",
+        "direction",
+        "llm_provider",
+        "llm_model",
+        "tts_provider",
+        "is_active",
+        "updated_at",
+    ]
+    list_filter = ["is_active", "direction", "llm_provider", "tts_provider", "stt_provider", "tenant"]
+    search_fields = ["name", "description", "tenant__name"]
+    readonly_fields = ["code", "created_at", "updated_at", "config_cache_metrics"]
+    inlines = [BusinessHoursInline, HolidayInline, PromptVersionInline]
+    actions = ["activate", "deactivate", "duplicate"]
+    fieldsets = [
+        ("Identity", {"fields": ["tenant", "name", "description", "is_active", "code", "created_at", "updated_at"]}),
+        (
+            "AI",
+            {
+                "fields": [
+                    "system_prompt",
+                    "personality",
+                    "greeting_message",
+                    "llm_provider",
+                    "llm_model",
+                    "temperature",
+                    "max_output_tokens",
+                ]
+            },
+        ),
+        ("Voice", {"fields": ["tts_provider", "voice_id", "tts_model", "speaking_speed"]}),
+        ("Speech to text", {"fields": ["stt_provider", "stt_model", "stt_language"]}),
+        (
+            "Turn taking",
+            {
+                "fields": [
+                    "allow_interruptions",
+                    "min_endpointing_delay",
+                    "max_endpointing_delay",
+                    "preemptive_generation",
+                ]
+            },
+        ),
+        (
+            "Inbound",
+            {
+                "fields": [
+                    "direction",
+                    "timezone",
+                    "business_hours_enabled",
+                    "transfer_number",
+                    "fallback_number",
+                    "out_of_hours_message",
+                    "ivr_menu",
+                ]
+            },
+        ),
+        (
+            "Outbound",
+            {
+                "fields": [
+                    "dialer_type",
+                    "max_retries",
+                    "retry_delay_minutes",
+                    "voicemail_action",
+                    "voicemail_message",
+                    "consent_required",
+                    "dnc_enabled",
+                ]
+            },
+        ),
+        ("Operations", {"fields": ["max_concurrent_calls", "recording_enabled", "config_cache_metrics"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "tenant"] if obj is not None else fields
+
+    @admin.display(description="Runtime-config cache (all processes)")
+    def config_cache_metrics(self, obj: Agent | None) -> str:
+        try:
+            metrics = loader.metrics()
+        except Exception:  # the admin page must render even when Redis is down
+            return "Redis unreachable"
+        return ", ".join(f"{name}={value}" for name, value in metrics.items())
+
+    def save_model(self, request: HttpRequest, obj: Agent, form: forms.ModelForm, change: bool) -> None:
+        """Saves go through the services so prompt history and validation match the portal and API."""
+        fields = {name: form.cleaned_data[name] for name in services.EDITABLE_FIELDS if name in form.cleaned_data}
+        actor = Actor(user=request.user)
+        try:
+            if change:
+                saved = services.agent_update(tenant=obj.tenant, agent=obj, actor=actor, fields=fields, note="Admin")
+            else:
+                saved = services.agent_create(tenant=obj.tenant, actor=actor, fields=fields, note="Admin")
+        except ValidationError as exc:  # form validation ran the same checks; this is a race, say so
+            messages.error(request, "; ".join(exc.messages))
+            raise
+        obj.pk, obj.code = saved.pk, saved.code
+
+    def save_formset(self, request: HttpRequest, form: forms.ModelForm, formset: Any, change: bool) -> None:
+        instances = formset.save(commit=False)
+        for instance in instances:
+            instance.tenant_id = form.instance.tenant_id
+            instance.save()
+        for deleted in formset.deleted_objects:
+            deleted.delete()
+        formset.save_m2m()
+        if formset.model is not PromptVersion:
+            form.instance.save(update_fields=["updated_at"])  # refreshes the cached config after the schedule
+
+    @admin.action(description="Activate selected agents")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset.select_related("tenant"):
+            services.agent_set_active(tenant=agent.tenant, agent=agent, is_active=True)
+
+    @admin.action(description="Deactivate selected agents")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset.select_related("tenant"):
+            services.agent_set_active(tenant=agent.tenant, agent=agent, is_active=False)
+
+    @admin.action(description="Duplicate selected agents")
+    def duplicate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset.select_related("tenant"):
+            services.agent_duplicate(tenant=agent.tenant, agent=agent, actor=Actor(user=request.user))

@@ -1,0 +1,378 @@
+"""Agents API: /api/v1/agents in the reference design's camelCase vocabulary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Max, QuerySet
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from agents_app import selectors, services
+from agents_app.models import Agent, DialerType, Direction, VoicemailAction
+from agents_app.runtime_config import loader
+from agents_app.validation import HoursRange, business_hours_document
+from voiceplatform.actor import Actor
+from voiceplatform.api_base import TenantScopedViewSet
+
+# (API path, model field). Drives both reading requests and naming fields in 400 errors.
+FIELD_PATHS: tuple[tuple[str, str], ...] = (
+    ("name", "name"),
+    ("description", "description"),
+    ("systemPrompt", "system_prompt"),
+    ("personality", "personality"),
+    ("greetingMessage", "greeting_message"),
+    ("llmProvider", "llm_provider"),
+    ("llmModel", "llm_model"),
+    ("temperature", "temperature"),
+    ("maxOutputTokens", "max_output_tokens"),
+    ("voiceId", "voice_id"),
+    ("direction", "direction"),
+    ("maxConcurrentCalls", "max_concurrent_calls"),
+    ("recordingEnabled", "recording_enabled"),
+    ("isActive", "is_active"),
+    ("metadata.voiceProvider", "tts_provider"),
+    ("metadata.ttsModel", "tts_model"),
+    ("metadata.speakingSpeed", "speaking_speed"),
+    ("metadata.sttProvider", "stt_provider"),
+    ("metadata.sttModel", "stt_model"),
+    ("metadata.sttLanguage", "stt_language"),
+    ("metadata.timezone", "timezone"),
+    ("metadata.transferNumber", "transfer_number"),
+    ("metadata.fallbackNumber", "fallback_number"),
+    ("metadata.outOfHoursMessage", "out_of_hours_message"),
+    ("metadata.ivrMenu", "ivr_menu"),
+    ("metadata.turnTaking.allowInterruptions", "allow_interruptions"),
+    ("metadata.turnTaking.minEndpointingDelay", "min_endpointing_delay"),
+    ("metadata.turnTaking.maxEndpointingDelay", "max_endpointing_delay"),
+    ("metadata.turnTaking.preemptiveGeneration", "preemptive_generation"),
+    ("metadata.outboundConfig.dialerType", "dialer_type"),
+    ("metadata.outboundConfig.maxRetries", "max_retries"),
+    ("metadata.outboundConfig.retryDelayMinutes", "retry_delay_minutes"),
+    ("metadata.outboundConfig.voicemailAction", "voicemail_action"),
+    ("metadata.outboundConfig.voicemailMessage", "voicemail_message"),
+    ("metadata.outboundConfig.consentRequired", "consent_required"),
+    ("metadata.outboundConfig.dncEnabled", "dnc_enabled"),
+)
+SCHEDULE_PATHS = {"business_hours": "metadata.businessHours", "holidays": "metadata.holidays"}
+MODEL_TO_PATH = {model: path for path, model in FIELD_PATHS} | SCHEDULE_PATHS
+
+
+def _nest(errors: dict[str, list[str]]) -> dict[str, Any]:
+    """{"tts_provider": [...]} -> {"metadata": {"voiceProvider": [...]}} so the error names the API field."""
+    nested: dict[str, Any] = {}
+    for field, messages in errors.items():
+        path = MODEL_TO_PATH.get(field, "non_field_errors" if field == "__all__" else field).split(".")
+        node = nested
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node.setdefault(path[-1], []).extend(messages)
+    return nested
+
+
+class TurnTakingSerializer(serializers.Serializer):
+    allowInterruptions = serializers.BooleanField(required=False)
+    minEndpointingDelay = serializers.FloatField(required=False, help_text="Seconds of silence before a turn may end.")
+    maxEndpointingDelay = serializers.FloatField(required=False, help_text="Longest wait for the caller to go on.")
+    preemptiveGeneration = serializers.BooleanField(required=False)
+
+
+class OutboundConfigSerializer(serializers.Serializer):
+    dialerType = serializers.ChoiceField(choices=DialerType.choices, required=False)
+    maxRetries = serializers.IntegerField(required=False)
+    retryDelayMinutes = serializers.IntegerField(required=False)
+    voicemailAction = serializers.ChoiceField(choices=VoicemailAction.choices, required=False)
+    voicemailMessage = serializers.CharField(required=False, allow_blank=True)
+    consentRequired = serializers.BooleanField(required=False)
+    dncEnabled = serializers.BooleanField(required=False)
+
+
+class AgentMetadataSerializer(serializers.Serializer):
+    voiceProvider = serializers.CharField(required=False, help_text="openai, elevenlabs, cartesia or deepgram")
+    ttsModel = serializers.CharField(required=False, allow_blank=True)
+    speakingSpeed = serializers.FloatField(required=False)
+    sttProvider = serializers.CharField(required=False, help_text="deepgram, assemblyai, openai or google")
+    sttModel = serializers.CharField(required=False, allow_blank=True)
+    sttLanguage = serializers.CharField(required=False)
+    timezone = serializers.CharField(required=False, help_text="IANA time zone for business hours")
+    businessHours = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='null = always open; else {"monday": {"start": "09:00", "end": "17:00"}, ...}: '
+        "a day takes one range, a list of ranges, or null (closed); missing days are closed.",
+    )
+    holidays = serializers.JSONField(required=False, help_text='["2026-12-25", {"date": "2027-01-01", "name": "..."}]')
+    transferNumber = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    fallbackNumber = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    outOfHoursMessage = serializers.CharField(required=False, allow_blank=True)
+    ivrMenu = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='{"prompt": "For sales press 1", "options": [{"digit": "1", "action": "transfer"|"agent"|"message", '
+        '"number": "+1...", "agentId": "<uuid>", "message": "..."}]}',
+    )
+    turnTaking = TurnTakingSerializer(required=False)
+    outboundConfig = OutboundConfigSerializer(required=False)
+
+
+class AgentSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="code", read_only=True)
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True)
+    systemPrompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    personality = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    greetingMessage = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    llmProvider = serializers.CharField(required=False, help_text="openai, google, anthropic, groq, openai_compatible")
+    llmModel = serializers.CharField(required=False)
+    temperature = serializers.FloatField(required=False)
+    maxOutputTokens = serializers.IntegerField(required=False, allow_null=True)
+    voiceId = serializers.CharField(required=False)
+    direction = serializers.ChoiceField(choices=Direction.choices, required=False)
+    maxConcurrentCalls = serializers.IntegerField(required=False)
+    recordingEnabled = serializers.BooleanField(required=False)
+    isActive = serializers.BooleanField(required=False)
+    metadata = AgentMetadataSerializer(required=False)
+    promptVersion = serializers.IntegerField(read_only=True)
+    createdAt = serializers.DateTimeField(read_only=True)
+    updatedAt = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, agent: Agent) -> dict[str, Any]:
+        ranges = [HoursRange(h.weekday, h.start, h.end) for h in agent.business_hours.all()]
+        return {
+            "id": str(agent.code),
+            "name": agent.name,
+            "description": agent.description,
+            "systemPrompt": agent.system_prompt,
+            "personality": agent.personality,
+            "greetingMessage": agent.greeting_message,
+            "llmProvider": agent.llm_provider,
+            "llmModel": agent.llm_model,
+            "temperature": agent.temperature,
+            "maxOutputTokens": agent.max_output_tokens,
+            "voiceId": agent.voice_id,
+            "direction": agent.direction,
+            "maxConcurrentCalls": agent.max_concurrent_calls,
+            "recordingEnabled": agent.recording_enabled,
+            "isActive": agent.is_active,
+            "metadata": {
+                "voiceProvider": agent.tts_provider,
+                "ttsModel": agent.effective_tts_model,
+                "customVoice": agent.is_custom_voice,
+                "speakingSpeed": agent.speaking_speed,
+                "sttProvider": agent.stt_provider,
+                "sttModel": agent.effective_stt_model,
+                "sttLanguage": agent.stt_language,
+                "timezone": agent.timezone,
+                "businessHours": business_hours_document(ranges, compact=True)
+                if agent.business_hours_enabled
+                else None,
+                "holidays": [{"date": h.date.isoformat(), "name": h.name} for h in agent.holidays.all()],
+                "transferNumber": agent.transfer_number or None,
+                "fallbackNumber": agent.fallback_number or None,
+                "outOfHoursMessage": agent.out_of_hours_message,
+                "ivrMenu": agent.ivr_menu or None,
+                "turnTaking": {
+                    "allowInterruptions": agent.allow_interruptions,
+                    "minEndpointingDelay": agent.min_endpointing_delay,
+                    "maxEndpointingDelay": agent.max_endpointing_delay,
+                    "preemptiveGeneration": agent.preemptive_generation,
+                },
+                "outboundConfig": {
+                    "dialerType": agent.dialer_type,
+                    "maxRetries": agent.max_retries,
+                    "retryDelayMinutes": agent.retry_delay_minutes,
+                    "voicemailAction": agent.voicemail_action,
+                    "voicemailMessage": agent.voicemail_message,
+                    "consentRequired": agent.consent_required,
+                    "dncEnabled": agent.dnc_enabled,
+                },
+            },
+            "promptVersion": getattr(agent, "prompt_version", None),
+            "createdAt": agent.created_at.isoformat(),
+            "updatedAt": agent.updated_at.isoformat(),
+        }
+
+    def to_service_kwargs(self) -> dict[str, Any]:
+        """Validated request data as agent_create/agent_update keyword arguments."""
+        data = self.validated_data
+        fields: dict[str, Any] = {}
+        for path, model_field in FIELD_PATHS:
+            node: Any = data
+            for part in path.split("."):
+                node = node.get(part, services.UNSET) if isinstance(node, dict) else services.UNSET
+            if node is not services.UNSET:
+                fields[model_field] = "" if node is None and model_field.endswith("_number") else node
+        if fields.get("ivr_menu", services.UNSET) is None:
+            fields["ivr_menu"] = {}
+        metadata = data.get("metadata", {})
+        kwargs: dict[str, Any] = {"fields": fields}
+        if "businessHours" in metadata:
+            fields["business_hours_enabled"] = metadata["businessHours"] is not None
+            kwargs["business_hours"] = metadata["businessHours"]
+        if "holidays" in metadata:
+            kwargs["holidays"] = metadata["holidays"]
+        return kwargs
+
+
+class PromptVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    systemPrompt = serializers.CharField(source="system_prompt")
+    personality = serializers.CharField()
+    greetingMessage = serializers.CharField(source="greeting_message")
+    author = serializers.CharField(source="author_label")
+    note = serializers.CharField()
+    createdAt = serializers.DateTimeField(source="created_at")
+
+
+RuntimeConfigResponse = inline_serializer(
+    "RuntimeConfigResponse",
+    fields={
+        "success": serializers.BooleanField(),
+        "config": serializers.DictField(help_text="The runtime configuration document (no secrets)."),
+        "source": serializers.ChoiceField(choices=["cache", "database", "stale", "default"]),
+        "cached_until": serializers.DateTimeField(allow_null=True),
+        "timestamp": serializers.DateTimeField(),
+    },
+)
+
+_TASK1_EXAMPLE = OpenApiExample(
+    "Reference 'Task 1' payload",
+    request_only=True,
+    value={
+        "name": "Sales Agent",
+        "description": "Handles product inquiries and sales",
+        "systemPrompt": "You are a friendly sales agent. Help customers find the right product.",
+        "personality": "Enthusiastic and helpful",
+        "llmModel": "gpt-4o-mini",
+        "voiceId": "79a125e8-cd45-4c13-8a67-188112f4dd22",
+        "metadata": {
+            "voiceProvider": "cartesia",
+            "sttProvider": "assemblyai",
+            "sttModel": "universal-streaming",
+            "transferNumber": "+18005551234",
+            "fallbackNumber": "+18005556789",
+            "businessHours": {
+                "monday": {"start": "09:00", "end": "17:00"},
+                "tuesday": {"start": "09:00", "end": "17:00"},
+            },
+            "outboundConfig": {"dialerType": "predictive", "maxRetries": 3, "dncEnabled": True},
+        },
+    },
+)
+_TASK3_EXAMPLE = OpenApiExample(
+    "Reference 'Task 3' prompt update", request_only=True, value={"systemPrompt": "New system prompt here..."}
+)
+_BOOL_PARAM = {"true": True, "1": True, "false": False, "0": False}
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List agents",
+        parameters=[
+            OpenApiParameter("isActive", OpenApiTypes.BOOL, description="only active (true) or inactive (false)"),
+            OpenApiParameter("direction", OpenApiTypes.STR, enum=Direction.values),
+            OpenApiParameter("search", OpenApiTypes.STR, description="name contains (case-insensitive)"),
+        ],
+    ),
+    create=extend_schema(summary="Create an agent", examples=[_TASK1_EXAMPLE]),
+    retrieve=extend_schema(summary="Get an agent"),
+    update=extend_schema(
+        summary="Update an agent",
+        description="Like the reference design, PUT changes only the fields sent (Task 3 sends only systemPrompt).",
+        examples=[_TASK3_EXAMPLE],
+    ),
+    partial_update=extend_schema(summary="Update some fields of an agent"),
+    destroy=extend_schema(summary="Delete an agent"),
+)
+class AgentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    TenantScopedViewSet,
+):
+    model = Agent
+    serializer_class = AgentSerializer
+
+    def filter_tenant_queryset(self, queryset: QuerySet[Agent]) -> QuerySet[Agent]:
+        queryset = queryset.select_related("tenant").prefetch_related("business_hours", "holidays")
+        queryset = queryset.annotate(prompt_version=Max("prompt_versions__version")).order_by("name", "id")
+        if self.action != "list":
+            return queryset
+        params = self.request.query_params
+        raw_active = params.get("isActive", params.get("is_active"))
+        if raw_active is not None:
+            if raw_active.lower() not in _BOOL_PARAM:
+                raise serializers.ValidationError({"isActive": "Use true or false."})
+            queryset = queryset.filter(is_active=_BOOL_PARAM[raw_active.lower()])
+        if direction := params.get("direction"):
+            if direction not in Direction.values:
+                raise serializers.ValidationError({"direction": f"Use one of {', '.join(Direction.values)}."})
+            queryset = queryset.filter(direction=direction)
+        if search := params.get("search", "").strip():
+            queryset = queryset.filter(name__icontains=search)
+        return queryset
+
+    def _write(self, request: Request, agent: Agent | None) -> Response:
+        serializer = self.get_serializer(data=request.data, partial=agent is not None)
+        serializer.is_valid(raise_exception=True)
+        kwargs = serializer.to_service_kwargs()
+        try:
+            if agent is None:
+                agent = services.agent_create(tenant=self.tenant, actor=Actor.from_request(request), **kwargs)
+            else:
+                agent = services.agent_update(
+                    tenant=self.tenant, agent=agent, actor=Actor.from_request(request), **kwargs
+                )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_nest(exc.message_dict)) from None
+        agent = self.get_queryset().get(pk=agent.pk)
+        return Response(self.get_serializer(agent).data, status=status.HTTP_200_OK)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = self._write(request, None)
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._write(request, self.get_object())
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._write(request, self.get_object())
+
+    def perform_destroy(self, instance: Agent) -> None:
+        services.agent_delete(tenant=self.tenant, agent=instance)
+
+    @extend_schema(summary="Duplicate an agent", request=None, responses={201: AgentSerializer})
+    @action(detail=True, methods=["post"])
+    def duplicate(self, request: Request, id: str) -> Response:
+        copy = services.agent_duplicate(tenant=self.tenant, agent=self.get_object(), actor=Actor.from_request(request))
+        return Response(self.get_serializer(self.get_queryset().get(pk=copy.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Runtime config (what the voice worker sees)", responses=RuntimeConfigResponse)
+    @action(detail=True, methods=["get"], url_path="runtime-config")
+    def runtime_config(self, request: Request, id: str) -> Response:
+        loaded = loader.get(tenant_code=self.tenant.code, agent_code=id)
+        if loaded.config is None:
+            return Response({"detail": "No Agent matches the given query."}, status=status.HTTP_404_NOT_FOUND)
+        return Response(
+            {
+                "success": loaded.source != "default",
+                "config": loaded.config,
+                "source": loaded.source,
+                "cached_until": loaded.cached_until.isoformat() if loaded.cached_until else None,
+                "timestamp": timezone.now().isoformat(),
+            }
+        )
+
+    @extend_schema(summary="Prompt history, newest first", responses=PromptVersionSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="prompt-history")
+    def prompt_history(self, request: Request, id: str) -> Response:
+        versions = selectors.prompt_version_list(tenant=self.tenant, agent=self.get_object())
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(PromptVersionSerializer(page, many=True).data)

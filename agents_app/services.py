@@ -1,0 +1,186 @@
+"""Writes for agents: create, update, duplicate, activate, delete, revert a prompt."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from agents_app.models import PROMPT_FIELDS, Agent, BusinessHours, Holiday, PromptVersion
+from agents_app.validation import HoursRange, normalize_e164, parse_business_hours, parse_holidays
+from voiceplatform.actor import Actor
+from voiceplatform.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+# Fields a caller may set; everything else (tenant, code, timestamps) is the platform's.
+EDITABLE_FIELDS = frozenset(
+    field.name
+    for field in Agent._meta.concrete_fields
+    if field.editable and field.name not in {"id", "tenant", "code", "created_at", "updated_at"}
+)
+PHONE_FIELDS = ("transfer_number", "fallback_number")
+UNSET: Any = object()
+
+
+def _apply_fields(agent: Agent, fields: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+    unknown = set(fields) - EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not agent fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        if name in PHONE_FIELDS:
+            try:
+                value = normalize_e164(value or "")
+            except ValidationError as exc:
+                errors.setdefault(name, []).extend(exc.messages)
+                continue
+        if isinstance(value, str) and name not in PROMPT_FIELDS:
+            value = value.strip()
+        setattr(agent, name, value)
+
+
+def _validate(
+    agent: Agent, *, errors: dict[str, list[str]], business_hours: Any, holidays: Any
+) -> tuple[list[HoursRange] | None, list | None]:
+    """Run every check before anything is written, and raise them all together."""
+    ranges = parsed_holidays = None
+    if business_hours is not UNSET:
+        try:
+            ranges = parse_business_hours(business_hours)
+        except ValidationError as exc:
+            errors.setdefault("business_hours", []).extend(exc.messages)
+    if holidays is not UNSET:
+        try:
+            parsed_holidays = parse_holidays(holidays)
+        except ValidationError as exc:
+            errors.setdefault("holidays", []).extend(exc.messages)
+    try:
+        agent.full_clean(exclude=["tenant", *errors])
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
+    return ranges, parsed_holidays
+
+
+def _write_schedule(agent: Agent, ranges: list[HoursRange] | None, holidays: list | None) -> None:
+    if ranges is not None:
+        BusinessHours.objects.for_tenant(agent.tenant).filter(agent=agent).delete()
+        BusinessHours.objects.bulk_create(
+            BusinessHours(tenant=agent.tenant, agent=agent, weekday=r.weekday, start=r.start, end=r.end) for r in ranges
+        )
+    if holidays is not None:
+        Holiday.objects.for_tenant(agent.tenant).filter(agent=agent).delete()
+        Holiday.objects.bulk_create(Holiday(tenant=agent.tenant, agent=agent, date=d, name=n) for d, n in holidays)
+
+
+def _write_prompt_version(agent: Agent, *, actor: Actor, note: str) -> PromptVersion:
+    last = PromptVersion.objects.for_tenant(agent.tenant).filter(agent=agent).aggregate(n=Max("version"))["n"] or 0
+    return PromptVersion.objects.create(
+        tenant=agent.tenant,
+        agent=agent,
+        version=last + 1,
+        system_prompt=agent.system_prompt,
+        personality=agent.personality,
+        greeting_message=agent.greeting_message,
+        author_user=actor.user,
+        author_api_key=actor.api_key,
+        author_label=actor.label[:200],
+        note=note[:300],
+    )
+
+
+@transaction.atomic
+def agent_create(
+    *,
+    tenant: Tenant,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    business_hours: Any = UNSET,
+    holidays: Any = UNSET,
+    note: str = "",
+) -> Agent:
+    agent = Agent(tenant=tenant, timezone=tenant.timezone)
+    errors: dict[str, list[str]] = {}
+    _apply_fields(agent, fields, errors)
+    ranges, parsed_holidays = _validate(agent, errors=errors, business_hours=business_hours, holidays=holidays)
+    agent.save()
+    _write_schedule(agent, ranges, parsed_holidays)
+    _write_prompt_version(agent, actor=actor, note=note or "Created")
+    logger.info("agent %s created by %s", agent.code, actor.label)
+    return agent
+
+
+@transaction.atomic
+def agent_update(
+    *,
+    tenant: Tenant,
+    agent: Agent,
+    actor: Actor,
+    fields: Mapping[str, Any],
+    business_hours: Any = UNSET,
+    holidays: Any = UNSET,
+    note: str = "",
+) -> Agent:
+    """Change an agent; a new PromptVersion is written only when a prompt text really changes."""
+    agent = Agent.objects.for_tenant(tenant).select_for_update().get(pk=agent.pk)
+    before = {name: getattr(agent, name) for name in PROMPT_FIELDS}
+    errors: dict[str, list[str]] = {}
+    _apply_fields(agent, fields, errors)
+    ranges, parsed_holidays = _validate(agent, errors=errors, business_hours=business_hours, holidays=holidays)
+    agent.save()
+    _write_schedule(agent, ranges, parsed_holidays)
+    if any(getattr(agent, name) != value for name, value in before.items()):
+        _write_prompt_version(agent, actor=actor, note=note)
+    return agent
+
+
+@transaction.atomic
+def agent_set_active(*, tenant: Tenant, agent: Agent, is_active: bool) -> Agent:
+    agent = Agent.objects.for_tenant(tenant).select_for_update().get(pk=agent.pk)
+    agent.is_active = is_active
+    agent.save(update_fields=["is_active", "updated_at"])  # save(), not update(): the cache listens to it
+    return agent
+
+
+@transaction.atomic
+def agent_duplicate(*, tenant: Tenant, agent: Agent, actor: Actor, name: str = "") -> Agent:
+    source = Agent.objects.for_tenant(tenant).get(pk=agent.pk)
+    fields = {field: getattr(source, field) for field in EDITABLE_FIELDS}
+    fields["name"] = (name or f"{source.name} (copy)")[: Agent._meta.get_field("name").max_length]
+    copy = Agent(tenant=tenant)
+    errors: dict[str, list[str]] = {}
+    _apply_fields(copy, fields, errors)
+    copy.timezone = source.timezone
+    _validate(copy, errors=errors, business_hours=UNSET, holidays=UNSET)
+    copy.save()
+    BusinessHours.objects.bulk_create(
+        BusinessHours(tenant=tenant, agent=copy, weekday=h.weekday, start=h.start, end=h.end)
+        for h in BusinessHours.objects.for_tenant(tenant).filter(agent=source)
+    )
+    Holiday.objects.bulk_create(
+        Holiday(tenant=tenant, agent=copy, date=h.date, name=h.name)
+        for h in Holiday.objects.for_tenant(tenant).filter(agent=source)
+    )
+    _write_prompt_version(copy, actor=actor, note=f"Duplicated from {source.name}")
+    return copy
+
+
+@transaction.atomic
+def agent_delete(*, tenant: Tenant, agent: Agent) -> None:
+    Agent.objects.for_tenant(tenant).get(pk=agent.pk).delete()
+    logger.info("agent %s deleted", agent.code)
+
+
+def agent_revert_prompt(*, tenant: Tenant, agent: Agent, version: int, actor: Actor) -> Agent:
+    """Bring back the texts of an earlier version; this writes a new version, history stays intact."""
+    snapshot = PromptVersion.objects.for_tenant(tenant).filter(agent=agent, version=version).first()
+    if snapshot is None:
+        raise ValidationError({"version": f"Version {version} does not exist for this agent."})
+    fields = {name: getattr(snapshot, name) for name in PROMPT_FIELDS}
+    return agent_update(tenant=tenant, agent=agent, actor=actor, fields=fields, note=f"Reverted to version {version}")

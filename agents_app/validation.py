@@ -1,0 +1,206 @@
+"""Validators for agent fields: E.164 numbers, the IVR menu's JSON shape, business hours."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+import phonenumbers
+from django.core.exceptions import ValidationError
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def normalize_e164(value: str) -> str:
+    """'+1 (415) 555-0123' -> '+14155550123'; raises ValidationError for anything not a valid number."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValidationError(
+            f"{value!r} is not a phone number in international format, e.g. +14155550123.", code="e164"
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"{value!r} is not a valid phone number.", code="e164")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def validate_e164(value: str) -> None:
+    if value and normalize_e164(value) != value:
+        raise ValidationError(f"{value!r} is not in E.164 format (e.g. +14155550123).", code="e164")
+
+
+IVR_ACTIONS = ("transfer", "agent", "message")
+
+IVR_MENU_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "prompt": {"type": "string", "maxLength": 1000},
+        "options": {
+            "type": "array",
+            "maxItems": 12,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["digit", "action"],
+                "properties": {
+                    "digit": {"type": "string", "pattern": "^[0-9*#]$"},
+                    "label": {"type": "string", "maxLength": 80},
+                    "action": {"enum": list(IVR_ACTIONS)},
+                    "number": {"type": "string"},
+                    "agentId": {"type": "string"},
+                    "message": {"type": "string", "minLength": 1, "maxLength": 1000},
+                },
+                "allOf": [
+                    {"if": {"properties": {"action": {"const": "transfer"}}}, "then": {"required": ["number"]}},
+                    {"if": {"properties": {"action": {"const": "agent"}}}, "then": {"required": ["agentId"]}},
+                    {"if": {"properties": {"action": {"const": "message"}}}, "then": {"required": ["message"]}},
+                ],
+            },
+        },
+    },
+}
+
+
+def _schema_error_message(error: jsonschema.ValidationError) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "digit":
+        return f"ivrMenu{where}: {error.instance!r} is not a keypad key; use 0-9, * or #."
+    if error.validator == "required":
+        return f"ivrMenu{where}: {error.message}."
+    return f"ivrMenu{where}: {error.message}."
+
+
+def validate_ivr_menu_shape(value: Any) -> None:
+    """Shape only: keys, digits, actions and their targets. Tenant checks happen in Agent.clean()."""
+    if value in (None, {}):
+        return
+    validator = jsonschema.Draft202012Validator(IVR_MENU_SCHEMA)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise ValidationError([_schema_error_message(e) for e in errors[:5]], code="ivr_menu")
+    options = value.get("options", [])
+    messages = []
+    if options and not value.get("prompt", "").strip():
+        messages.append("ivrMenu.prompt: say what the caller can choose, e.g. 'For sales press 1'.")
+    digits = [option["digit"] for option in options]
+    for digit in sorted({d for d in digits if digits.count(d) > 1}):
+        messages.append(f"ivrMenu.options: digit {digit!r} is used more than once.")
+    for index, option in enumerate(options):
+        if option["action"] == "transfer":
+            try:
+                if normalize_e164(option["number"]) != option["number"]:
+                    raise ValidationError("not E.164")
+            except ValidationError:
+                messages.append(f"ivrMenu.options[{index}].number: {option['number']!r} is not an E.164 number.")
+    if messages:
+        raise ValidationError(messages, code="ivr_menu")
+
+
+@dataclass(frozen=True)
+class HoursRange:
+    weekday: int  # 0 = Monday
+    start: datetime.time
+    end: datetime.time
+
+
+def _parse_time(value: Any, where: str) -> datetime.time:
+    if isinstance(value, datetime.time):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValidationError(f"{where}: {value!r} is not a time like 09:00.")
+
+
+def parse_business_hours(value: Any) -> list[HoursRange]:
+    """Accept {"monday": {"start","end"} | [{"start","end"}, ...] | null | []} and return sorted ranges.
+
+    A missing day or null/[] means closed. Raises one ValidationError listing every problem:
+    unknown weekday, malformed or inverted range, overlapping ranges on a day.
+    """
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        raise ValidationError("businessHours must be an object keyed by weekday (monday ... sunday).")
+    problems: list[str] = []
+    ranges: list[HoursRange] = []
+    for day, spec in value.items():
+        key = str(day).strip().lower()
+        if key not in WEEKDAYS:
+            problems.append(f"{day!r} is not a weekday; use monday ... sunday.")
+            continue
+        if spec in (None, [], "closed"):
+            continue
+        items = [spec] if isinstance(spec, dict) else spec
+        if not isinstance(items, list):
+            problems.append(f"{key}: give {{'start': 'HH:MM', 'end': 'HH:MM'}} or a list of them.")
+            continue
+        day_ranges = []
+        for item in items:
+            if not isinstance(item, dict) or "start" not in item or "end" not in item:
+                problems.append(f"{key}: each range needs 'start' and 'end'.")
+                continue
+            try:
+                start, end = _parse_time(item["start"], key), _parse_time(item["end"], key)
+            except ValidationError as exc:
+                problems.extend(exc.messages)
+                continue
+            if start >= end:
+                problems.append(f"{key}: {start:%H:%M}-{end:%H:%M} ends before it starts.")
+                continue
+            day_ranges.append(HoursRange(WEEKDAYS.index(key), start, end))
+        day_ranges.sort(key=lambda r: r.start)
+        for before, after in itertools.pairwise(day_ranges):
+            if after.start < before.end:
+                problems.append(
+                    f"{key}: {before.start:%H:%M}-{before.end:%H:%M} overlaps {after.start:%H:%M}-{after.end:%H:%M}."
+                )
+        ranges.extend(day_ranges)
+    if problems:
+        raise ValidationError(problems)
+    return sorted(ranges, key=lambda r: (r.weekday, r.start))
+
+
+def business_hours_document(ranges: list[HoursRange], *, compact: bool = False) -> dict[str, Any]:
+    """Ranges back to {"monday": [{"start": "09:00", "end": "17:00"}], ...}; closed days are [].
+
+    compact=True gives the reference design's form for API responses: a day with one range is
+    that range's object, a closed day is null, several ranges stay a list.
+    """
+    document: dict[str, Any] = {day: [] for day in WEEKDAYS}
+    for item in ranges:
+        document[WEEKDAYS[item.weekday]].append({"start": f"{item.start:%H:%M}", "end": f"{item.end:%H:%M}"})
+    if compact:
+        for day, day_ranges in document.items():
+            document[day] = None if not day_ranges else day_ranges[0] if len(day_ranges) == 1 else day_ranges
+    return document
+
+
+def parse_holidays(value: Any) -> list[tuple[datetime.date, str]]:
+    """Accept ["2026-12-25", {"date": "2027-01-01", "name": "New Year"}] and return (date, name) pairs."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError("holidays must be a list of dates (YYYY-MM-DD) or {date, name} objects.")
+    result: dict[datetime.date, str] = {}
+    problems = []
+    for item in value:
+        raw, name = (item.get("date"), str(item.get("name", ""))[:100]) if isinstance(item, dict) else (item, "")
+        try:
+            day = datetime.date.fromisoformat(str(raw))
+        except ValueError:
+            problems.append(f"{raw!r} is not a date like 2026-12-25.")
+            continue
+        result[day] = name
+    if problems:
+        raise ValidationError(problems)
+    return sorted(result.items())

@@ -1,0 +1,280 @@
+"""Every table picks a side (tenant-owned or global); no endpoint reaches another tenant's rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.db.models import Model
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from tests.factories import MembershipFactory, ProviderCredentialFactory, UserFactory
+from voiceplatform.models import (
+    GLOBAL_MODELS,
+    ApiKey,
+    Membership,
+    ProviderCredential,
+    Role,
+    Tenant,
+    TenantOwned,
+)
+from voiceplatform.services import api_key_create
+
+# Parameterised URLs that are not tenant objects, each with the reason it needs no isolation case.
+NOT_TENANT_OBJECT_URLS = {
+    "password_reset_confirm": "a signed token for one user, checked by Django's token generator",
+}
+# The operator admin has its own scoping (TenantScopedAdmin), tested in tests/test_admin.py.
+EXEMPT_NAMESPACES = {"admin"}
+
+
+# Registry ------------------------------------------------------------------------------------
+
+
+def test_every_model_is_tenant_owned_or_declared_global():
+    undeclared = [
+        model._meta.label
+        for model in apps.get_models()
+        if not issubclass(model, TenantOwned) and model._meta.label not in GLOBAL_MODELS
+    ]
+
+    assert undeclared == [], f"add these to TenantOwned or GLOBAL_MODELS: {undeclared}"
+
+
+def test_global_models_list_names_only_existing_non_tenant_models():
+    labels = {model._meta.label: model for model in apps.get_models()}
+
+    assert GLOBAL_MODELS <= labels.keys()
+    assert not [label for label in GLOBAL_MODELS if issubclass(labels[label], TenantOwned)]
+
+
+def test_every_model_with_a_tenant_field_is_tenant_owned():
+    with_tenant_field = [
+        model for model in apps.get_models() if any(f.name == "tenant" for f in model._meta.get_fields())
+    ]
+
+    assert {ApiKey, Membership, ProviderCredential} <= set(with_tenant_field)
+    assert [m._meta.label for m in with_tenant_field if not issubclass(m, TenantOwned)] == []
+
+
+@pytest.mark.parametrize("model", [Membership, ApiKey, ProviderCredential])
+@pytest.mark.parametrize("bad_tenant", [None, "unsaved"], ids=["none", "unsaved"])
+def test_for_tenant_refuses_a_missing_tenant(db, model, bad_tenant):
+    tenant = Tenant(name="Unsaved", slug="unsaved") if bad_tenant == "unsaved" else None
+
+    with pytest.raises(ValueError, match="saved Tenant"):
+        model.objects.for_tenant(tenant)
+
+
+def test_for_tenant_returns_only_that_tenants_rows(tenant, other_tenant, owner, outsider):
+    assert list(Membership.objects.for_tenant(tenant).values_list("user", flat=True)) == [owner.pk]
+    assert list(Membership.objects.for_tenant(other_tenant).values_list("user", flat=True)) == [outsider.pk]
+
+
+# Cross-tenant isolation ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    method: str
+    data: dict[str, Any] = field(default_factory=dict)
+    htmx: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.method}{'-htmx' if self.htmx else ''}"
+
+
+@dataclass(frozen=True)
+class ObjectUrl:
+    """A URL that takes a tenant object's code, how to make such an object and how to call it."""
+
+    url_name: str
+    url_kwarg: str
+    make: Callable[[Tenant], Model]
+    attempts: tuple[Attempt, ...]
+    api: bool = False
+
+
+def _make_membership(tenant: Tenant) -> Model:
+    return MembershipFactory(tenant=tenant, user=UserFactory(username=f"member@{tenant.slug}.test"), role=Role.EDITOR)
+
+
+def _make_api_key(tenant: Tenant) -> Model:
+    return api_key_create(tenant=tenant, name=f"{tenant.slug} integration")[0]
+
+
+def _make_credential(tenant: Tenant) -> Model:
+    return ProviderCredentialFactory(tenant=tenant, provider="openai", secret=f"sk-{tenant.slug}-secret-0000wxyz")
+
+
+_ANOTHER_SECRET = {"provider": "openai", "secret": "sk-attacker-replacement-1234"}
+
+OBJECT_URLS = [
+    ObjectUrl(
+        "tenancy-member-role",
+        "code",
+        _make_membership,
+        (Attempt("post", {"role": Role.OWNER}), Attempt("post", {"role": Role.VIEWER}, htmx=True)),
+    ),
+    ObjectUrl("tenancy-member-remove", "code", _make_membership, (Attempt("post"), Attempt("post", htmx=True))),
+    ObjectUrl("tenancy-apikey-revoke", "code", _make_api_key, (Attempt("post"), Attempt("post", htmx=True))),
+    ObjectUrl("tenancy-credential-delete", "code", _make_credential, (Attempt("post"),)),
+    ObjectUrl(
+        "api-credential-detail",
+        "id",
+        _make_credential,
+        (
+            Attempt("get"),
+            Attempt("put", _ANOTHER_SECRET),
+            Attempt("patch", {"secret": "sk-attacker-replacement-1234", "baseUrl": "https://evil.example/v1"}),
+            Attempt("delete"),
+        ),
+        api=True,
+    ),
+]
+_BY_NAME = {case.url_name: case for case in OBJECT_URLS}
+
+
+def _walk(patterns: list, namespace: str | None = None) -> Iterator[tuple[str | None, URLPattern]]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _walk(pattern.url_patterns, pattern.namespace or namespace)
+        else:
+            yield namespace, pattern
+
+
+def _object_url_patterns() -> dict[str | None, URLPattern]:
+    """Every non-admin URL pattern that takes a parameter, by URL name."""
+    found = {}
+    for namespace, pattern in _walk(get_resolver().url_patterns):
+        if namespace in EXEMPT_NAMESPACES or not pattern.pattern.regex.groupindex:
+            continue
+        if pattern.name in NOT_TENANT_OBJECT_URLS:
+            continue
+        found[pattern.name] = pattern
+    return found
+
+
+def test_every_url_taking_an_object_code_has_an_isolation_case():
+    patterns = _object_url_patterns()
+
+    uncovered = sorted(set(patterns) - set(_BY_NAME), key=str)
+    assert uncovered == [], f"add these URLs to OBJECT_URLS (or a reason to NOT_TENANT_OBJECT_URLS): {uncovered}"
+    assert sorted(set(_BY_NAME) - set(patterns)) == [], "OBJECT_URLS names a URL that no longer exists"
+    for name, pattern in patterns.items():
+        assert list(pattern.pattern.regex.groupindex) == [_BY_NAME[name].url_kwarg], name
+
+
+def test_every_api_method_on_an_object_has_an_isolation_case():
+    for name, pattern in _object_url_patterns().items():
+        actions = getattr(pattern.callback, "actions", None)
+        if actions is None or name not in _BY_NAME:  # an uncovered URL fails the test above
+            continue
+        assert _BY_NAME[name].api, name
+        methods = set(actions) - {"head"}  # DRF answers HEAD with the GET handler
+        assert methods == {attempt.method for attempt in _BY_NAME[name].attempts}, name
+
+
+def _row(obj: Model) -> dict[str, Any] | None:
+    return type(obj).objects.filter(pk=obj.pk).values().first()
+
+
+def _isolation_cases() -> Iterator[Any]:
+    for case in OBJECT_URLS:
+        for attempt in case.attempts:
+            yield pytest.param(case, attempt, id=f"{case.url_name}-{attempt}")
+
+
+def _send(case: ObjectUrl, attempt: Attempt, url: str, *, client: Any) -> Any:
+    if case.api:
+        return getattr(client, attempt.method)(url, attempt.data, format="json")
+    headers = {"HX-Request": "true"} if attempt.htmx else {}
+    return getattr(client, attempt.method)(url, attempt.data, headers=headers)
+
+
+@pytest.mark.parametrize(("case", "attempt"), list(_isolation_cases()))
+def test_an_owner_gets_404_for_another_tenants_object_and_it_is_unchanged(
+    case, attempt, tenant, other_tenant, owner, client_for, api_client_for
+):
+    their_object = case.make(other_tenant)
+    before = _row(their_object)
+    url = reverse(case.url_name, kwargs={case.url_kwarg: their_object.code})
+    client = api_client_for(tenant) if case.api else client_for(owner)
+
+    response = _send(case, attempt, url, client=client)
+
+    assert response.status_code == 404
+    assert before is not None
+    assert _row(their_object) == before
+
+
+@pytest.mark.parametrize("case", OBJECT_URLS, ids=lambda case: case.url_name)
+def test_the_same_request_changes_an_own_object(case, tenant, owner, client_for, api_client_for):
+    """Guards the 404 test above: its requests are ones that do change a row of one's own tenant."""
+    my_object = case.make(tenant)
+    before = _row(my_object)
+    url = reverse(case.url_name, kwargs={case.url_kwarg: my_object.code})
+    client = api_client_for(tenant) if case.api else client_for(owner)
+
+    response = _send(case, case.attempts[-1], url, client=client)
+
+    assert response.status_code in (200, 204, 302)
+    assert _row(my_object) != before
+
+
+# Lists ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rows_in_both_tenants(tenant, other_tenant):
+    return {
+        tenant: (_make_membership(tenant), _make_api_key(tenant), _make_credential(tenant)),
+        other_tenant: (_make_membership(other_tenant), _make_api_key(other_tenant), _make_credential(other_tenant)),
+    }
+
+
+def test_members_page_lists_only_own_members(rows_in_both_tenants, tenant, other_tenant, owner, client_for):
+    mine, theirs = rows_in_both_tenants[tenant][0], rows_in_both_tenants[other_tenant][0]
+
+    response = client_for(owner).get(reverse("tenancy-member-list"))
+
+    assert response.status_code == 200
+    assert mine.user.email in response.text
+    assert str(mine.code) in response.text
+    assert theirs.user.email not in response.text
+    assert str(theirs.code) not in response.text
+
+
+def test_api_keys_page_lists_only_own_keys(rows_in_both_tenants, tenant, other_tenant, owner, client_for):
+    mine, theirs = rows_in_both_tenants[tenant][1], rows_in_both_tenants[other_tenant][1]
+
+    response = client_for(owner).get(reverse("tenancy-apikey-list"))
+
+    assert response.status_code == 200
+    assert mine.display in response.text
+    assert "acme integration" in response.text
+    assert theirs.display not in response.text
+    assert "globex integration" not in response.text
+
+
+def test_credentials_page_lists_only_own_credentials(rows_in_both_tenants, tenant, other_tenant, owner, client_for):
+    mine, theirs = rows_in_both_tenants[tenant][2], rows_in_both_tenants[other_tenant][2]
+
+    response = client_for(owner).get(reverse("tenancy-credential-list"))
+
+    assert response.status_code == 200
+    assert f"credential-{mine.code}" in response.text
+    assert f"credential-{theirs.code}" not in response.text
+
+
+def test_api_lists_only_own_credentials(rows_in_both_tenants, tenant, other_tenant, api_client_for):
+    mine, theirs = rows_in_both_tenants[tenant][2], rows_in_both_tenants[other_tenant][2]
+
+    response = api_client_for(tenant).get(reverse("api-credential-list"))
+
+    assert response.status_code == 200
+    assert [row["id"] for row in response.json()["results"]] == [str(mine.code)]
+    assert str(theirs.code) not in response.text
