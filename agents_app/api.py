@@ -162,11 +162,11 @@ class AgentSerializer(serializers.Serializer):
             "isActive": agent.is_active,
             "metadata": {
                 "voiceProvider": agent.tts_provider,
-                "ttsModel": agent.effective_tts_model,
+                "ttsModel": agent.tts_model or agent.effective_tts_model,
                 "customVoice": agent.is_custom_voice,
                 "speakingSpeed": agent.speaking_speed,
                 "sttProvider": agent.stt_provider,
-                "sttModel": agent.effective_stt_model,
+                "sttModel": agent.stt_model or agent.effective_stt_model,
                 "sttLanguage": agent.stt_language,
                 "timezone": agent.timezone,
                 "businessHours": business_hours_document(ranges, compact=True)

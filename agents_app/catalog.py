@@ -803,8 +803,21 @@ def stt_provider(provider_id: str) -> STTProvider | None:
     return STT_PROVIDERS.get(provider_id)
 
 
+# Names users know that are not the vendor's API id. "universal-streaming" is AssemblyAI's
+# product name (and the reference design's sttModel value); its API id is below.
+STT_MODEL_ALIASES: dict[tuple[str, str], str] = {
+    ("assemblyai", "universal-streaming"): "universal-streaming-english",
+}
+
+
+def stt_model_id(provider_id: str, model_id: str) -> str:
+    """The vendor's API id for a model name, resolving aliases."""
+    return STT_MODEL_ALIASES.get((provider_id, model_id), model_id)
+
+
 def stt_model(provider_id: str, model_id: str) -> STTModel | None:
     provider = STT_PROVIDERS.get(provider_id)
+    model_id = stt_model_id(provider_id, model_id)
     return next((m for m in provider.models if m.id == model_id), None) if provider else None
 
 

@@ -118,8 +118,9 @@ class Agent(TenantOwned):
 
     @property
     def effective_stt_model(self) -> str:
+        """The vendor's model id the worker should use (aliases resolved, default filled in)."""
         provider = catalog.stt_provider(self.stt_provider)
-        return self.stt_model or (provider.default_model if provider else "")
+        return catalog.stt_model_id(self.stt_provider, self.stt_model) or (provider.default_model if provider else "")
 
     @property
     def is_custom_voice(self) -> bool:
