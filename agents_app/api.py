@@ -268,6 +268,33 @@ _TASK1_EXAMPLE = OpenApiExample(
 _TASK3_EXAMPLE = OpenApiExample(
     "Reference 'Task 3' prompt update", request_only=True, value={"systemPrompt": "New system prompt here..."}
 )
+_RUNTIME_CONFIG_EXAMPLE = OpenApiExample(
+    "Runtime config",
+    response_only=True,
+    value={
+        "success": True,
+        "config": {
+            "agent_id": "0b8e6a52-2f0e-4c8f-9a53-1f1d2b7c9e10",
+            "name": "Support Agent",
+            "system_prompt": "You are a helpful customer support agent...",
+            "personality": "Patient and empathetic",
+            "llm_provider": "openai",
+            "llm_model": "gpt-4o-mini",
+            "temperature": 0.7,
+            "voice_id": "79a125e8-cd45-4c13-8a67-188112f4dd22",
+            "tts_provider": "cartesia",
+            "tts_voice_id": "79a125e8-cd45-4c13-8a67-188112f4dd22",
+            "stt_provider": "assemblyai",
+            "stt_language": "en",
+            "max_concurrent_calls": 3,
+            "is_active": True,
+            "greeting_message": "Thanks for calling. How can I help?",
+        },
+        "source": "cache",
+        "cached_until": "2026-11-25T17:30:00+00:00",
+        "timestamp": "2026-11-25T17:25:00+00:00",
+    },
+)
 _BOOL_PARAM = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -354,7 +381,12 @@ class AgentViewSet(
         copy = services.agent_duplicate(tenant=self.tenant, agent=self.get_object(), actor=Actor.from_request(request))
         return Response(self.get_serializer(self.get_queryset().get(pk=copy.pk)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="Runtime config (what the voice worker sees)", responses=RuntimeConfigResponse)
+    @extend_schema(
+        summary="Runtime config (what the voice worker sees)",
+        description="Served from Redis; an edit is visible on the next read. `source` says where it came from.",
+        responses=RuntimeConfigResponse,
+        examples=[_RUNTIME_CONFIG_EXAMPLE],
+    )
     @action(detail=True, methods=["get"], url_path="runtime-config")
     def runtime_config(self, request: Request, id: str) -> Response:
         loaded = loader.get(tenant_code=self.tenant.code, agent_code=id)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -139,9 +140,26 @@ def start_redis(data_dir: Path, *, persist: bool) -> tuple[subprocess.Popen[byte
     return process, f"redis://127.0.0.1:{port}/0"
 
 
+RUNNING_FILE = LOCAL_DIR / "running.json"
+
+
+def _join_running_platform() -> None:
+    """`exec` next to a running `make run` uses that run's servers instead of starting others."""
+    try:
+        running = json.loads(RUNNING_FILE.read_text())
+        os.kill(running["pid"], 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if not os.environ.get(name) and running.get(name):
+            os.environ[name] = running[name]
+
+
 def ensure_services(*, purpose: str) -> EmbeddedServices:
     """Start whatever DATABASE_URL / REDIS_URL do not point at, and export their URLs."""
     read_dotenv()
+    if purpose == "exec":
+        _join_running_platform()
     services = EmbeddedServices()
     if not os.environ.get("DATABASE_URL"):
         services.postgres, os.environ["DATABASE_URL"] = start_postgres(LOCAL_DIR / "pg")
@@ -187,6 +205,11 @@ def run_platform() -> int:
     with embedded_services(purpose="run") as services:
         if services.started:
             print(f"Embedded {' and '.join(services.started)} running (data in .local/).", flush=True)
+        RUNNING_FILE.write_text(
+            json.dumps(
+                {"pid": os.getpid(), "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
+            )
+        )
         _manage("migrate", "--noinput", "-v", "0")
         _manage("collectstatic", "--noinput", "-v", "0")
         _manage("seed_demo")
@@ -195,7 +218,10 @@ def run_platform() -> int:
             "(portal /, admin /admin/, API /api/v1/, docs /api/docs/). Ctrl-C stops everything.",
             flush=True,
         )
-        return _run_until_exit([sys.executable, "-m", "honcho", "-f", str(BASE_DIR / "Procfile"), "start"])
+        try:
+            return _run_until_exit([sys.executable, "-m", "honcho", "-f", str(BASE_DIR / "Procfile"), "start"])
+        finally:
+            RUNNING_FILE.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
