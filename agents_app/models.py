@@ -148,7 +148,10 @@ class Agent(TenantOwned):
         """IVR options that hand the call to an agent must name another agent of this tenant."""
         if not isinstance(self.ivr_menu, dict) or self.tenant_id is None:
             return
-        for index, option in enumerate(self.ivr_menu.get("options") or []):
+        options = self.ivr_menu.get("options")
+        if not isinstance(options, list):  # a wrong shape is reported by validate_ivr_menu_shape
+            return
+        for index, option in enumerate(options):
             if not isinstance(option, dict) or option.get("action") != "agent":
                 continue
             target = str(option.get("agentId", ""))
@@ -180,7 +183,8 @@ class Agent(TenantOwned):
             add("max_output_tokens", f"{model.name} writes at most {model.max_output_tokens} tokens per reply.")
         if model.context_window:
             prompt_chars = sum(len(getattr(self, field) or "") for field in PROMPT_FIELDS)
-            reserved = self.max_output_tokens or min(model.max_output_tokens or 0, model.context_window // 4)
+            # An over-limit max_output_tokens is reported above; clamping it keeps the prompt from being blamed.
+            reserved = min(self.max_output_tokens or model.context_window // 4, model.max_output_tokens or 0)
             budget_tokens = model.context_window - reserved
             if prompt_chars / CHARS_PER_TOKEN > budget_tokens:
                 add(

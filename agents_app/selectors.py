@@ -6,6 +6,7 @@ import difflib
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db.models import Max, QuerySet
 from django.http import Http404
 
@@ -35,7 +36,7 @@ def agent_get(*, tenant: Tenant, code: uuid.UUID | str) -> Agent:
             .prefetch_related("business_hours", "holidays")
             .get(code=code)
         )
-    except (Agent.DoesNotExist, ValueError, TypeError):
+    except (Agent.DoesNotExist, ValidationError, ValueError, TypeError):  # a malformed code is 'not found' too
         raise Http404 from None
 
 

@@ -108,6 +108,8 @@ def agent_create(
     agent = Agent(tenant=tenant, timezone=tenant.timezone)
     errors: dict[str, list[str]] = {}
     _apply_fields(agent, fields, errors)
+    if business_hours is not UNSET and business_hours and "business_hours_enabled" not in fields:
+        agent.business_hours_enabled = True  # hours given without the switch: they are meant to apply
     ranges, parsed_holidays = _validate(agent, errors=errors, business_hours=business_hours, holidays=holidays)
     agent.save()
     _write_schedule(agent, ranges, parsed_holidays)

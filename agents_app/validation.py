@@ -196,7 +196,9 @@ def parse_holidays(value: Any) -> list[tuple[datetime.date, str]]:
     for item in value:
         raw, name = (item.get("date"), str(item.get("name", ""))[:100]) if isinstance(item, dict) else (item, "")
         try:
-            day = datetime.date.fromisoformat(str(raw))
+            if not isinstance(raw, str):  # a number such as 20261225 is not a date string
+                raise ValueError(raw)
+            day = datetime.date.fromisoformat(raw)
         except ValueError:
             problems.append(f"{raw!r} is not a date like 2026-12-25.")
             continue

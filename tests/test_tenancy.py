@@ -11,7 +11,7 @@ from django.apps import apps
 from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from agents_app.services import agent_create
+from agents_app.services import agent_create, agent_update
 from tests.factories import MembershipFactory, ProviderCredentialFactory, UserFactory
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import (
@@ -119,7 +119,37 @@ def _make_agent(tenant: Tenant) -> Model:
     )
 
 
+def _make_inactive_agent(tenant: Tenant) -> Model:
+    return agent_update(tenant=tenant, agent=_make_agent(tenant), actor=SYSTEM, fields={"is_active": False})
+
+
+def _make_agent_with_two_prompts(tenant: Tenant) -> Model:
+    return agent_update(tenant=tenant, agent=_make_agent(tenant), actor=SYSTEM, fields={"system_prompt": "Be brief."})
+
+
 _ANOTHER_SECRET = {"provider": "openai", "secret": "sk-attacker-replacement-1234"}
+# A complete, valid agent form (agents_app.forms.AgentForm), as the portal's edit page posts it.
+_AGENT_FORM = {
+    "name": "Hijacked",
+    "direction": "both",
+    "system_prompt": "Hijacked prompt",
+    "llm_provider": "openai",
+    "llm_model": "gpt-4o-mini",
+    "temperature": "0.7",
+    "tts_provider": "openai",
+    "voice_id": "alloy",
+    "speaking_speed": "1.0",
+    "stt_provider": "deepgram",
+    "stt_language": "en",
+    "min_endpointing_delay": "0.5",
+    "max_endpointing_delay": "3.0",
+    "timezone": "UTC",
+    "dialer_type": "progressive",
+    "max_retries": "2",
+    "retry_delay_minutes": "60",
+    "voicemail_action": "hang_up",
+    "max_concurrent_calls": "5",
+}
 
 OBJECT_URLS = [
     ObjectUrl(
@@ -158,6 +188,14 @@ OBJECT_URLS = [
     ObjectUrl("api-agent-duplicate", "id", _make_agent, (Attempt("post"),), api=True, changes_row=False),
     ObjectUrl("api-agent-runtime-config", "id", _make_agent, (Attempt("get"),), api=True, changes_row=False),
     ObjectUrl("api-agent-prompt-history", "id", _make_agent, (Attempt("get"),), api=True, changes_row=False),
+    ObjectUrl("agents-agent-detail", "code", _make_agent, (Attempt("get"),), changes_row=False),
+    ObjectUrl("agents-agent-edit", "code", _make_agent, (Attempt("get"), Attempt("post", _AGENT_FORM))),
+    ObjectUrl("agents-agent-duplicate", "code", _make_agent, (Attempt("post"),), changes_row=False),
+    ObjectUrl("agents-agent-activate", "code", _make_inactive_agent, (Attempt("post", htmx=True), Attempt("post"))),
+    ObjectUrl("agents-agent-deactivate", "code", _make_agent, (Attempt("post", htmx=True), Attempt("post"))),
+    ObjectUrl("agents-agent-delete", "code", _make_agent, (Attempt("get"), Attempt("post"))),
+    ObjectUrl("agents-prompt-list", "code", _make_agent, (Attempt("get"),), changes_row=False),
+    ObjectUrl("agents-prompt-revert", "code", _make_agent_with_two_prompts, (Attempt("post", {"version": 1}),)),
 ]
 _BY_NAME = {case.url_name: case for case in OBJECT_URLS}
 

@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model, QuerySet
 from django.http import Http404
 
+from agents_app.models import Agent
 from voiceplatform.models import (
     PROVIDER_ENV,
     ApiKey,
@@ -113,6 +114,8 @@ class DashboardCounts:
     members: int
     active_api_keys: int
     provider_credentials: int
+    agents: int
+    active_agents: int
 
 
 def dashboard_counts(*, tenant: Tenant) -> DashboardCounts:
@@ -120,4 +123,6 @@ def dashboard_counts(*, tenant: Tenant) -> DashboardCounts:
         members=Membership.objects.for_tenant(tenant).count(),
         active_api_keys=ApiKey.objects.for_tenant(tenant).filter(revoked_at__isnull=True).count(),
         provider_credentials=ProviderCredential.objects.for_tenant(tenant).count(),
+        agents=Agent.objects.for_tenant(tenant).count(),
+        active_agents=Agent.objects.for_tenant(tenant).filter(is_active=True).count(),
     )

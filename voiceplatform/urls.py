@@ -33,6 +33,7 @@ urlpatterns = [
     ),
     path("", views.dashboard, name="portal-dashboard"),
     path("tenants/switch", views.tenant_switch, name="tenancy-tenant-switch"),
+    path("agents/", include("agents_app.urls")),
     path("settings/members/", views.member_list, name="tenancy-member-list"),
     path("settings/members/<uuid:code>/role", views.member_role, name="tenancy-member-role"),
     path("settings/members/<uuid:code>/remove", views.member_remove, name="tenancy-member-remove"),

@@ -1,3 +1,4 @@
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -17,8 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             if options["agent"]:
+                code = uuid.UUID(options["agent"])  # ValueError below: a readable error, not a traceback
                 # An operator command: it looks the agent up across tenants to find its cache key.
-                agent = Agent.objects.select_related("tenant").filter(code=options["agent"]).first()
+                agent = Agent.objects.select_related("tenant").filter(code=code).first()
                 if agent is None:
                     raise CommandError(f"no agent with id {options['agent']}")
                 loader.invalidate(tenant_code=agent.tenant.code, agent_code=agent.code)

@@ -1,0 +1,437 @@
+"""Portal pages for agents and their htmx partials: access -> form -> service -> render."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf.locale import LANG_INFO
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.forms import Form
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from agents_app import catalog, selectors, services
+from agents_app.forms import IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
+from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
+from agents_app.runtime_config import loader
+from agents_app.validation import WEEKDAYS, HoursRange
+from agents_app.vendor_voices import account_voices
+from voiceplatform.actor import Actor
+from voiceplatform.models import Membership, Tenant
+from voiceplatform.portal import portal_view
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_VOICES_GROUP = "Your account's voices"
+_LANGUAGE_NAMES = {"zh": "Chinese", "multi": "Multilingual"}
+_CUSTOM_VOICE_HINTS = {
+    "elevenlabs": "ElevenLabs voice ids (premade and cloned) are 20 letters and digits.",
+    "cartesia": "Cartesia voice ids, cloned ones included, are UUIDs.",
+}
+
+
+# Presentation helpers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    """An agent with the catalog entries its ids point at (None = not in the catalog)."""
+
+    agent: Agent
+    llm_provider: catalog.LLMProvider | None
+    llm_model: catalog.LLMModel | None
+    tts_provider: catalog.TTSProvider | None
+    voice: catalog.Voice | None
+    stt_provider: catalog.STTProvider | None
+    stt_model: catalog.STTModel | None
+
+
+def _summary(agent: Agent) -> AgentSummary:
+    return AgentSummary(
+        agent=agent,
+        llm_provider=catalog.llm_provider(agent.llm_provider),
+        llm_model=catalog.llm_model(agent.llm_provider, agent.llm_model),
+        tts_provider=catalog.tts_provider(agent.tts_provider),
+        voice=catalog.voice(agent.tts_provider, agent.voice_id),
+        stt_provider=catalog.stt_provider(agent.stt_provider),
+        stt_model=catalog.stt_model(agent.stt_provider, agent.effective_stt_model),
+    )
+
+
+def _ranges(agent: Agent) -> list[HoursRange]:
+    return [HoursRange(h.weekday, h.start, h.end) for h in agent.business_hours.all()]
+
+
+def _hours_rows(agent: Agent) -> list[tuple[str, str]]:
+    """(weekday, "09:00-12:00, 13:00-17:00" or "Closed") for the detail page."""
+    ranges = _ranges(agent)
+    return [
+        (
+            day.title(),
+            ", ".join(f"{r.start:%H:%M}-{r.end:%H:%M}" for r in ranges if r.weekday == index) or "Closed",
+        )
+        for index, day in enumerate(WEEKDAYS)
+    ]
+
+
+def _language_name(code: str) -> str:
+    return _LANGUAGE_NAMES.get(code) or LANG_INFO.get(code, {}).get("name") or code
+
+
+def _apply_errors(form: Form, error: ValidationError) -> None:
+    """Put a service's errors (model field names, business_hours, holidays) on the form's fields."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for field, field_errors in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, field_errors)
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return target
+    return default
+
+
+# Option partials (the selects that depend on a provider) -------------------------------------
+
+
+def _llm_options(*, provider_id: str, model_id: str, errors: list[str] | None = None) -> dict[str, Any]:
+    provider = catalog.llm_provider(provider_id)
+    if provider is None:
+        return {"unknown_provider": provider_id, "errors": errors or []}
+    if not provider.accepts_any_model and catalog.llm_model(provider.id, model_id) is None:
+        model_id = provider.models[0].id if provider.models else ""
+    model = None if provider.accepts_any_model else catalog.llm_model(provider.id, model_id)
+    return {"provider": provider, "selected": model_id, "model": model, "errors": errors or []}
+
+
+@dataclass(frozen=True)
+class VoiceGroup:
+    label: str
+    voices: list[catalog.Voice]
+
+
+def _voice_groups(provider: catalog.TTSProvider, account: tuple[catalog.Voice, ...]) -> list[VoiceGroup]:
+    """The account's own voices first, then the catalog by language, legacy voices last."""
+    groups: dict[str, list[catalog.Voice]] = {ACCOUNT_VOICES_GROUP: list(account)} if account else {}
+    ordered = sorted(provider.voices, key=lambda v: "legacy" in v.tags)  # stable: catalog order otherwise
+    for voice in ordered:
+        label = f"{_language_name(voice.language)} voices" + (" (legacy)" if "legacy" in voice.tags else "")
+        groups.setdefault(label, []).append(voice)
+    return [VoiceGroup(label, voices) for label, voices in groups.items()]
+
+
+def _voice_options(
+    *,
+    tenant: Tenant,
+    provider_id: str,
+    voice_id: str,
+    custom_voice_id: str,
+    tts_model: str,
+    errors: list[str],
+    is_saved_value: bool = False,
+) -> dict[str, Any]:
+    """is_saved_value: voice_id is the agent's stored voice (not a choice just made in the select)."""
+    provider = catalog.tts_provider(provider_id)
+    if provider is None:
+        return {"unknown_provider": provider_id, "errors": errors}
+    listed = account_voices(tenant=tenant, provider=provider.id)
+    groups = _voice_groups(provider, listed.voices)
+    by_id = {voice.id: voice for group in groups for voice in group.voices}
+    unlisted = voice_id and voice_id not in by_id
+    if is_saved_value and unlisted and not custom_voice_id and provider.custom_voice_pattern:
+        custom_voice_id, voice_id = voice_id, ""  # a cloned voice the list does not show
+    if not custom_voice_id and voice_id not in by_id:
+        voice_id = provider.voices[0].id if provider.voices else ""
+    return {
+        "provider": provider,
+        "groups": groups,
+        "selected": voice_id,
+        "voice": by_id.get(voice_id),
+        "custom_voice_id": custom_voice_id,
+        "custom_hint": _CUSTOM_VOICE_HINTS.get(provider.id, ""),
+        "notice": listed.notice,
+        "tts_model": tts_model if catalog.tts_model(provider.id, tts_model) else "",
+        "errors": errors,
+    }
+
+
+def _stt_options(*, provider_id: str, model_id: str, errors: list[str] | None = None) -> dict[str, Any]:
+    provider = catalog.stt_provider(provider_id)
+    if provider is None:
+        return {"unknown_provider": provider_id, "errors": errors or []}
+    model = catalog.stt_model(provider.id, model_id) if model_id else None
+    selected = model.id if model else ""
+    return {
+        "provider": provider,
+        "selected": selected,
+        "model": model or catalog.stt_model(provider.id, provider.default_model),
+        "errors": errors or [],
+    }
+
+
+@require_GET
+@portal_view()
+def llm_options(request: HttpRequest, membership: Membership) -> HttpResponse:
+    llm = _llm_options(provider_id=request.GET.get("llm_provider", ""), model_id=request.GET.get("llm_model", ""))
+    status = 400 if "unknown_provider" in llm else 200
+    return render(request, "agents_app/_llm_model_field.html", {"llm": llm}, status=status)
+
+
+@require_GET
+@portal_view()
+def voice_options(request: HttpRequest, membership: Membership) -> HttpResponse:
+    tts = _voice_options(
+        tenant=membership.tenant,
+        provider_id=request.GET.get("tts_provider", ""),
+        voice_id=request.GET.get("voice_id", ""),
+        custom_voice_id=request.GET.get("custom_voice_id", "").strip(),
+        tts_model=request.GET.get("tts_model", ""),
+        errors=[],
+    )
+    status = 400 if "unknown_provider" in tts else 200
+    return render(request, "agents_app/_voice_fields.html", {"tts": tts}, status=status)
+
+
+@require_GET
+@portal_view()
+def stt_options(request: HttpRequest, membership: Membership) -> HttpResponse:
+    stt = _stt_options(provider_id=request.GET.get("stt_provider", ""), model_id=request.GET.get("stt_model", ""))
+    status = 400 if "unknown_provider" in stt else 200
+    return render(request, "agents_app/_stt_model_field.html", {"stt": stt}, status=status)
+
+
+# List ----------------------------------------------------------------------------------------
+
+
+@portal_view()
+def agent_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    filters = AgentFilterForm(request.GET)
+    criteria = filters.selector_kwargs()
+    rows = [_summary(agent) for agent in selectors.agent_list(tenant=membership.tenant, **criteria)]
+    is_filtered = bool(criteria["search"] or criteria["direction"] or criteria["is_active"] is not None)
+    context = {"rows": rows, "filters": filters, "is_filtered": is_filtered}
+    return render(request, "agents_app/agent_list.html", context)
+
+
+# Create and edit -----------------------------------------------------------------------------
+
+
+def _render_form(request: HttpRequest, form: AgentForm, *, tenant: Tenant, agent: Agent | None) -> HttpResponse:
+    def value(name: str) -> str:
+        return str(form[name].value() or "")
+
+    def errors(*names: str) -> list[str]:
+        return [message for name in names for message in form.errors.get(name, [])]
+
+    other_agents = selectors.agent_list(tenant=tenant)
+    context = {
+        "form": form,
+        "agent": agent,
+        "llm": _llm_options(provider_id=value("llm_provider"), model_id=value("llm_model"), errors=errors("llm_model")),
+        "tts": _voice_options(
+            tenant=tenant,
+            provider_id=value("tts_provider"),
+            voice_id=value("voice_id"),
+            custom_voice_id=value("custom_voice_id").strip(),
+            tts_model=value("tts_model"),
+            errors=errors("voice_id", "custom_voice_id", "tts_model"),
+            is_saved_value=not form.is_bound,
+        ),
+        "stt": _stt_options(provider_id=value("stt_provider"), model_id=value("stt_model"), errors=errors("stt_model")),
+        "ivr_example": IVR_EXAMPLE,
+        "other_agents": other_agents.exclude(pk=agent.pk) if agent else other_agents,
+    }
+    return render(request, "agents_app/agent_form.html", context, status=400 if form.errors else 200)
+
+
+@portal_view(write=True)
+def agent_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    tenant = membership.tenant
+    initial = AgentForm.initial_for(Agent(tenant=tenant, timezone=tenant.timezone), ranges=None, holidays=[])
+    form = AgentForm(request.POST if request.method == "POST" else None, initial=initial)
+    if form.is_bound and form.is_valid():
+        try:
+            agent = services.agent_create(tenant=tenant, actor=Actor(user=request.user), **form.service_kwargs())
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, f"Agent {agent.name} was created.")
+            return redirect("agents-agent-detail", code=agent.code)
+    return _render_form(request, form, tenant=tenant, agent=None)
+
+
+@portal_view(write=True)
+def agent_edit(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    holidays = [(holiday.date, holiday.name) for holiday in agent.holidays.all()]
+    initial = AgentForm.initial_for(agent, ranges=_ranges(agent), holidays=holidays)
+    form = AgentForm(request.POST if request.method == "POST" else None, initial=initial)
+    if form.is_bound and form.is_valid():
+        try:
+            agent = services.agent_update(
+                tenant=tenant, agent=agent, actor=Actor(user=request.user), **form.service_kwargs()
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            messages.success(request, f"Agent {agent.name} was saved.")
+            return redirect("agents-agent-detail", code=agent.code)
+    return _render_form(request, form, tenant=tenant, agent=agent)
+
+
+# Detail and row actions ----------------------------------------------------------------------
+
+
+def _staff_metrics(request: HttpRequest) -> dict[str, float | int] | None:
+    if not request.user.is_staff:
+        return None
+    try:
+        return loader.metrics()
+    except redis.RedisError:
+        logger.warning("agent config metrics unavailable: Redis did not answer")
+        return {}
+
+
+@portal_view()
+def agent_detail(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code)
+    context = {
+        "agent": agent,
+        "summary": _summary(agent),
+        "hours": _hours_rows(agent),
+        "holidays": agent.holidays.all(),
+        "versions": selectors.prompt_version_list(tenant=tenant, agent=agent)[:5],
+        "runtime": loaded,
+        "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
+        "metrics": _staff_metrics(request),
+    }
+    return render(request, "agents_app/agent_detail.html", context)
+
+
+@require_POST
+@portal_view(write=True)
+def agent_duplicate(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    agent = selectors.agent_get(tenant=membership.tenant, code=code)
+    try:
+        copy = services.agent_duplicate(tenant=membership.tenant, agent=agent, actor=Actor(user=request.user))
+    except ValidationError as error:
+        messages.error(request, f"{agent.name} could not be copied: {' '.join(error.messages)}")
+        return redirect("agents-agent-detail", code=agent.code)
+    messages.success(request, f"{copy.name} was created as a copy of {agent.name}. Review it before use.")
+    return redirect("agents-agent-edit", code=copy.code)
+
+
+def _set_active(request: HttpRequest, membership: Membership, code: str, *, is_active: bool) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    services.agent_set_active(tenant=tenant, agent=agent, is_active=is_active)
+    if request.headers.get("HX-Request"):
+        row = _summary(selectors.agent_list(tenant=tenant).get(pk=agent.pk))
+        return render(request, "agents_app/_agent_row.html", {"row": row})
+    messages.success(request, f"{agent.name} is now {'active' if is_active else 'inactive'}.")
+    return redirect(_safe_next(request, reverse("agents-agent-detail", kwargs={"code": agent.code})))
+
+
+@require_POST
+@portal_view(write=True)
+def agent_activate(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    return _set_active(request, membership, code, is_active=True)
+
+
+@require_POST
+@portal_view(write=True)
+def agent_deactivate(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    return _set_active(request, membership, code, is_active=False)
+
+
+@portal_view(write=True)
+def agent_delete(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes the agent with its hours, holidays and prompt history."""
+    agent = selectors.agent_get(tenant=membership.tenant, code=code)
+    if request.method == "POST":
+        services.agent_delete(tenant=membership.tenant, agent=agent)
+        messages.success(request, f"Agent {agent.name} was deleted.")
+        return redirect("agents-agent-list")
+    return render(request, "agents_app/agent_confirm_delete.html", {"agent": agent})
+
+
+# Prompt history ------------------------------------------------------------------------------
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    try:
+        return int(request.GET[name])
+    except (KeyError, ValueError):
+        return None
+
+
+def _pick_versions(request: HttpRequest, versions: list[PromptVersion]) -> tuple[PromptVersion, PromptVersion] | None:
+    """The ?from=N&to=M pair (default: previous vs latest); 404 when a named version does not exist."""
+    by_number = {version.version: version for version in versions}
+    wanted_from, wanted_to = _int_param(request, "from"), _int_param(request, "to")
+    if wanted_to is None:
+        wanted_to = versions[0].version if versions else None
+    if wanted_from is None:
+        wanted_from = versions[1].version if len(versions) > 1 else None
+    if wanted_from is None or wanted_to is None:
+        return None
+    if wanted_from not in by_number or wanted_to not in by_number:
+        raise Http404
+    return by_number[wanted_from], by_number[wanted_to]
+
+
+@portal_view()
+def prompt_history(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    versions = list(selectors.prompt_version_list(tenant=tenant, agent=agent))
+    pair = _pick_versions(request, versions)
+    current = {name: getattr(agent, name) for name in PROMPT_FIELDS}
+    context = {
+        "agent": agent,
+        "versions": versions,
+        "current_version": next(
+            (v.version for v in versions if all(getattr(v, name) == text for name, text in current.items())), None
+        ),
+        "older": pair[0] if pair else None,
+        "newer": pair[1] if pair else None,
+        "diffs": selectors.prompt_diff(older=pair[0], newer=pair[1]) if pair else [],
+    }
+    return render(request, "agents_app/prompt_history.html", context)
+
+
+@require_POST
+@portal_view(write=True)
+def prompt_revert(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    form = RevertForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a version to revert to.")
+        return redirect("agents-prompt-list", code=agent.code)
+    version = form.cleaned_data["version"]
+    snapshot = selectors.prompt_version_get(tenant=tenant, agent=agent, version=version)
+    if all(getattr(snapshot, name) == getattr(agent, name) for name in PROMPT_FIELDS):
+        messages.info(request, f"{agent.name} already uses the texts of version {version}; nothing changed.")
+        return redirect("agents-prompt-list", code=agent.code)
+    try:
+        services.agent_revert_prompt(tenant=tenant, agent=agent, version=version, actor=Actor(user=request.user))
+    except ValidationError as error:
+        messages.error(request, f"Could not revert to version {version}: {' '.join(error.messages)}")
+    else:
+        messages.success(request, f"The prompt texts of version {version} are back, saved as a new version.")
+    return redirect("agents-prompt-list", code=agent.code)
