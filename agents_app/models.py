@@ -211,7 +211,7 @@ class Agent(TenantOwned):
             owner_name = catalog.TTS_PROVIDERS[owner].name
             add("voice_id", f"{self.voice_id!r} is a {owner_name} voice, not a {provider.name} voice.")
         elif not catalog.is_custom_voice_id(self.tts_provider, self.voice_id):
-            add("voice_id", f"{self.voice_id!r} is not a {provider.name} voice id.")
+            add("voice_id", f"{self.voice_id!r} is not a voice id of {provider.name}.")
 
     def _clean_stt(self, add: Callable[[str, str], None]) -> None:
         provider = catalog.stt_provider(self.stt_provider)

@@ -8,6 +8,7 @@ after an edit sees it. Keys hold the tenant: vp:agentcfg:v1:<tenant code>:<agent
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -180,12 +181,15 @@ class AgentConfigLoader:
         self._local: Counter[str] = Counter()
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
+        self._counting: contextvars.ContextVar[bool] = contextvars.ContextVar("counting", default=True)
 
     @property
     def client(self) -> redis.Redis:
         return self._client or redis_client()
 
     def _count(self, *names: str) -> None:
+        if not self._counting.get():
+            return
         with self._lock:
             for name in names:
                 self._pending[name] += 1
@@ -204,7 +208,15 @@ class AgentConfigLoader:
         with self._lock:
             self._stale.pop(key, None)
 
-    def get(self, *, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str) -> LoadedConfig:
+    def get(self, *, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str, count: bool = True) -> LoadedConfig:
+        """The agent's config by the fallback chain; count=False for previews that are not calls."""
+        token = self._counting.set(count)
+        try:
+            return self._get(tenant_code=tenant_code, agent_code=agent_code)
+        finally:
+            self._counting.reset(token)
+
+    def _get(self, *, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str) -> LoadedConfig:
         key = fresh_key(tenant_code, agent_code)
         try:
             raw = self.client.get(key)

@@ -11,6 +11,7 @@ import redis
 from django.conf.locale import LANG_INFO
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -214,13 +215,21 @@ def stt_options(request: HttpRequest, membership: Membership) -> HttpResponse:
 # List ----------------------------------------------------------------------------------------
 
 
+AGENTS_PER_PAGE = 50
+
+
 @portal_view()
 def agent_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     filters = AgentFilterForm(request.GET)
     criteria = filters.selector_kwargs()
-    rows = [_summary(agent) for agent in selectors.agent_list(tenant=membership.tenant, **criteria)]
+    page = Paginator(selectors.agent_list(tenant=membership.tenant, **criteria), AGENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    rows = [_summary(agent) for agent in page]
     is_filtered = bool(criteria["search"] or criteria["direction"] or criteria["is_active"] is not None)
-    context = {"rows": rows, "filters": filters, "is_filtered": is_filtered}
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"rows": rows, "filters": filters, "is_filtered": is_filtered, "page": page, "query": query.urlencode()}
     return render(request, "agents_app/agent_list.html", context)
 
 
@@ -308,7 +317,7 @@ def _staff_metrics(request: HttpRequest) -> dict[str, float | int] | None:
 def agent_detail(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
     tenant = membership.tenant
     agent = selectors.agent_get(tenant=tenant, code=code)
-    loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code)
+    loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code, count=False)
     context = {
         "agent": agent,
         "summary": _summary(agent),

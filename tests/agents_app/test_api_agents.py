@@ -249,7 +249,7 @@ BAD_INPUT = [
         id="voice-provider",
     ),
     pytest.param({"voiceId": "alloy"}, ("voiceId",), "'alloy' is a OpenAI voice", id="voice-of-other-provider"),
-    pytest.param({"voiceId": "British Lady"}, ("voiceId",), "is not a Cartesia Sonic voice id", id="unknown-voice"),
+    pytest.param({"voiceId": "British Lady"}, ("voiceId",), "is not a voice id of Cartesia Sonic", id="unknown-voice"),
     pytest.param(
         {"metadata": {"sttProvider": "whisperx"}},
         ("metadata", "sttProvider"),

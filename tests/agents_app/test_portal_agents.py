@@ -240,7 +240,7 @@ def test_create_through_the_form(tenant, teammate, client_for):
         ({"tts_provider": "openai", "voice_id": "aura-2-thalia-en"}, "is a Deepgram Aura voice, not a OpenAI voice"),
         (
             {"tts_provider": "elevenlabs", "custom_voice_id": "not-a-voice"},
-            "'not-a-voice' is not a ElevenLabs voice id",
+            "'not-a-voice' is not a voice id of ElevenLabs",
         ),
         (
             {"business_hours_monday_0_start": "17:00", "business_hours_monday_0_end": "09:00"},
@@ -865,3 +865,20 @@ def test_pages_redirect_anonymous_visitors_to_login(db, client, url_name):
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+def test_agent_list_is_paginated_and_keeps_the_filters(tenant, owner, client_for):
+    from agents_app.services import agent_create
+    from voiceplatform.actor import SYSTEM
+
+    for index in range(55):
+        agent_create(tenant=tenant, actor=SYSTEM, fields={"name": f"Bulk {index:02d}"})
+    client = client_for(owner)
+
+    first = client.get("/agents/?search=Bulk")
+    second = client.get("/agents/?search=Bulk&page=2")
+
+    assert "Page 1 of 2" in first.text
+    assert "search=Bulk&amp;page=2" in first.text
+    assert "Bulk 00" in first.text and "Bulk 54" not in first.text
+    assert "Bulk 54" in second.text and "Bulk 00" not in second.text

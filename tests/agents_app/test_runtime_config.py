@@ -475,3 +475,17 @@ def test_counters_survive_a_redis_outage_and_reach_redis_later(tenant, make_agen
     redis_conn.delete(runtime_config.METRICS_KEY)
 
     assert loader.metrics(scope="platform") == _counters(total_requests=1, cache_misses=1, db_successes=1)
+
+
+def test_a_preview_read_does_not_move_the_counters(db, tenant):
+    from agents_app.runtime_config import AgentConfigLoader
+    from agents_app.services import agent_create
+    from voiceplatform.actor import SYSTEM
+
+    agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Preview"})
+    loader = AgentConfigLoader()
+
+    assert loader.get(tenant_code=tenant.code, agent_code=agent.code, count=False).config["name"] == "Preview"
+    assert loader.metrics(scope="process")["total_requests"] == 0
+    loader.get(tenant_code=tenant.code, agent_code=agent.code)
+    assert loader.metrics(scope="process")["total_requests"] == 1
