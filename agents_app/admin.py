@@ -54,7 +54,14 @@ class AgentAdmin(TenantScopedAdmin):
         "is_active",
         "updated_at",
     ]
-    list_filter = ["is_active", "direction", "llm_provider", "tts_provider", "stt_provider", "tenant"]
+    list_filter = [
+        "is_active",
+        "direction",
+        "llm_provider",
+        "tts_provider",
+        "stt_provider",
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["name", "description", "tenant__name"]
     readonly_fields = ["code", "created_at", "updated_at", "config_cache_metrics"]
     inlines = [BusinessHoursInline, HolidayInline, PromptVersionInline]

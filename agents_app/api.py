@@ -20,6 +20,7 @@ from agents_app.runtime_config import loader
 from agents_app.validation import HoursRange, business_hours_document
 from voiceplatform.actor import Actor
 from voiceplatform.api_base import TenantScopedViewSet
+from worker.factories import readiness
 
 # (API path, model field). Drives both reading requests and naming fields in 400 errors.
 FIELD_PATHS: tuple[tuple[str, str], ...] = (
@@ -238,6 +239,16 @@ RuntimeConfigResponse = inline_serializer(
         "source": serializers.ChoiceField(choices=["cache", "database", "stale", "default"]),
         "cached_until": serializers.DateTimeField(allow_null=True),
         "timestamp": serializers.DateTimeField(),
+        "readiness": inline_serializer(
+            "CallReadiness",
+            fields={
+                "ready": serializers.BooleanField(),
+                "problems": serializers.ListField(
+                    child=serializers.CharField(), help_text="What to fix before calls can use this agent."
+                ),
+            },
+            help_text="Whether the worker can build this agent's LLM, TTS and STT with the tenant's keys.",
+        ),
     },
 )
 
@@ -293,6 +304,7 @@ _RUNTIME_CONFIG_EXAMPLE = OpenApiExample(
         "source": "cache",
         "cached_until": "2026-11-25T17:30:00+00:00",
         "timestamp": "2026-11-25T17:25:00+00:00",
+        "readiness": {"ready": False, "problems": ["No Cartesia key for the voice: add one under Provider keys."]},
     },
 )
 _BOOL_PARAM = {"true": True, "1": True, "false": False, "0": False}
@@ -392,6 +404,7 @@ class AgentViewSet(
         loaded = loader.get(tenant_code=self.tenant.code, agent_code=id)
         if loaded.config is None:
             return Response({"detail": "No Agent matches the given query."}, status=status.HTTP_404_NOT_FOUND)
+        verdict = readiness(tenant=self.tenant, config=loaded.config)
         return Response(
             {
                 "success": loaded.source != "default",
@@ -399,6 +412,7 @@ class AgentViewSet(
                 "source": loaded.source,
                 "cached_until": loaded.cached_until.isoformat() if loaded.cached_until else None,
                 "timestamp": timezone.now().isoformat(),
+                "readiness": {"ready": verdict.ready, "problems": list(verdict.problems)},
             }
         )
 

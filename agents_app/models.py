@@ -11,7 +11,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 
 from agents_app import catalog
-from agents_app.validation import validate_e164, validate_ivr_menu_shape
+from agents_app.validation import placeholder_problem, validate_e164, validate_ivr_menu_shape
 from voiceplatform.models import TenantOwned, validate_timezone
 
 
@@ -44,6 +44,7 @@ class Weekday(models.IntegerChoices):
 
 
 PROMPT_FIELDS = ("system_prompt", "personality", "greeting_message")
+TEMPLATE_FIELDS = ("system_prompt", "personality", "greeting_message")  # the worker fills in their {{placeholders}}
 CHARS_PER_TOKEN = 4  # a conservative estimate for English text; used only to reject prompts that cannot fit
 
 
@@ -140,6 +141,9 @@ class Agent(TenantOwned):
                 add("max_endpointing_delay", "Must be at least the minimum endpointing delay.")
         if self.voicemail_action == VoicemailAction.LEAVE_MESSAGE and not self.voicemail_message.strip():
             add("voicemail_message", "Write the message to leave on voicemail.")
+        for field in TEMPLATE_FIELDS:
+            if problem := placeholder_problem(getattr(self, field) or ""):
+                add(field, problem)
         self._clean_ivr_targets(add)
         if errors:
             raise ValidationError(errors)

@@ -64,6 +64,7 @@ def build_runtime_config(agent: Agent) -> dict[str, Any]:
     return {
         "agent_id": str(agent.code),
         "tenant_id": str(agent.tenant.code),
+        "tenant_name": agent.tenant.name,
         "tenant_timezone": agent.tenant.timezone,
         "name": agent.name,
         "description": agent.description,

@@ -179,6 +179,7 @@ def agent_delete(*, tenant: Tenant, agent: Agent) -> None:
     logger.info("agent %s deleted", agent.code)
 
 
+@transaction.atomic
 def agent_revert_prompt(*, tenant: Tenant, agent: Agent, version: int, actor: Actor) -> Agent:
     """Bring back the texts of an earlier version; this writes a new version, history stays intact."""
     snapshot = PromptVersion.objects.for_tenant(tenant).filter(agent=agent, version=version).first()

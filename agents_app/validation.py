@@ -1,4 +1,4 @@
-"""Validators for agent fields: E.164 numbers, the IVR menu's JSON shape, business hours."""
+"""Validators for agent fields: E.164 numbers, the IVR menu's JSON shape, business hours, placeholders."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 import jsonschema
 import phonenumbers
 from django.core.exceptions import ValidationError
+
+from worker.placeholders import allowed_placeholders_text, unknown_placeholders
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -33,6 +35,16 @@ def normalize_e164(value: str) -> str:
 def validate_e164(value: str) -> None:
     if value and normalize_e164(value) != value:
         raise ValidationError(f"{value!r} is not in E.164 format (e.g. +14155550123).", code="e164")
+
+
+def placeholder_problem(text: str) -> str | None:
+    """What is wrong with the {{placeholders}} in text (ones no call can fill in), or None."""
+    unknown = sorted(unknown_placeholders(text))
+    if not unknown:
+        return None
+    names = ", ".join(f"{{{{{name}}}}}" for name in unknown)
+    noun = "placeholder" if len(unknown) == 1 else "placeholders"
+    return f"Unknown {noun} {names}. Use one of {allowed_placeholders_text()}."
 
 
 IVR_ACTIONS = ("transfer", "agent", "message")

@@ -28,6 +28,7 @@ from agents_app.vendor_voices import account_voices
 from voiceplatform.actor import Actor
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import portal_view
+from worker.factories import readiness
 
 logger = logging.getLogger(__name__)
 
@@ -326,6 +327,7 @@ def agent_detail(request: HttpRequest, membership: Membership, code: str) -> Htt
         "versions": selectors.prompt_version_list(tenant=tenant, agent=agent)[:5],
         "runtime": loaded,
         "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
+        "readiness": readiness(tenant=tenant, config=loaded.config),
         "metrics": _staff_metrics(request),
     }
     return render(request, "agents_app/agent_detail.html", context)

@@ -12,6 +12,8 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from agents_app.services import agent_create, agent_update
+from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app.services import call_create, call_finish
 from tests.factories import MembershipFactory, ProviderCredentialFactory, UserFactory
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import (
@@ -62,7 +64,7 @@ def test_every_model_with_a_tenant_field_is_tenant_owned():
     assert [m._meta.label for m in with_tenant_field if not issubclass(m, TenantOwned)] == []
 
 
-@pytest.mark.parametrize("model", [Membership, ApiKey, ProviderCredential])
+@pytest.mark.parametrize("model", [Membership, ApiKey, ProviderCredential, Call])
 @pytest.mark.parametrize("bad_tenant", [None, "unsaved"], ids=["none", "unsaved"])
 def test_for_tenant_refuses_a_missing_tenant(db, model, bad_tenant):
     tenant = Tenant(name="Unsaved", slug="unsaved") if bad_tenant == "unsaved" else None
@@ -125,6 +127,18 @@ def _make_inactive_agent(tenant: Tenant) -> Model:
 
 def _make_agent_with_two_prompts(tenant: Tenant) -> Model:
     return agent_update(tenant=tenant, agent=_make_agent(tenant), actor=SYSTEM, fields={"system_prompt": "Be brief."})
+
+
+def _make_call(tenant: Tenant) -> Model:
+    call = call_create(
+        tenant=tenant, agent=_make_agent(tenant), direction=CallDirection.INBOUND, from_number="+14155550100"
+    )
+    return call_finish(
+        tenant=tenant,
+        call=call,
+        status=CallStatus.COMPLETED,
+        transcript=[{"role": "user", "text": f"secret of {tenant.slug}", "at": "2026-11-20T14:00:00+00:00"}],
+    )
 
 
 _ANOTHER_SECRET = {"provider": "openai", "secret": "sk-attacker-replacement-1234"}
@@ -196,6 +210,8 @@ OBJECT_URLS = [
     ObjectUrl("agents-agent-delete", "code", _make_agent, (Attempt("get"), Attempt("post"))),
     ObjectUrl("agents-prompt-list", "code", _make_agent, (Attempt("get"),), changes_row=False),
     ObjectUrl("agents-prompt-revert", "code", _make_agent_with_two_prompts, (Attempt("post", {"version": 1}),)),
+    ObjectUrl("api-call-detail", "id", _make_call, (Attempt("get"),), api=True, changes_row=False),
+    ObjectUrl("calls-call-detail", "code", _make_call, (Attempt("get"), Attempt("get", htmx=True)), changes_row=False),
 ]
 _BY_NAME = {case.url_name: case for case in OBJECT_URLS}
 

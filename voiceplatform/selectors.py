@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 from django.http import Http404
 
 from agents_app.models import Agent
+from telephony_app.models import ACTIVE_STATUSES, Call
 from voiceplatform.models import (
     PROVIDER_ENV,
     ApiKey,
@@ -116,6 +117,8 @@ class DashboardCounts:
     provider_credentials: int
     agents: int
     active_agents: int
+    calls: int
+    active_calls: int
 
 
 def dashboard_counts(*, tenant: Tenant) -> DashboardCounts:
@@ -125,4 +128,6 @@ def dashboard_counts(*, tenant: Tenant) -> DashboardCounts:
         provider_credentials=ProviderCredential.objects.for_tenant(tenant).count(),
         agents=Agent.objects.for_tenant(tenant).count(),
         active_agents=Agent.objects.for_tenant(tenant).filter(is_active=True).count(),
+        calls=Call.objects.for_tenant(tenant).count(),
+        active_calls=Call.objects.for_tenant(tenant).filter(status__in=ACTIVE_STATUSES).count(),
     )

@@ -35,6 +35,12 @@ CONFIG_CACHE_TTL = env.int("CONFIG_CACHE_TTL", 300, minimum=1)
 LIVEKIT_URL = env.optional_url("LIVEKIT_URL", schemes=("ws", "wss", "http", "https"))
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", "")
+# The voice worker (manage.py run_voice_worker): explicit dispatch name, calls per worker
+# process, seconds live calls may take to finish on SIGTERM, and the health-check HTTP port.
+LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", "voiceplatform")
+MAX_CONCURRENCY = env.int("MAX_CONCURRENCY", 25, minimum=1)
+WORKER_DRAIN_TIMEOUT = env.int("WORKER_DRAIN_TIMEOUT", 600, minimum=1)
+WORKER_HEALTH_PORT = env.int("WORKER_HEALTH_PORT", 8081, minimum=0)
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "console", ("console", "json"))
@@ -52,6 +58,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "voiceplatform.apps.VoicePlatformConfig",
     "agents_app",
+    "telephony_app",
+    "worker",
 ]
 
 MIDDLEWARE = [
@@ -180,7 +188,15 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Marks calls the voice worker never reported on (crashed or lost) as failed. Idempotent; a
+    # run that waited longer than the interval is dropped instead of running twice.
+    "telephony-reap-stale-calls": {
+        "task": "telephony_app.tasks.reap_stale_calls",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 LOGGING = {

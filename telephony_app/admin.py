@@ -1,0 +1,53 @@
+"""Operator admin for the call log: read-only, scoped like every tenant-owned model."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Model
+from django.http import HttpRequest
+
+from telephony_app.models import Call
+from voiceplatform.admin import TenantScopedAdmin
+
+
+@admin.register(Call)
+class CallAdmin(TenantScopedAdmin):
+    """Calls are written only by the voice worker and the telephony services, never by hand."""
+
+    list_display = [
+        "created_at",
+        "tenant",
+        "agent_name",
+        "direction",
+        "status",
+        "from_number",
+        "to_number",
+        "duration_seconds",
+        "estimated_cost_usd",
+    ]
+    # RelatedOnlyFieldListFilter offers only tenants present in the (scoped) rows, so staff do not
+    # see the names of tenants they are not in.
+    list_filter = ["status", "direction", "config_source", "created_at", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["code", "room_name", "from_number", "to_number", "agent_name", "end_reason"]
+    date_hierarchy = "created_at"
+    list_select_related = ["tenant"]
+    fieldsets = [
+        (None, {"fields": ["code", "tenant", "agent", "agent_name", "direction", "status", "config_source"]}),
+        ("Parties", {"fields": ["from_number", "to_number", "room_name", "context"]}),
+        (
+            "Timing",
+            {"fields": ["created_at", "started_at", "answered_at", "ended_at", "duration_seconds", "updated_at"]},
+        ),
+        ("Outcome", {"fields": ["end_reason", "error", "estimated_cost_usd"]}),
+        ("Report", {"fields": ["transcript", "turn_metrics", "usage"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class TelephonyAppConfig(AppConfig):
+    name = "telephony_app"
+    verbose_name = "Telephony and call log"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,111 @@
+"""The call log: one Call row per phone call, test session or text chat, written by the voice worker."""
+
+from __future__ import annotations
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import Q
+
+from voiceplatform.models import TenantOwned
+
+
+class CallDirection(models.TextChoices):
+    INBOUND = "inbound", "Inbound"
+    OUTBOUND = "outbound", "Outbound"
+    TEST = "test", "Test call"
+    CHAT = "chat", "Text chat"
+
+
+class CallStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RINGING = "ringing", "Ringing"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    NO_ANSWER = "no_answer", "No answer"
+    BUSY = "busy", "Busy"
+    VOICEMAIL = "voicemail", "Voicemail"
+    TRANSFERRED = "transferred", "Transferred"
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        CallStatus.COMPLETED,
+        CallStatus.FAILED,
+        CallStatus.NO_ANSWER,
+        CallStatus.BUSY,
+        CallStatus.VOICEMAIL,
+        CallStatus.TRANSFERRED,
+    }
+)
+ACTIVE_STATUSES = frozenset({CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS})
+# A status may only move to a higher rank; every terminal status shares the top rank, so the
+# first one wins and a later (re-ordered or retried) report cannot replace it.
+STATUS_RANK: dict[str, int] = {
+    CallStatus.QUEUED: 0,
+    CallStatus.RINGING: 1,
+    CallStatus.IN_PROGRESS: 2,
+    **dict.fromkeys(TERMINAL_STATUSES, 3),
+}
+
+
+class Call(TenantOwned):
+    """A call (or chat). `code` is the call id used in URLs, room metadata (`call_id`) and the API."""
+
+    agent = models.ForeignKey(
+        "agents_app.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    agent_name = models.CharField(max_length=120, blank=True, help_text="Snapshot; survives agent deletion.")
+    direction = models.CharField(max_length=16, choices=CallDirection.choices)
+    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.QUEUED, db_index=True)
+    from_number = models.CharField(max_length=32, blank=True)
+    to_number = models.CharField(max_length=32, blank=True)
+    room_name = models.CharField(max_length=128, blank=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True, help_text="Talk time: answer to end.")
+    end_reason = models.CharField(max_length=200, blank=True)
+    # [{"role": "user"|"assistant"|"system"|"tool", "text": str, "at": iso8601, "interrupted": bool?}]
+    transcript = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    # [{"turn": n, "end_of_turn_delay": s, "transcription_delay": s, "llm_ttft": s, "tts_ttfb": s, "e2e_latency": s}]
+    turn_metrics = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    # [{"kind": "llm"|"tts"|"stt", "provider", "model", "input_tokens", "output_tokens", "characters", "audio_seconds"}]
+    usage = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
+    estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    config_source = models.CharField(max_length=16, blank=True, help_text="cache / database / stale / default")
+    error = models.TextField(blank=True)
+    context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="call_tenant_created_idx"),
+            models.Index(fields=["tenant", "agent", "-created_at"], name="call_tenant_agent_created_idx"),
+            # The reaper's query: non-terminal calls not updated for a while.
+            models.Index(fields=["status", "updated_at"], name="call_status_updated_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(duration_seconds__isnull=True) | Q(duration_seconds__gte=0),
+                name="call_duration_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} call {self.code} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def counterpart_number(self) -> str:
+        """The other party's number: the caller on inbound calls, the callee otherwise."""
+        return self.from_number if self.direction == CallDirection.INBOUND else self.to_number

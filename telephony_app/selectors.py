@@ -1,0 +1,55 @@
+"""Reads of the call log; every lookup takes the tenant explicitly."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import Http404
+
+from agents_app.models import Agent
+from telephony_app.models import Call
+from voiceplatform.models import Tenant
+
+# The list leaves the large JSON columns in the database.
+LIST_DEFERRED_FIELDS = ("transcript", "turn_metrics", "usage", "context")
+
+
+def _day_start(tenant: Tenant, day: datetime.date) -> datetime.datetime:
+    """Midnight at the start of `day` in the tenant's time zone: "calls of the 3rd" means its 3rd."""
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=zoneinfo.ZoneInfo(tenant.timezone))
+
+
+def call_list(
+    *,
+    tenant: Tenant,
+    agent: Agent | None = None,
+    direction: str = "",
+    status: str = "",
+    date_from: datetime.date | None = None,
+    date_to: datetime.date | None = None,
+) -> QuerySet[Call]:
+    """The tenant's calls, newest first; dates are whole days (both ends included) in the tenant's zone."""
+    queryset = Call.objects.for_tenant(tenant).select_related("agent").defer(*LIST_DEFERRED_FIELDS)
+    if agent is not None:
+        queryset = queryset.filter(agent=agent)
+    if direction:
+        queryset = queryset.filter(direction=direction)
+    if status:
+        queryset = queryset.filter(status=status)
+    if date_from is not None:
+        queryset = queryset.filter(created_at__gte=_day_start(tenant, date_from))
+    if date_to is not None:
+        queryset = queryset.filter(created_at__lt=_day_start(tenant, date_to + datetime.timedelta(days=1)))
+    return queryset.order_by("-created_at", "-id")
+
+
+def call_get(*, tenant: Tenant, code: uuid.UUID | str) -> Call:
+    """The tenant's call with that code; the same 404 for 'not yours' and 'does not exist'."""
+    try:
+        return Call.objects.for_tenant(tenant).select_related("agent").get(code=code)
+    except (Call.DoesNotExist, ValidationError, ValueError, TypeError):  # a malformed code is 'not found' too
+        raise Http404 from None

@@ -1,0 +1,186 @@
+"""Writes to the call log. Status only moves forward, and a terminal status, its end time and its
+duration are written once, whatever order and however often the reports arrive (COMPLIANCE.md,
+"Exactly once": Twilio retries and re-orders callbacks, LiveKit drops webhooks, workers crash)."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from agents_app.models import Agent
+from telephony_app import costs
+from telephony_app.models import ACTIVE_STATUSES, STATUS_RANK, TERMINAL_STATUSES, Call, CallStatus
+from voiceplatform.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+REAPED_REASON = "no report from the voice worker (crashed or lost)"
+
+
+def _fit(call: Call, field: str, value: str) -> str:
+    """A report's text clipped to its column: a too-long label must not lose the whole report."""
+    limit = Call._meta.get_field(field).max_length
+    if limit is not None and len(value) > limit:
+        logger.warning("call %s: %s %r clipped to %d characters", call.code, field, value, limit)
+        return value[:limit]
+    return value
+
+
+def _check_status(status: str) -> CallStatus:
+    try:
+        return CallStatus(status)
+    except ValueError:
+        raise ValidationError({"status": f"Unknown call status {status!r}."}) from None
+
+
+def _locked(*, tenant: Tenant, call: Call) -> Call:
+    """The tenant's row, re-read under a row lock (the caller holds a transaction)."""
+    return Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+
+
+def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.datetime) -> bool:
+    """Move a locked row forward to `status`; False (row untouched) for a same or backward move."""
+    if STATUS_RANK[status] <= STATUS_RANK[call.status]:
+        return False
+    if call.status == CallStatus.QUEUED and call.started_at is None:
+        call.started_at = at
+    if status == CallStatus.IN_PROGRESS and call.answered_at is None:
+        call.answered_at = at
+    if status in TERMINAL_STATUSES:
+        if call.ended_at is None:
+            call.ended_at = at
+        if call.duration_seconds is None:
+            # Talk time: a call nobody answered lasted 0 s, however long it rang.
+            answered = call.answered_at
+            call.duration_seconds = max((call.ended_at - answered).total_seconds(), 0.0) if answered else 0.0
+        if reason and not call.end_reason:
+            call.end_reason = _fit(call, "end_reason", reason)
+    call.status = status
+    return True
+
+
+def _save(call: Call) -> None:
+    call.full_clean()
+    call.save()
+
+
+def call_create(
+    *,
+    tenant: Tenant,
+    agent: Agent | None = None,
+    direction: str,
+    from_number: str = "",
+    to_number: str = "",
+    room_name: str = "",
+    context: dict[str, Any] | None = None,
+    status: str = CallStatus.QUEUED,
+) -> Call:
+    """A new Call of this tenant; the agent must belong to the same tenant."""
+    if agent is not None and agent.tenant_id != tenant.pk:
+        # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
+        raise ValidationError({"agent": "No such agent."})
+    call = Call(
+        tenant=tenant,
+        agent=agent,
+        agent_name=agent.name if agent is not None else "",
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        room_name=room_name,
+        context=context or {},
+    )
+    _advance(call, status=_check_status(status), reason="", at=timezone.now())
+    _save(call)
+    return call
+
+
+def call_transition(
+    *, tenant: Tenant, call: Call, status: str, reason: str = "", at: datetime.datetime | None = None
+) -> Call:
+    """The call moved forward to `status` (queued < ringing < in_progress < terminal); a same,
+    backward or second terminal status is ignored and the row is returned unchanged."""
+    new_status = _check_status(status)
+    with transaction.atomic():
+        locked = _locked(tenant=tenant, call=call)
+        if _advance(locked, status=new_status, reason=reason, at=at or timezone.now()):
+            _save(locked)
+        else:
+            logger.info("call %s: %s -> %s ignored (status only moves forward)", locked.code, locked.status, status)
+    return locked
+
+
+def call_finish(
+    *,
+    tenant: Tenant,
+    call: Call,
+    status: str,
+    end_reason: str = "",
+    transcript: list[dict[str, Any]] | None = None,
+    turn_metrics: list[dict[str, Any]] | None = None,
+    usage: list[dict[str, Any]] | None = None,
+    config_source: str = "",
+    error: str = "",
+    ended_at: datetime.datetime | None = None,
+) -> Call:
+    """The worker's end-of-session report: its transcript, metrics, usage, cost, config source and
+    error are written even if someone else already ended the call; status, end time and duration
+    only move forward as in call_transition."""
+    new_status = _check_status(status)
+    with transaction.atomic():
+        locked = _locked(tenant=tenant, call=call)
+        if transcript is not None:
+            locked.transcript = transcript
+        if turn_metrics is not None:
+            locked.turn_metrics = turn_metrics
+        if usage is not None:
+            locked.usage = usage
+            estimate = costs.estimate_cost(usage, on=(ended_at or timezone.now()).date())
+            locked.estimated_cost_usd = estimate.total_usd
+            if estimate.unpriced:
+                logger.info("call %s: cost estimate leaves out %s", locked.code, "; ".join(estimate.notes))
+        if config_source:
+            locked.config_source = _fit(locked, "config_source", config_source)
+        if error:
+            locked.error = error
+        if not _advance(locked, status=new_status, reason=end_reason, at=ended_at or timezone.now()):
+            if end_reason and not locked.end_reason and locked.is_terminal:
+                # Ended by a status callback that gave no reason: the worker's reason fills the gap.
+                locked.end_reason = _fit(locked, "end_reason", end_reason)
+        _save(locked)
+    return locked
+
+
+def call_fail(*, tenant: Tenant, call: Call, reason: str) -> Call:
+    """The call failed for `reason` (kept as its error, and as its end reason if it was still open)."""
+    return call_finish(tenant=tenant, call=call, status=CallStatus.FAILED, end_reason=reason, error=reason)
+
+
+_REAPER_FIELDS = ("status", "started_at", "ended_at", "duration_seconds", "end_reason", "error", "updated_at")
+
+
+def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
+    """Marks open calls that nobody has updated for `older_than` as failed; returns how many."""
+    cutoff = timezone.now() - older_than
+    # Crosses tenants on purpose: this is housekeeping with one rule for every row (an open call
+    # with no news for too long is dead). It reads nothing of one tenant into another's context and
+    # changes each row only through its own tenant. SKIP LOCKED leaves alone any call a worker is
+    # writing right now; the locked re-read applies the rule to the row as it is at that moment.
+    reaped = 0
+    with transaction.atomic():
+        stale = Call.objects.select_for_update(skip_locked=True).filter(
+            status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
+        )
+        for call in stale:
+            # It ended, at the latest, when it was last heard of; that keeps its duration honest.
+            _advance(call, status=CallStatus.FAILED, reason=REAPED_REASON, at=call.updated_at)
+            call.error = call.error or REAPED_REASON
+            # No full_clean here: one odd legacy row must not stop the reaping of all the others.
+            call.save(update_fields=[*_REAPER_FIELDS])
+            reaped += 1
+            logger.warning("call %s (tenant %s) marked failed: %s", call.code, call.tenant_id, REAPED_REASON)
+    return reaped

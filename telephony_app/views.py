@@ -1,0 +1,248 @@
+"""Portal pages of the call log: the list (filters, pages, live refresh) and one call's report."""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from agents_app.models import Agent
+from agents_app.selectors import agent_list
+from telephony_app import costs, selectors
+from telephony_app.models import Call, CallDirection, CallStatus
+from voiceplatform.models import Membership, Tenant
+from voiceplatform.portal import portal_view
+
+CALLS_PER_PAGE = 50
+POLL_TARGET = "call-results"  # the element the list's htmx polling and filters replace
+
+
+class CallFilterForm(forms.Form):
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.none(), required=False, to_field_name="code", empty_label="Any agent"
+    )
+    direction = forms.ChoiceField(required=False, choices=[("", "Any direction"), *CallDirection.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *CallStatus.choices])
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+    )
+
+    def __init__(self, data: Any, *, tenant: Tenant) -> None:
+        super().__init__(data)
+        self.fields["agent"].queryset = agent_list(tenant=tenant)  # only this tenant's agents can be chosen
+
+    def selector_kwargs(self) -> dict[str, Any]:
+        """Filters for selectors.call_list; an invalid filter is shown with its error and not applied."""
+        self.is_valid()
+        data = self.cleaned_data
+        return {
+            "agent": data.get("agent"),
+            "direction": data.get("direction", ""),
+            "status": data.get("status", ""),
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+        }
+
+
+# Presentation ---------------------------------------------------------------------------------
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    whole = round(seconds)
+    minutes, secs = divmod(whole, 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One line of the conversation as the page shows it."""
+
+    role: str  # user | assistant | system | tool | other
+    speaker: str
+    text: str
+    at: datetime.datetime | None
+    interrupted: bool
+
+    @property
+    def is_note(self) -> bool:
+        return self.role not in ("user", "assistant")
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, datetime.UTC)
+
+
+def conversation(call: Call) -> list[Turn]:
+    """The transcript as speech bubbles; rows of an unexpected shape still show, never break the page."""
+    is_phone = call.direction in (CallDirection.INBOUND, CallDirection.OUTBOUND)
+    speakers = {
+        "user": "Caller" if is_phone else "User",
+        "assistant": call.agent_name or "Agent",
+        "system": "System",
+        "tool": "Tool",
+    }
+    turns = []
+    for row in call.transcript if isinstance(call.transcript, list) else []:
+        if not isinstance(row, dict):
+            continue
+        role = row.get("role") if row.get("role") in speakers else "other"
+        turns.append(
+            Turn(
+                role=role,
+                speaker=speakers.get(role, str(row.get("role", "?"))),
+                text=str(row.get("text", "")),
+                at=_parse_time(row.get("at")),
+                interrupted=row.get("interrupted") is True,
+            )
+        )
+    return turns
+
+
+METRIC_COLUMNS = (
+    ("end_of_turn_delay", "End of turn"),
+    ("transcription_delay", "Transcription"),
+    ("llm_ttft", "LLM first token"),
+    ("tts_ttfb", "TTS first byte"),
+    ("e2e_latency", "End to end"),
+)
+
+
+@dataclass(frozen=True)
+class LatencyRow:
+    turn: str
+    milliseconds: list[int | None]  # in METRIC_COLUMNS order
+
+
+def _ms(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return round(value * 1000)
+
+
+def latency_rows(call: Call) -> list[LatencyRow]:
+    rows = []
+    for index, row in enumerate(call.turn_metrics if isinstance(call.turn_metrics, list) else [], start=1):
+        if isinstance(row, dict):
+            rows.append(LatencyRow(str(row.get("turn", index)), [_ms(row.get(key)) for key, _ in METRIC_COLUMNS]))
+    return rows
+
+
+def latency_summary(rows: list[LatencyRow]) -> dict[str, int] | None:
+    """Median and worst end-to-end latency in ms, the number a caller feels."""
+    e2e = [row.milliseconds[-1] for row in rows if row.milliseconds[-1] is not None]
+    if not e2e:
+        return None
+    return {"median": round(statistics.median(e2e)), "worst": max(e2e), "turns": len(e2e)}
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    kind: str
+    provider: str
+    model: str
+    amount: str
+    cost_usd: Decimal | None
+    note: str
+
+
+def _amount(row: dict[str, Any]) -> str:
+    parts = []
+    for key, unit in (
+        ("input_tokens", "input tokens"),
+        ("output_tokens", "output tokens"),
+        ("characters", "characters"),
+    ):
+        value = row.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value:
+            parts.append(f"{value:,} {unit}")
+    seconds = row.get("audio_seconds")
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds:
+        parts.append(f"{seconds:,.1f} s audio")
+    return ", ".join(parts) or "—"
+
+
+def usage_rows(call: Call) -> tuple[list[UsageRow], costs.CostEstimate]:
+    usage = call.usage if isinstance(call.usage, list) else []
+    estimate = costs.estimate_cost(usage, on=(call.ended_at or call.created_at).date())
+    rows = [
+        UsageRow(
+            line.kind,
+            line.provider,
+            line.model,
+            _amount(row) if isinstance(row, dict) else "—",
+            line.cost_usd,
+            line.note,
+        )
+        for row, line in zip(usage, estimate.lines, strict=True)
+    ]
+    return rows, estimate
+
+
+# Views --------------------------------------------------------------------------------------
+
+
+@require_GET
+@portal_view()
+def call_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    tenant = membership.tenant
+    filters = CallFilterForm(request.GET, tenant=tenant)
+    criteria = filters.selector_kwargs()
+    page = Paginator(selectors.call_list(tenant=tenant, **criteria), CALLS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "filters": filters,
+        "page": page,
+        "calls": [(call, duration_text(call.duration_seconds)) for call in page],
+        "is_filtered": any(value not in (None, "") for value in criteria.values()),
+        "query": query.urlencode(),
+        "poll_target": POLL_TARGET,
+        "tenant_zone": tenant.timezone,
+    }
+    is_poll = request.headers.get("HX-Request") and request.headers.get("HX-Target") == POLL_TARGET
+    template = "telephony_app/_call_results.html" if is_poll else "telephony_app/call_list.html"
+    with timezone.override(tenant.timezone):  # times in the tenant's zone, as the date filters are
+        return render(request, template, context)
+
+
+@require_GET
+@portal_view()
+def call_detail(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    call = selectors.call_get(tenant=tenant, code=code)
+    latency = latency_rows(call)
+    usage, estimate = usage_rows(call)
+    context = {
+        "call": call,
+        "duration": duration_text(call.duration_seconds),
+        "turns": conversation(call),
+        "metric_columns": [label for _, label in METRIC_COLUMNS],
+        "latency": latency,
+        "latency_summary": latency_summary(latency),
+        "usage": usage,
+        "estimate": estimate,
+        "rates_compiled_on": costs.RATES_COMPILED_ON,
+        "tenant_zone": tenant.timezone,
+    }
+    with timezone.override(tenant.timezone):
+        return render(request, "telephony_app/call_detail.html", context)

@@ -1,0 +1,84 @@
+"""Who and what a call is about, read once from the job's metadata and then passed explicitly."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+CALL_TYPES = ("inbound", "outbound", "test", "chat")
+
+
+class InvalidCallContext(ValueError):
+    """The job's metadata cannot start a call; reason says why in one line (safe to log and store)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CallContext:
+    agent_id: str
+    tenant_id: str | None = None
+    call_id: str | None = None
+    call_type: str = "inbound"
+    caller_number: str = ""
+    callee_number: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+def _uuid(document: dict[str, Any], key: str, *, required: bool) -> str | None:
+    value = document.get(key)
+    if value in (None, ""):
+        if required:
+            raise InvalidCallContext(f"the call metadata has no {key}")
+        return None
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise InvalidCallContext(f"{key} {str(value)[:64]!r} is not a UUID") from None
+
+
+def _text(document: dict[str, Any], key: str) -> str:
+    value = document.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidCallContext(f"{key} must be a string")
+    return value.strip()
+
+
+def _variables(document: dict[str, Any]) -> dict[str, str]:
+    value = document.get("variables")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidCallContext("variables must be an object of names to values")
+    return {str(key): "" if item is None else str(item) for key, item in value.items()}
+
+
+def parse_call_context(job_metadata: str | None, room_metadata: str | None) -> CallContext:
+    """The dispatch metadata's call context, else the room's; raises InvalidCallContext when unusable."""
+    raw, source = (job_metadata, "dispatch") if (job_metadata or "").strip() else (room_metadata, "room")
+    if not (raw or "").strip():
+        raise InvalidCallContext("neither the dispatch nor the room carries call metadata")
+    try:
+        document = json.loads(raw or "")
+    except ValueError as exc:
+        raise InvalidCallContext(f"the {source} metadata is not valid JSON ({exc.msg})") from None
+    if not isinstance(document, dict):
+        raise InvalidCallContext(f"the {source} metadata is not a JSON object")
+    call_type = _text(document, "call_type") or "inbound"
+    if call_type not in CALL_TYPES:
+        raise InvalidCallContext(f"call_type {call_type[:32]!r} is not one of {', '.join(CALL_TYPES)}")
+    return CallContext(
+        agent_id=_uuid(document, "agent_id", required=True) or "",
+        tenant_id=_uuid(document, "tenant_id", required=False),
+        call_id=_uuid(document, "call_id", required=False),
+        call_type=call_type,
+        caller_number=_text(document, "caller_number"),
+        callee_number=_text(document, "callee_number"),
+        variables=_variables(document),
+    )

@@ -1,0 +1,48 @@
+"""Business hours at call time: is this agent open now, in its own timezone?"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
+
+from agents_app.validation import parse_business_hours, parse_holidays
+
+logger = logging.getLogger(__name__)
+
+
+def agent_timezone(config: dict[str, Any]) -> tzinfo:
+    """The agent's timezone (inbound.timezone, else the tenant's, else UTC)."""
+    inbound = config.get("inbound") or {}
+    name = inbound.get("timezone") or config.get("tenant_timezone") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown timezone %r in agent config %s; using UTC", name, config.get("agent_id"))
+        return ZoneInfo("UTC")
+
+
+def is_open(inbound: dict[str, Any], now: datetime) -> bool:
+    """Whether the agent takes calls at `now` (aware): always when hours are off, never on a holiday.
+
+    Ranges include their start and exclude their end (open 09:00-17:00 means 17:00 is closed).
+    """
+    if now.tzinfo is None:
+        raise ValueError("is_open needs an aware datetime")
+    if not inbound.get("business_hours_enabled"):
+        return True
+    local = now.astimezone(agent_timezone({"inbound": inbound}))
+    try:
+        ranges = parse_business_hours(inbound.get("business_hours"))
+        holidays = {day for day, _name in parse_holidays(inbound.get("holidays"))}
+    except ValidationError as exc:
+        # The config is validated when saved, so this is a bug; a caller should not be locked out by it.
+        logger.error("malformed business hours in an agent config (%s); treating the agent as open", exc.messages)
+        return True
+    if local.date() in holidays:
+        return False
+    moment = local.time().replace(tzinfo=None)
+    return any(r.weekday == local.weekday() and r.start <= moment < r.end for r in ranges)
