@@ -8,7 +8,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -18,9 +25,12 @@ from agents_app import selectors, services
 from agents_app.models import Agent, DialerType, Direction, VoicemailAction
 from agents_app.runtime_config import loader
 from agents_app.validation import HoursRange, business_hours_document
+from telephony_app.api import CallSerializer
 from voiceplatform.actor import Actor
 from voiceplatform.api_base import TenantScopedViewSet
 from worker.factories import readiness
+
+CHAT_MAX_MESSAGE_CHARS = 2000  # worker.chat.MAX_MESSAGE_CHARS; that module loads LiveKit, so not imported here
 
 # (API path, model field). Drives both reading requests and naming fields in 400 errors.
 FIELD_PATHS: tuple[tuple[str, str], ...] = (
@@ -310,6 +320,138 @@ _RUNTIME_CONFIG_EXAMPLE = OpenApiExample(
 _BOOL_PARAM = {"true": True, "1": True, "false": False, "0": False}
 
 
+class ChatRequestSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["start", "send", "end"])
+    chatId = serializers.UUIDField(required=False, help_text="The chat's id, from start; needed by send and end.")
+    message = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text=f"What the user says (send only); 1 to {CHAT_MAX_MESSAGE_CHARS} characters.",
+    )
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data["action"] in ("send", "end") and "chatId" not in data:
+            raise serializers.ValidationError({"chatId": f"Give the chat's id to {data['action']} it."})
+        if data["action"] == "send" and "message" not in data:
+            raise serializers.ValidationError({"message": "Give the message to send."})
+        return data
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(
+        choices=["user", "assistant", "tool", "system"],
+        help_text="tool: a tool the agent called; system: what happened on the (simulated) line, or an error",
+    )
+    text = serializers.CharField()
+    at = serializers.DateTimeField()
+    dryRun = serializers.BooleanField(help_text='A telephony action not carried out: "would transfer to +1…"')
+    error = serializers.BooleanField(help_text="The language model provider failed; the chat goes on")
+
+
+ChatResponse = inline_serializer(
+    "ChatResponse",
+    fields={
+        "chatId": serializers.UUIDField(),
+        "messages": ChatMessageSerializer(many=True, help_text="start: the greeting; send: the new turns"),
+        "ended": serializers.BooleanField(help_text="True once the agent ended or transferred the conversation"),
+        "error": serializers.CharField(allow_null=True, help_text="The provider's failure, when the model failed"),
+    },
+)
+ChatEndResponse = inline_serializer(
+    "ChatEndResponse",
+    fields={"chatId": serializers.UUIDField(), "ended": serializers.BooleanField(), "call": CallSerializer()},
+)
+_CHAT_200 = PolymorphicProxySerializer(
+    component_name="ChatTurnOrEnd",
+    serializers=[ChatResponse, ChatEndResponse],
+    resource_type_field_name=None,
+)
+ChatNotReadyResponse = inline_serializer(
+    "ChatNotReadyResponse",
+    fields={"detail": serializers.CharField(), "problems": serializers.ListField(child=serializers.CharField())},
+)
+_CHAT_ID = "5d0c1c8e-3f7a-4f0e-9a57-0c2f4b1f7e21"
+_CHAT_EXAMPLES = [
+    OpenApiExample("Start a chat", request_only=True, value={"action": "start"}),
+    OpenApiExample(
+        "Send a message",
+        request_only=True,
+        value={"action": "send", "chatId": _CHAT_ID, "message": "Can I talk to a person?"},
+    ),
+    OpenApiExample("End the chat", request_only=True, value={"action": "end", "chatId": _CHAT_ID}),
+    OpenApiExample(
+        "Started (201)",
+        response_only=True,
+        status_codes=["201"],
+        value={
+            "chatId": _CHAT_ID,
+            "messages": [
+                {
+                    "role": "assistant",
+                    "text": "Hi, this is Maya from Acme. How can I help?",
+                    "at": "2026-11-25T17:25:00.120+00:00",
+                    "dryRun": False,
+                    "error": False,
+                }
+            ],
+            "ended": False,
+            "error": None,
+        },
+    ),
+    OpenApiExample(
+        "Sent: the agent transfers (200)",
+        response_only=True,
+        status_codes=["200"],
+        value={
+            "chatId": _CHAT_ID,
+            "messages": [
+                {
+                    "role": "user",
+                    "text": "Can I talk to a person?",
+                    "at": "2026-11-25T17:25:09.001+00:00",
+                    "dryRun": False,
+                    "error": False,
+                },
+                {
+                    "role": "tool",
+                    "text": "transfer_to_human()",
+                    "at": "2026-11-25T17:25:09.840+00:00",
+                    "dryRun": False,
+                    "error": False,
+                },
+                {
+                    "role": "assistant",
+                    "text": "One moment, I'm transferring you now.",
+                    "at": "2026-11-25T17:25:09.842+00:00",
+                    "dryRun": False,
+                    "error": False,
+                },
+                {
+                    "role": "system",
+                    "text": "would transfer to +18005551234",
+                    "at": "2026-11-25T17:25:09.850+00:00",
+                    "dryRun": True,
+                    "error": False,
+                },
+            ],
+            "ended": True,
+            "error": None,
+        },
+    ),
+    OpenApiExample(
+        "Language model not ready (400)",
+        response_only=True,
+        status_codes=["400"],
+        value={
+            "detail": "The agent's language model is not ready: "
+            "No OpenAI key for the language model: add one under Provider keys.",
+            "problems": ["No OpenAI key for the language model: add one under Provider keys."],
+        },
+    ),
+]
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List agents",
@@ -416,9 +558,68 @@ class AgentViewSet(
             }
         )
 
+    @extend_schema(
+        summary="Text chat with the agent (start, send a message, end)",
+        description=(
+            "Runs the agent as in a call (same instructions, greeting and tools, its own language model with this "
+            "tenant's key) on text, with no LiveKit server. Telephony tools are dry runs: the reply says what would "
+            'happen ("would transfer to +1…", "would end the call") and the conversation ends. Each chat is a '
+            "call with direction `chat` in /api/v1/calls. `start` answers 201 with the greeting; `send` answers 200 "
+            "with the new turns: a provider failure is one of them (`error: true`, also in `error`), the chat goes "
+            "on. 400: bad body, empty or too long message, or a language model that cannot be built (`problems` "
+            "names the missing key); 404: unknown agent or chat; 409: the chat has ended."
+        ),
+        request=ChatRequestSerializer,
+        responses={
+            201: ChatResponse,
+            200: _CHAT_200,
+            400: ChatNotReadyResponse,
+            404: None,
+            409: None,
+        },
+        examples=_CHAT_EXAMPLES,
+    )
+    @action(detail=True, methods=["post"])
+    def chat(self, request: Request, id: str) -> Response:
+        from worker import chat as playground  # loads LiveKit: only processes that chat pay for it
+
+        agent = self.get_object()
+        body = ChatRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            if data["action"] == "start":
+                result = playground.chat_start(tenant=self.tenant, agent=agent, actor=Actor.from_request(request))
+                return Response(_chat_response(result), status=status.HTTP_201_CREATED)
+            call = playground.chat_get(tenant=self.tenant, agent=agent, code=data["chatId"])
+            if data["action"] == "send":
+                result = playground.chat_send(tenant=self.tenant, call=call, message=data["message"])
+                return Response(_chat_response(result))
+            call = playground.chat_end(tenant=self.tenant, call=call)
+            return Response({"chatId": str(call.code), "ended": True, "call": CallSerializer(call).data})
+        except playground.ChatNotReady as exc:
+            return Response({"detail": str(exc), "problems": list(exc.problems)}, status=status.HTTP_400_BAD_REQUEST)
+        except playground.NotThisChat as exc:
+            raise serializers.ValidationError({"chatId": [str(exc)]}) from None
+        except playground.ChatEnded as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except playground.ChatError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+
     @extend_schema(summary="Prompt history, newest first", responses=PromptVersionSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="prompt-history")
     def prompt_history(self, request: Request, id: str) -> Response:
         versions = selectors.prompt_version_list(tenant=self.tenant, agent=self.get_object())
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(PromptVersionSerializer(page, many=True).data)
+
+
+def _chat_response(result: Any) -> dict[str, Any]:
+    from worker.chat import public_messages
+
+    return {
+        "chatId": str(result.call.code),
+        "messages": list(public_messages(result.messages)),
+        "ended": result.ended,
+        "error": result.error or None,
+    }

@@ -16,7 +16,7 @@ from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from agents_app import catalog, selectors, services
@@ -25,6 +25,7 @@ from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
 from agents_app.runtime_config import loader
 from agents_app.validation import WEEKDAYS, HoursRange
 from agents_app.vendor_voices import account_voices
+from telephony_app.models import Call, CallDirection
 from voiceplatform.actor import Actor
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import portal_view
@@ -446,3 +447,118 @@ def prompt_revert(request: HttpRequest, membership: Membership, code: str) -> Ht
     else:
         messages.success(request, f"The prompt texts of version {version} are back, saved as a new version.")
     return redirect("agents-prompt-list", code=agent.code)
+
+
+# Text chat playground ------------------------------------------------------------------------
+# One URL: GET shows the page (?chat=<id> shows that chat), POST runs action=start|send|end. The
+# conversation lives in the Call row (worker.chat), so any web process can serve the next message.
+# htmx requests get partials: start/end replace the panel, send appends the new turns to the log
+# and replaces the composer out of band. Validation errors come back with 200 and the error in the
+# composer, because htmx does not swap error responses. Without JavaScript each POST redirects.
+# Viewers may read the page and its chats, not run one: portal_view refuses them any POST (a chat
+# writes a Call and spends the tenant's model credits).
+
+
+def _chat_page_url(agent: Agent, call: Call | None = None) -> str:
+    url = reverse("agents-agent-chat", kwargs={"code": agent.code})
+    return f"{url}?{urlencode({'chat': call.code})}" if call is not None else url
+
+
+def _chat_or_404(*, tenant: Tenant, agent: Agent, code: str) -> Call:
+    """This agent's chat with that id; anything else (a phone call, another agent's chat) is a 404 here."""
+    from worker import chat  # loads LiveKit: only processes that chat pay for it
+
+    try:
+        return chat.chat_get(tenant=tenant, agent=agent, code=code)
+    except chat.NotThisChat:
+        raise Http404 from None
+
+
+def _chat_context(agent: Agent, *, call: Call | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "agent": agent,
+        "call": call,
+        "turns": [turn for turn in (call.transcript if call is not None else []) if isinstance(turn, dict)],
+        "summary": _summary(agent),
+        "calls_url": reverse("calls-call-list")
+        + "?"
+        + urlencode({"agent": agent.code, "direction": CallDirection.CHAT}),
+        **extra,
+    }
+
+
+@portal_view()
+def agent_chat(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    if request.method == "POST":
+        handler = {"start": _chat_start, "send": _chat_send, "end": _chat_end}.get(request.POST.get("action", ""))
+        if handler is None:
+            return HttpResponse("Unknown chat action.", status=400, content_type="text/plain")
+        return handler(request, tenant=tenant, agent=agent)
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
+    chat_code = request.GET.get("chat", "")
+    call = _chat_or_404(tenant=tenant, agent=agent, code=chat_code) if chat_code else None
+    return render(request, "agents_app/agent_chat.html", _chat_context(agent, call=call))
+
+
+def _chat_start(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> HttpResponse:
+    from worker import chat
+
+    is_htmx = bool(request.headers.get("HX-Request"))
+    try:
+        result = chat.chat_start(tenant=tenant, agent=agent, actor=Actor(user=request.user))
+    except chat.ChatError as error:
+        context = _chat_context(agent, problems=getattr(error, "problems", None) or [str(error)])
+        if is_htmx:
+            return render(request, "agents_app/_chat_panel.html", context)
+        return render(request, "agents_app/agent_chat.html", context, status=400)
+    if is_htmx:
+        return render(request, "agents_app/_chat_panel.html", _chat_context(agent, call=result.call))
+    return redirect(_chat_page_url(agent, result.call))
+
+
+def _posted_chat(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> Call | None:
+    """The chat named by the form, or None when the form names none (a form error, not a 404)."""
+    code = request.POST.get("chat", "").strip()
+    return _chat_or_404(tenant=tenant, agent=agent, code=code) if code else None
+
+
+def _chat_send(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> HttpResponse:
+    from worker import chat
+
+    call = _posted_chat(request, tenant=tenant, agent=agent)
+    message = request.POST.get("message", "")
+    new_turns: list[dict[str, Any]] = []
+    error = ""
+    if call is None:
+        error = "Start a chat first."
+    else:
+        try:
+            result = chat.chat_send(tenant=tenant, call=call, message=message)
+        except ValidationError as invalid:
+            error = " ".join(invalid.messages)
+        except chat.ChatError as refused:
+            error = str(refused)
+        else:
+            call, new_turns = result.call, result.messages
+    if not request.headers.get("HX-Request"):
+        if error:
+            messages.error(request, error)
+        return redirect(_chat_page_url(agent, call))
+    context = _chat_context(agent, call=call, new_turns=new_turns, error=error, draft=message if error else "")
+    return render(request, "agents_app/_chat_sent.html", context)
+
+
+def _chat_end(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> HttpResponse:
+    from worker import chat
+
+    call = _posted_chat(request, tenant=tenant, agent=agent)
+    if call is not None:
+        call = chat.chat_end(tenant=tenant, call=call)
+    elif not request.headers.get("HX-Request"):
+        messages.error(request, "There is no chat to end.")
+    if request.headers.get("HX-Request"):
+        return render(request, "agents_app/_chat_panel.html", _chat_context(agent, call=call))
+    return redirect(_chat_page_url(agent, call))

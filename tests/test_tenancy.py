@@ -25,7 +25,7 @@ from voiceplatform.models import (
     Tenant,
     TenantOwned,
 )
-from voiceplatform.services import api_key_create
+from voiceplatform.services import api_key_create, credential_set
 
 # Parameterised URLs that are not tenant objects, each with the reason it needs no isolation case.
 NOT_TENANT_OBJECT_URLS = {
@@ -129,6 +129,21 @@ def _make_agent_with_two_prompts(tenant: Tenant) -> Model:
     return agent_update(tenant=tenant, agent=_make_agent(tenant), actor=SYSTEM, fields={"system_prompt": "Be brief."})
 
 
+def _make_chat_agent(tenant: Tenant) -> Model:
+    """An agent whose chat can start: a greeting (no model call) and a self-hosted model's base URL."""
+    credential_set(tenant=tenant, provider="openai_compatible", base_url="http://127.0.0.1:9/v1")
+    return agent_create(
+        tenant=tenant,
+        actor=SYSTEM,
+        fields={
+            "name": f"{tenant.slug} chat agent",
+            "llm_provider": "openai_compatible",
+            "llm_model": "local-model",
+            "greeting_message": "Hello!",
+        },
+    )
+
+
 def _make_call(tenant: Tenant) -> Model:
     call = call_create(
         tenant=tenant, agent=_make_agent(tenant), direction=CallDirection.INBOUND, from_number="+14155550100"
@@ -209,6 +224,23 @@ OBJECT_URLS = [
     ObjectUrl("agents-agent-deactivate", "code", _make_agent, (Attempt("post", htmx=True), Attempt("post"))),
     ObjectUrl("agents-agent-delete", "code", _make_agent, (Attempt("get"), Attempt("post"))),
     ObjectUrl("agents-prompt-list", "code", _make_agent, (Attempt("get"),), changes_row=False),
+    # Starting a chat writes a Call, not the agent: tests/worker/test_chat.py checks that none is written.
+    ObjectUrl(
+        "api-agent-chat", "id", _make_chat_agent, (Attempt("post", {"action": "start"}),), api=True, changes_row=False
+    ),
+    ObjectUrl(
+        "agents-agent-chat",
+        "code",
+        _make_chat_agent,
+        (
+            Attempt("get"),
+            Attempt("post", {"action": "send", "chat": "00000000-0000-4000-8000-000000000000", "message": "Hi"}),
+            Attempt("post", {"action": "end"}, htmx=True),
+            Attempt("post", {"action": "start"}, htmx=True),
+            Attempt("post", {"action": "start"}),
+        ),
+        changes_row=False,
+    ),
     ObjectUrl("agents-prompt-revert", "code", _make_agent_with_two_prompts, (Attempt("post", {"version": 1}),)),
     ObjectUrl("api-call-detail", "id", _make_call, (Attempt("get"),), api=True, changes_row=False),
     ObjectUrl("calls-call-detail", "code", _make_call, (Attempt("get"), Attempt("get", htmx=True)), changes_row=False),

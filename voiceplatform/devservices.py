@@ -198,6 +198,24 @@ def _run_until_exit(command: list[str]) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+LIVEKIT_VARIABLES = ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+VOICE_WORKER_LINE = "voice: python manage.py run_voice_worker\n"
+
+
+def procfile_for_run() -> Path:
+    """The Procfile honcho runs: Procfile itself, plus the voice worker when LiveKit is configured."""
+    missing = [name for name in LIVEKIT_VARIABLES if not os.environ.get(name)]
+    if missing:
+        print(
+            f"Voice worker not started: set {', '.join(missing)} in .env to run it (manage.py run_voice_worker).",
+            flush=True,
+        )
+        return BASE_DIR / "Procfile"
+    procfile = LOCAL_DIR / "Procfile.run"
+    procfile.write_text((BASE_DIR / "Procfile").read_text().rstrip("\n") + "\n" + VOICE_WORKER_LINE)
+    return procfile
+
+
 def run_platform() -> int:
     if write_dotenv_if_missing():
         print("First start: wrote .env with fresh local secrets (DEBUG=true).", flush=True)
@@ -219,7 +237,7 @@ def run_platform() -> int:
             flush=True,
         )
         try:
-            return _run_until_exit([sys.executable, "-m", "honcho", "-f", str(BASE_DIR / "Procfile"), "start"])
+            return _run_until_exit([sys.executable, "-m", "honcho", "-f", str(procfile_for_run()), "start"])
         finally:
             RUNNING_FILE.unlink(missing_ok=True)
 
@@ -227,7 +245,7 @@ def run_platform() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m voiceplatform.devservices")
     sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("run", help="start the whole platform (web, Celery worker and beat)")
+    sub.add_parser("run", help="start the whole platform (web, Celery worker and beat, voice worker)")
     exec_parser = sub.add_parser("exec", help="run a command with DATABASE_URL/REDIS_URL pointing at live servers")
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -1,0 +1,534 @@
+"""The text chat playground: talk to an agent by text through a real AgentSession, no LiveKit server.
+
+Same VoiceAgent, instructions, greeting and tools as a phone call, with the agent's configured LLM
+built with the tenant's keys. Telephony is a dry run: the transcript says what would have happened
+("would transfer to +1…", "would end the call").
+
+Stateless across requests (the web runs several processes): the conversation is a Call with
+direction chat and its transcript is the state. Each request loads the agent's config, rebuilds
+the agent with the conversation so far, runs one turn in a fresh session on its own event loop
+(asyncio.run in the calling thread) and appends the new turns to the Call. The database is used
+only before and after that loop, in the calling thread: the ORM is sync, and a query from another
+thread would run on another connection, outside the request's transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from livekit.agents import AgentSession, APIConnectOptions, APIError, Plugin, llm
+from livekit.agents.voice.agent_session import SessionConnectOptions
+
+from agents_app import catalog
+from agents_app.models import Agent
+from agents_app.runtime_config import loader
+from telephony_app import costs
+from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app.selectors import call_get
+from telephony_app.services import call_create, call_finish
+from voiceplatform.actor import Actor
+from voiceplatform.models import Tenant
+from worker import factories
+from worker.agent import CallServices, DryRunCallControl, VoiceAgent
+from worker.context import CallContext
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 2000
+TURN_TIMEOUT_SECONDS = 60.0  # one request's whole turn: the model, its tools and its follow-up answer
+CLOSE_TIMEOUT_SECONDS = 5.0
+HANG_UP_WAIT_SECONDS = 3.0  # end_call hangs up once its goodbye has been said
+WOULD_END_CALL = "would end the call"
+ENDED_BY_USER = "ended from the chat playground"
+ENDED_BY_AGENT = "the agent ended the chat"  # a dry-run transfer or hang-up: a call would be over too
+# Notes of the agent that the chat says in its own words: the dry-run line and the provider turn.
+REWORDED_NOTES = ("transferred to ", "hung up (", "language model error")
+
+
+class ChatError(Exception):
+    """The chat request cannot be carried out; str(error) says why, in words fit for the user."""
+
+
+class ChatNotReady(ChatError):
+    """The agent's language model cannot be built; problems names what to fix (the missing key...)."""
+
+    def __init__(self, problems: Iterable[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("The agent's language model is not ready: " + " ".join(self.problems))
+
+
+class ChatEnded(ChatError):
+    def __init__(self) -> None:
+        super().__init__("This chat has ended: start a new one.")
+
+
+class NotThisChat(ChatError):
+    """The id names a call of this tenant that is not a text chat, or a chat with another agent."""
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    call: Call
+    messages: list[dict[str, Any]]  # the turns this request added to the transcript
+    ended: bool
+    error: str = ""  # the provider's failure, when the model could not answer
+
+
+# --------------------------------------------------------------------------------------------
+# Lookups and validation (sync)
+# --------------------------------------------------------------------------------------------
+
+
+def chat_get(*, tenant: Tenant, agent: Agent, code: Any) -> Call:
+    """The tenant's chat with this agent; Http404 for an unknown id, NotThisChat for a wrong one."""
+    call = call_get(tenant=tenant, code=code)
+    if call.direction != CallDirection.CHAT:
+        raise NotThisChat("This id is not a text chat.")
+    if call.agent_id != agent.pk:
+        raise NotThisChat("This chat is with another agent.")
+    return call
+
+
+def clean_message(message: Any) -> str:
+    """The message as the agent gets it; ValidationError when it is empty or too long."""
+    text = message.strip() if isinstance(message, str) else ""
+    if not text:
+        raise ValidationError({"message": "Type a message."})
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValidationError(
+            {"message": f"Keep a message to {MAX_MESSAGE_CHARS} characters; this one has {len(text)}."}
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# The three operations
+# --------------------------------------------------------------------------------------------
+
+
+def chat_start(*, tenant: Tenant, agent: Agent, actor: Actor) -> ChatResult:
+    """A new chat with the agent: its greeting said, stored as a Call (chat, in progress).
+
+    Raises ChatNotReady, before any row is written, when the agent's language model cannot be built."""
+    setup = _prepare(tenant=tenant, agent_code=str(agent.code))
+    call = call_create(
+        tenant=tenant,
+        agent=agent,
+        direction=CallDirection.CHAT,
+        status=CallStatus.IN_PROGRESS,
+        context={"started_by": actor.label},
+    )
+    turn = _run(setup, call=call, history=[], user_input=None)
+    return _record(tenant=tenant, call=call, setup=setup, turn=turn)
+
+
+def chat_send(*, tenant: Tenant, call: Call, message: str) -> ChatResult:
+    """One turn: the user's message, the agent's answer and what its tools would have done."""
+    text = clean_message(message)
+    if call.direction != CallDirection.CHAT:
+        raise NotThisChat("This id is not a text chat.")
+    if call.is_terminal:
+        raise ChatEnded()
+    if call.agent is None:
+        raise ChatError("The agent of this chat was deleted.")
+    agent_code = str((call.context or {}).get("agent_id") or call.agent.code)  # after an IVR hand-off
+    setup = _prepare(tenant=tenant, agent_code=agent_code, fallback_code=str(call.agent.code))
+    turn = _run(setup, call=call, history=list(call.transcript or []), user_input=text)
+    return _record(tenant=tenant, call=call, setup=setup, turn=turn)
+
+
+def chat_end(*, tenant: Tenant, call: Call) -> Call:
+    """The chat is over: the Call completed with its transcript, usage and estimated cost.
+
+    Ending an ended chat changes nothing and returns it."""
+    if call.direction != CallDirection.CHAT:
+        raise NotThisChat("This id is not a text chat.")
+    current = Call.objects.for_tenant(tenant).get(pk=call.pk)
+    return call_finish(
+        tenant=tenant,
+        call=current,
+        status=CallStatus.COMPLETED,
+        end_reason=ENDED_BY_USER,
+        transcript=current.transcript,
+        usage=current.usage,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Before the event loop: config, credentials, the LLM (sync, database)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Setup:
+    tenant: Tenant
+    config: dict[str, Any]
+    source: str
+    llm: llm.LLM
+    # IVR hand-off targets: agent id -> (config, credentials), loaded here so the loop needs no ORM
+    targets: dict[str, tuple[dict[str, Any], factories.Credentials]] = field(default_factory=dict)
+
+
+def _prepare(*, tenant: Tenant, agent_code: str, fallback_code: str = "") -> _Setup:
+    # count=False: a chat is not a call; the loader's counters measure what phone calls get.
+    loaded = loader.get(tenant_code=tenant.code, agent_code=agent_code, count=False)
+    if loaded.config is None and fallback_code and fallback_code != agent_code:
+        loaded = loader.get(tenant_code=tenant.code, agent_code=fallback_code, count=False)
+    if loaded.config is None:
+        raise ChatError("This agent no longer exists.")
+    if loaded.source == "default":
+        raise ChatNotReady(["The agent's configuration could not be loaded (cache and database did not answer)."])
+    config = loaded.config
+    return _Setup(
+        tenant=tenant,
+        config=config,
+        source=loaded.source,
+        llm=_build_llm(tenant=tenant, config=config),
+        targets=_handoff_targets(tenant=tenant, config=config),
+    )
+
+
+def _build_llm(*, tenant: Tenant, config: dict[str, Any]) -> llm.LLM:
+    """The agent's LLM with the tenant's key; only the LLM: a text chat speaks and hears nothing."""
+    _ensure_plugin(config.get("llm_provider") or "")
+    credentials = factories.resolve_credentials(tenant=tenant, config=config)
+    try:
+        return factories.build_llm(config=config, credentials=credentials)
+    except factories.ProviderNotReady as exc:
+        raise ChatNotReady(exc.problems) from None
+
+
+def _handoff_targets(*, tenant: Tenant, config: dict[str, Any]) -> dict[str, tuple[dict[str, Any], Any]]:
+    menu = (config.get("inbound") or {}).get("ivr_menu") or {}
+    options = menu.get("options") if isinstance(menu, dict) else None
+    targets = {}
+    for option in options or []:
+        if not isinstance(option, dict) or option.get("action") != "agent":
+            continue
+        agent_id = str(option.get("agentId") or "")
+        if not agent_id or agent_id in targets:
+            continue
+        try:
+            target = loader.get(tenant_code=tenant.code, agent_code=agent_id, count=False).config
+        except ValidationError:  # a malformed id in the menu: the hand-off fails as in a call
+            continue
+        if target is not None and not target.get("is_default"):
+            _ensure_plugin(target.get("llm_provider") or "")
+            targets[agent_id] = (target, factories.resolve_credentials(tenant=tenant, config=target))
+    return targets
+
+
+_plugin_lock = threading.Lock()
+
+
+def _ensure_plugin(provider_id: str) -> None:
+    """Import the LLM provider's plugin, from whatever thread serves the request.
+
+    Plugins register themselves on import and refuse to unless on the main thread (the worker
+    imports them there, at start: factories.load_plugins). A web request runs on a server's
+    thread (runserver's, a threaded WSGI or ASGI server's), never the main one; the check only
+    protects the worker's plugin-registered listeners, which a web process does not have. So
+    off the main thread the plugin is registered without that check, once, under a lock.
+    """
+    plugin = factories.LLM_PLUGIN.get(provider_id)
+    if plugin is None:
+        return  # unknown provider: build_llm says so
+    module = factories.PLUGINS[plugin][0]
+    if module in sys.modules:
+        return
+    with _plugin_lock:
+        if module in sys.modules:
+            return
+        if threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(ImportError):  # not installed: build_llm says so
+                importlib.import_module(module)
+            return
+        original = Plugin.__dict__["register_plugin"]
+
+        def register_anywhere(cls: type[Plugin], plugin: Plugin) -> None:
+            cls.registered_plugins.append(plugin)
+            cls.emitter.emit("plugin_registered", plugin)
+
+        Plugin.register_plugin = classmethod(register_anywhere)  # type: ignore[method-assign, assignment]
+        try:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+        finally:
+            Plugin.register_plugin = original  # type: ignore[method-assign]
+
+
+# --------------------------------------------------------------------------------------------
+# The event loop: one turn in a fresh AgentSession (no ORM in here)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Turn:
+    entries: list[dict[str, Any]]
+    usage: list[dict[str, Any]]
+    failure: str
+    ended: bool
+    end_reason: str
+    agent_id: str  # the agent holding the conversation at the end (another one after an IVR hand-off)
+
+
+def _run(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None) -> _Turn:
+    """Run the greeting (user_input None) or one user turn on a new event loop in this thread."""
+    return asyncio.run(_converse(setup, call=call, history=history, user_input=user_input))
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")
+
+
+class ChatLine(DryRunCallControl):
+    """The dry-run line, keeping each thing that would have happened with its time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[float, dict[str, Any]]] = []
+
+    def _add(self, text: str, **flags: bool) -> None:
+        now = datetime.now(UTC).timestamp()
+        self.events.append((now, {"role": "system", "text": text, "at": _iso(now), **flags}))
+
+    async def transfer(self, number: str) -> str:
+        outcome = await super().transfer(number)  # "would transfer to +1…"
+        self._add(outcome, dry_run=True)
+        return outcome
+
+    async def hang_up(self) -> None:
+        await super().hang_up()
+        self._add(WOULD_END_CALL, dry_run=True)
+
+    async def send_note(self, text: str) -> None:
+        await super().send_note(text)
+        if not text.startswith(REWORDED_NOTES):
+            self._add(text)
+
+
+class ResumedAgent(VoiceAgent):
+    """A VoiceAgent taking up a stored conversation: its greeting and menu were said in an earlier request."""
+
+    async def on_enter(self) -> None:
+        # What VoiceAgent.on_enter does besides greeting: apologise for provider errors, as in a call.
+        self.session.on("error", self._on_session_error)
+
+
+def _chat_context(history: list[dict[str, Any]]) -> llm.ChatContext:
+    """The conversation so far as the model saw it: what the user and the agent said."""
+    chat_ctx = llm.ChatContext()
+    for entry in history:
+        if isinstance(entry, dict) and entry.get("role") in ("user", "assistant") and entry.get("text"):
+            chat_ctx.add_message(role=entry["role"], content=str(entry["text"]))
+    return chat_ctx
+
+
+async def _converse(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None) -> _Turn:
+    config = setup.config
+    line = ChatLine()
+    built: list[llm.LLM] = [setup.llm]
+
+    async def load_agent_config(agent_id: str) -> dict[str, Any] | None:
+        target = setup.targets.get(agent_id)
+        return target[0] if target else None
+
+    async def agent_models(target: dict[str, Any]) -> dict[str, Any]:
+        credentials = setup.targets[str(target.get("agent_id"))][1]
+        model = factories.build_llm(config=target, credentials=credentials)
+        built.append(model)
+        return {"llm": model}
+
+    services = CallServices(
+        control=line, load_agent_config=load_agent_config, agent_models=agent_models, menu_timeout=0
+    )
+    context = CallContext(
+        agent_id=str(config.get("agent_id")),
+        tenant_id=str(setup.tenant.code),
+        call_id=str(call.code),
+        call_type="chat",
+    )
+    agent_class = VoiceAgent if user_input is None else ResumedAgent
+    agent = agent_class(config, context, services, chat_ctx=_chat_context(history))
+    session = AgentSession(
+        llm=setup.llm,
+        # One quick retry: someone is waiting at the page for the answer.
+        conn_options=SessionConnectOptions(
+            llm_conn_options=APIConnectOptions(max_retry=1, retry_interval=1.0, timeout=20.0)
+        ),
+    )
+    failures: list[str] = []
+    closed = asyncio.Event()
+    session.on("close", lambda _event: closed.set())
+    session.on("error", lambda event: _note_failure(failures, event.error))
+    current_id = str(config.get("agent_id") or "")
+    try:
+        async with asyncio.timeout(TURN_TIMEOUT_SECONDS):
+            await session.start(agent, capture_run=True)
+            if user_input is not None:
+                try:
+                    await session.run(user_input=user_input)
+                except APIError as exc:  # also reported as an error event, unless recoverable
+                    if not failures:
+                        failures.append(_provider_message(exc))
+            if _called(session, "end_call") and not line.ended.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(line.ended.wait(), HANG_UP_WAIT_SECONDS)
+            with contextlib.suppress(RuntimeError):
+                current = session.current_agent
+                if isinstance(current, VoiceAgent):
+                    current_id = str(current.config.get("agent_id") or current_id)
+    except TimeoutError:
+        failures.append(f"no answer within {TURN_TIMEOUT_SECONDS:g} seconds")
+    finally:
+        session.shutdown(drain=True)  # what the agent is still saying (an apology, a goodbye) is kept
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(closed.wait(), CLOSE_TIMEOUT_SECONDS)
+        await session.aclose()
+        for model in built:
+            with contextlib.suppress(Exception):
+                await model.aclose()
+    entries = _entries(session.history.items, line.events)
+    failure = "; ".join(dict.fromkeys(failures))
+    if failure:
+        now = datetime.now(UTC).timestamp()
+        entries.append(
+            {"role": "system", "text": f"The language model provider failed: {failure}", "at": _iso(now), "error": True}
+        )
+    end_reason = next((entry["text"] for entry in entries if entry.get("dry_run")), "")
+    return _Turn(
+        entries=entries,
+        usage=_usage_rows(session, config),
+        failure=failure,
+        ended=line.ended.is_set(),
+        end_reason=end_reason,
+        agent_id=current_id,
+    )
+
+
+def _provider_message(error: Any) -> str:
+    return str(getattr(error, "message", "") or error)
+
+
+def _note_failure(failures: list[str], error: Any) -> None:
+    if getattr(error, "type", None) == "llm_error" and not getattr(error, "recoverable", False):
+        failures.append(_provider_message(getattr(error, "error", error)))
+
+
+def _called(session: AgentSession, name: str) -> bool:
+    return any(item.type == "function_call" and item.name == name for item in session.history.items)
+
+
+def _entries(items: list[Any], notes: list[tuple[float, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The new turns in order: user and agent messages, the tools it called, the dry-run lines."""
+    timed: list[tuple[float, dict[str, Any]]] = []
+    for item in items:
+        if item.type == "message" and item.role in ("user", "assistant") and (item.text_content or "").strip():
+            entry = {"role": item.role, "text": item.text_content.strip(), "at": _iso(item.created_at)}
+            if item.interrupted:
+                entry["interrupted"] = True
+            timed.append((item.created_at, entry))
+        elif item.type == "function_call":
+            arguments = "" if item.arguments.strip() in ("", "{}") else item.arguments
+            entry = {"role": "tool", "text": f"{item.name}({arguments})", "at": _iso(item.created_at)}
+            timed.append((item.created_at, entry))
+    timed += notes
+    return [entry for _, entry in sorted(timed, key=lambda pair: pair[0])]
+
+
+def _usage_rows(session: AgentSession, config: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for usage in session.usage.model_usage:
+        if usage.type != "llm_usage":
+            continue
+        provider = costs.normalize_provider(usage.provider or "")
+        if provider not in catalog.LLM_PROVIDERS:
+            # A self-hosted server reports its host and port; the agent's provider id says more.
+            provider = config.get("llm_provider") or provider
+        rows.append(
+            {
+                "kind": "llm",
+                "provider": provider,
+                "model": usage.model,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "characters": 0,
+                "audio_seconds": 0.0,
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# After the event loop: the Call row (sync, database)
+# --------------------------------------------------------------------------------------------
+
+_SUMMED = ("input_tokens", "output_tokens", "characters", "audio_seconds")
+_RECORDED_FIELDS = ("transcript", "usage", "estimated_cost_usd", "config_source", "context", "error", "updated_at")
+
+
+def merge_usage(stored: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Usage rows summed per (kind, provider, model), in first-seen order."""
+    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for row in [*(stored or []), *new]:
+        if not isinstance(row, dict):
+            continue
+        key = (str(row.get("kind", "")), str(row.get("provider", "")), str(row.get("model", "")))
+        empty = {"kind": key[0], "provider": key[1], "model": key[2], **dict.fromkeys(_SUMMED, 0)}
+        into = merged.setdefault(key, empty)
+        for name in _SUMMED:
+            value = row.get(name) or 0
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                into[name] += value
+    for row in merged.values():
+        row["audio_seconds"] = round(float(row["audio_seconds"]), 3)
+    return list(merged.values())
+
+
+def _record(*, tenant: Tenant, call: Call, setup: _Setup, turn: _Turn) -> ChatResult:
+    """Append the turn to the Call (under a row lock, so two tabs cannot lose each other's turns)."""
+    # The call log's services write reports at the end of a call; a chat grows turn by turn, so
+    # this appends in place, on the tenant's own row.
+    with transaction.atomic():
+        locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+        locked.transcript = [*(locked.transcript or []), *turn.entries]
+        locked.usage = merge_usage(locked.usage, turn.usage)
+        locked.estimated_cost_usd = costs.estimate_cost(locked.usage).total_usd
+        locked.config_source = setup.source
+        locked.context = {**(locked.context or {}), "agent_id": turn.agent_id}
+        if turn.failure:
+            message = f"language model provider failed: {turn.failure}"
+            locked.error = f"{locked.error}\n{message}" if locked.error else message
+        locked.save(update_fields=[*_RECORDED_FIELDS])
+    if turn.ended:
+        reason = f"{ENDED_BY_AGENT}: {turn.end_reason}" if turn.end_reason else ENDED_BY_AGENT
+        locked = call_finish(
+            tenant=tenant, call=locked, status=CallStatus.COMPLETED, end_reason=reason, usage=locked.usage
+        )
+    if turn.failure:
+        logger.warning("chat %s: language model provider failed: %s", call.code, turn.failure)
+    return ChatResult(call=locked, messages=turn.entries, ended=turn.ended, error=turn.failure)
+
+
+def public_messages(entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Transcript entries as the API shows them."""
+    for entry in entries:
+        if isinstance(entry, dict):
+            yield {
+                "role": entry.get("role", ""),
+                "text": entry.get("text", ""),
+                "at": entry.get("at"),
+                "dryRun": entry.get("dry_run") is True,
+                "error": entry.get("error") is True,
+            }

@@ -1,0 +1,541 @@
+"""One call in a job process: from the dispatch metadata to the Call row with its transcript.
+
+run_call (the job's entrypoint): parse the call context -> find the tenant and the Call (or create
+one for SIP dispatch-rule calls) -> load the agent's config through the loader -> refuse cleanly
+when the agent is unknown, inactive or not the call's tenant's -> readiness and credentials ->
+plugins -> AgentSession -> VoiceAgent. finish_call (on_session_end) writes the session report to
+the Call. The ORM is sync: every database step runs through sync_to_async, in a few hops, and the
+connection is closed while the call runs so an idle call does not hold a PostgreSQL connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, close_old_connections, connection
+from livekit.agents import AgentSession, JobContext
+from livekit.agents.voice.events import CloseEvent, CloseReason, ErrorEvent
+
+from agents_app.models import Agent
+from agents_app.runtime_config import LoadedConfig, loader
+from telephony_app import costs
+from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app.services import call_create, call_fail, call_finish, call_transition
+from voiceplatform.models import PROVIDER_ENV, Tenant
+from voiceplatform.selectors import ResolvedCredential
+from worker import factories
+from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf
+from worker.context import CallContext, InvalidCallContext, parse_call_context
+
+logger = logging.getLogger(__name__)
+
+STATE_KEY = "call_state"
+VAD_KEY = "vad"
+# The voice the default (fallback) config speaks its apology with, from the platform's own key.
+FALLBACK_VOICE = {"tts_provider": "openai", "tts_model": "tts-1", "voice_id": "alloy"}
+
+
+class Refusal(Exception):
+    """This job will not become a call; reason is logged and stored on the Call when there is one."""
+
+    def __init__(self, reason: str, *, call: Call | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.call = call
+
+
+@dataclass
+class CallState:
+    """What run_call learns and finish_call needs; one per job, kept in the job process's userdata."""
+
+    job_id: str
+    room_name: str
+    started_at: float = field(default_factory=time.time)  # wall clock: comparable across processes
+    context: CallContext | None = None
+    tenant: Tenant | None = None
+    call: Call | None = None
+    config_source: str = ""
+    line: CallLine | None = None
+    errors: list[str] = field(default_factory=list)
+    close_reason: CloseReason | None = None
+    close_error: str = ""
+    is_default_config: bool = False
+    is_finished: bool = False
+
+    @property
+    def call_label(self) -> str:
+        return str(self.call.code) if self.call is not None else (self.context and self.context.call_id) or "-"
+
+
+class CallLine(LiveKitCallControl):
+    """The real phone line, remembering how the call ended and what happened on it, for the call log."""
+
+    def __init__(self, job_ctx: JobContext, *, call_id: str | None) -> None:
+        super().__init__(job_ctx, call_id=call_id)
+        self.transferred_to: str | None = None
+        self.hung_up = False
+        self.events: list[tuple[float, str]] = []
+
+    async def transfer(self, number: str) -> str:
+        self.transferred_to = number  # before: the transfer shuts the job down as it returns
+        try:
+            return await super().transfer(number)
+        except Exception:
+            self.transferred_to = None
+            raise
+
+    async def hang_up(self) -> None:
+        self.hung_up = True
+        await super().hang_up()
+
+    async def send_note(self, text: str) -> None:
+        self.events.append((time.time(), text))
+        await super().send_note(text)
+
+
+# --------------------------------------------------------------------------------------------
+# The job's entrypoint
+# --------------------------------------------------------------------------------------------
+
+
+async def run_call(ctx: JobContext) -> None:
+    """Start the call this job was dispatched for, or refuse it (logged, Call failed, room left)."""
+    state = CallState(job_id=ctx.job.id, room_name=ctx.job.room.name)
+    ctx.proc.userdata[STATE_KEY] = state
+    try:
+        state.context = parse_call_context(ctx.job.metadata, ctx.job.room.metadata)
+        plan = await sync_to_async(_prepare_call)(state)
+        session, agent = _build_session(ctx, state, plan)
+        # session_host=False: browsers share test-call rooms, and they must not drive the session
+        await session.start(agent=agent, room=ctx.room, session_host=False)
+    except InvalidCallContext as exc:
+        await _refuse(ctx, state, Refusal(f"invalid call metadata: {exc.reason}"), identify=True)
+        return
+    except Refusal as refusal:
+        await _refuse(ctx, state, refusal)
+        return
+    except Exception as exc:  # a plugin or the session failing to start: this call only, the worker goes on
+        logger.exception("call %s: could not start the session", state.call_label)
+        await _refuse(ctx, state, Refusal(f"the session could not start: {exc}", call=state.call))
+        return
+    elapsed_ms = (time.time() - state.started_at) * 1000
+    logger.info(
+        "call %s: session started in %.1f ms (agent %s, config from %s)",
+        state.call_label,
+        elapsed_ms,
+        state.context.agent_id,
+        state.config_source,
+        extra={"call_id": state.call_label, "job_started_at": state.started_at, "start_ms": elapsed_ms},
+    )
+    await sync_to_async(_mark_answered)(state)
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    config: dict[str, Any]
+    credentials: factories.Credentials
+
+
+def _prepare_call(state: CallState) -> CallPlan:
+    """The database part of the start, in one thread hop: tenant, Call, config, credentials."""
+    _check_connection()
+    call_ctx = state.context
+    assert call_ctx is not None
+    try:
+        state.tenant = _call_tenant(call_ctx)
+        state.call = _open_call(state, call_ctx, state.tenant)
+    except DatabaseError:
+        # The loader can still serve a cached or default config; the Call is written at the end if
+        # the database is back by then.
+        logger.exception("call %s: database unreachable at call start", call_ctx.call_id or "-")
+        if call_ctx.tenant_id is None:
+            raise Refusal("the database is unreachable and the metadata names no tenant") from None
+    tenant_code = str(state.tenant.code) if state.tenant is not None else str(call_ctx.tenant_id)
+    loaded = loader.get(tenant_code=tenant_code, agent_code=call_ctx.agent_id)
+    config = _usable_config(state, loaded, tenant_code)
+    credentials = _credentials(state, config)
+    if not state.is_default_config:
+        verdict = factories.readiness(tenant=state.tenant, config=config, credentials=credentials)
+        if not verdict.ready:
+            raise Refusal(f"agent not ready: {' '.join(verdict.problems)}", call=state.call)
+    return CallPlan(config=config, credentials=credentials)
+
+
+def _check_connection() -> None:
+    """Keep the connection the idle process opened (server.setup_process), whatever its age, if it still works."""
+    if connection.connection is not None and not connection.is_usable():
+        connection.close()
+
+
+def _call_tenant(call_ctx: CallContext) -> Tenant:
+    if call_ctx.tenant_id is not None:
+        tenant = Tenant.objects.filter(code=call_ctx.tenant_id).first()
+        if tenant is None:
+            raise Refusal(f"unknown tenant {call_ctx.tenant_id}")
+        return tenant
+    # A SIP dispatch rule's metadata names only the agent. Looking the agent up across tenants is
+    # safe: its code is a random UUID the platform itself wrote into the rule, it is only used to
+    # learn whose call this is, and everything after (Call, config, keys) is scoped to that tenant.
+    agent = Agent.objects.select_related("tenant").filter(code=call_ctx.agent_id).first()
+    if agent is None:
+        raise Refusal(f"agent {call_ctx.agent_id} does not exist")
+    return agent.tenant
+
+
+def _open_call(state: CallState, call_ctx: CallContext, tenant: Tenant) -> Call:
+    """The Call this job serves: the one named in the metadata, else a new one (SIP dispatch rules)."""
+    if call_ctx.call_id is not None:
+        call = Call.objects.for_tenant(tenant).select_related("agent").filter(code=call_ctx.call_id).first()
+        if call is None:
+            raise Refusal(f"call {call_ctx.call_id} does not exist in tenant {tenant.code}")
+        if call.is_terminal:
+            raise Refusal(f"call {call.code} already ended ({call.status})")
+        if call.agent is not None and str(call.agent.code) != call_ctx.agent_id:
+            raise Refusal(
+                f"call {call.code} is for agent {call.agent.code}, the job names {call_ctx.agent_id}", call=call
+            )
+        return call
+    agent = Agent.objects.for_tenant(tenant).filter(code=call_ctx.agent_id).first()
+    context: dict[str, Any] = {"created_by": "voice worker", "job_id": state.job_id}
+    if call_ctx.variables:
+        context["variables"] = call_ctx.variables
+    return call_create(
+        tenant=tenant,
+        agent=agent,
+        direction=CallDirection(call_ctx.call_type),
+        from_number=call_ctx.caller_number[:32],
+        to_number=call_ctx.callee_number[:32],
+        room_name=state.room_name[:128],
+        context=context,
+    )
+
+
+def _usable_config(state: CallState, loaded: LoadedConfig, tenant_code: str) -> dict[str, Any]:
+    """The loaded config, or a Refusal naming why this agent cannot take the call."""
+    call_ctx = state.context
+    assert call_ctx is not None
+    state.config_source = loaded.source
+    config = loaded.config
+    if config is None:
+        # The loader is keyed by the call's tenant: another tenant's agent looks exactly like a
+        # deleted one here, and the reason says no more than that.
+        raise Refusal(f"agent {call_ctx.agent_id} does not exist in tenant {tenant_code}", call=state.call)
+    if str(config.get("tenant_id")) != tenant_code:
+        raise Refusal(f"agent {call_ctx.agent_id} belongs to another tenant", call=state.call)
+    if not config.get("is_active", True):
+        raise Refusal(f"agent {call_ctx.agent_id} is inactive", call=state.call)
+    state.is_default_config = bool(config.get("is_default"))
+    if state.is_default_config:
+        logger.warning("call %s: agent %s config unavailable, using the default", state.call_label, call_ctx.agent_id)
+        state.errors.append("the agent's config could not be loaded: the default config answered (fallback_to_default)")
+        config = {**FALLBACK_VOICE, **config}
+    return config
+
+
+def _credentials(state: CallState, config: dict[str, Any]) -> factories.Credentials:
+    """The tenant's provider keys (else the environment's); with the database down, only the default
+    config can go on, speaking its apology with the platform's own key."""
+    if state.tenant is not None:
+        try:
+            return factories.resolve_credentials(tenant=state.tenant, config=config)
+        except DatabaseError:
+            logger.exception("call %s: provider keys unreadable", state.call_label)
+    if not state.is_default_config:
+        raise Refusal("the database is unreachable: the tenant's provider keys cannot be read", call=state.call)
+    names = PROVIDER_ENV.get(config["tts_provider"], {})
+    secret = os.environ.get(names.get("secret", "-"), "")
+    tts = ResolvedCredential(
+        provider=config["tts_provider"],
+        secret=secret,
+        base_url=os.environ.get(names.get("base_url", "-"), ""),
+        account_id="",
+        source="environment",
+    )
+    return factories.Credentials(llm=None, tts=tts if secret else None, stt=None)
+
+
+def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[AgentSession, VoiceAgent]:
+    """Plugins with the tenant's keys, the process's VAD, explicit turn detection; the VoiceAgent."""
+    call_ctx, config, credentials = state.context, plan.config, plan.credentials
+    assert call_ctx is not None
+    vad = ctx.proc.userdata.get(VAD_KEY) or _load_vad(ctx)
+    try:
+        tts = factories.build_tts(config=config, credentials=credentials)
+        if state.is_default_config:
+            llm = stt = None  # the default config only apologises and hands over: no conversation
+        else:
+            llm = factories.build_llm(config=config, credentials=credentials)
+            stt = factories.build_stt(config=config, credentials=credentials)
+    except factories.ProviderNotReady as exc:
+        raise Refusal(f"agent not ready: {' '.join(exc.problems)}", call=state.call) from None
+    session: AgentSession = AgentSession(
+        llm=llm,
+        tts=tts,
+        stt=stt,
+        vad=vad,
+        # Explicit, so nothing falls back to LiveKit's cloud turn detector: Deepgram Flux ends turns
+        # itself, every other STT ends them on VAD silence; interruptions are VAD-based too.
+        turn_handling={"turn_detection": _turn_detection(config), "interruption": {"mode": "vad"}},
+    )
+    state.line = CallLine(ctx, call_id=state.call_label)
+    services = CallServices(
+        control=state.line,
+        load_agent_config=_config_loader_for(state),
+        agent_models=_models_builder_for(state),
+    )
+    agent = VoiceAgent(config, call_ctx, services)
+
+    def on_error(event: ErrorEvent) -> None:
+        error = event.error
+        if getattr(error, "recoverable", False):
+            return
+        text = f"{getattr(error, 'type', 'error')}: {getattr(error, 'error', error)}"
+        logger.warning("call %s: provider error: %s", state.call_label, text, extra={"call_id": state.call_label})
+        state.errors.append(text)
+
+    def on_close(event: CloseEvent) -> None:
+        state.close_reason = event.reason
+        state.close_error = str(event.error.error) if event.error is not None else ""
+        ctx.shutdown(reason=f"session closed: {event.reason.value}")  # the call is over: end the job
+
+    session.on("error", on_error)
+    session.on("close", on_close)
+    forward_dtmf(ctx.room, session)
+    return session, agent
+
+
+def _turn_detection(config: dict[str, Any]) -> str:
+    is_flux = config.get("stt_provider") == "deepgram" and str(config.get("stt_model") or "").startswith("flux-")
+    return "stt" if is_flux else "vad"
+
+
+def _load_vad(ctx: JobContext) -> Any:
+    from livekit.plugins import silero
+
+    vad = ctx.proc.userdata[VAD_KEY] = silero.VAD.load()
+    return vad
+
+
+def _config_loader_for(state: CallState) -> Any:
+    """The IVR's agent loader: other agents of this call's tenant only, through the same loader."""
+
+    async def load(agent_id: str) -> dict[str, Any] | None:
+        if state.tenant is None:
+            return None
+        try:
+            agent_code = str(uuid.UUID(agent_id))
+        except ValueError:
+            return None
+        loaded = await sync_to_async(loader.get)(tenant_code=str(state.tenant.code), agent_code=agent_code)
+        return loaded.config if loaded.source != "default" else None
+
+    return load
+
+
+def _models_builder_for(state: CallState) -> Any:
+    """The LLM, TTS and STT of an agent the call is handed to, with this tenant's keys."""
+
+    async def build(config: dict[str, Any]) -> dict[str, Any]:
+        assert state.tenant is not None
+        credentials = await sync_to_async(_resolve_and_close)(state.tenant, config)
+        return {
+            "llm": factories.build_llm(config=config, credentials=credentials),
+            "tts": factories.build_tts(config=config, credentials=credentials),
+            "stt": factories.build_stt(config=config, credentials=credentials),
+        }
+
+    return build
+
+
+def _resolve_and_close(tenant: Tenant, config: dict[str, Any]) -> factories.Credentials:
+    try:
+        return factories.resolve_credentials(tenant=tenant, config=config)
+    finally:
+        connection.close()
+
+
+def _mark_answered(state: CallState) -> None:
+    """The agent is on the line: the call is in progress. Then give the connection back until the end."""
+    try:
+        if state.call is not None and state.tenant is not None:
+            state.call = call_transition(tenant=state.tenant, call=state.call, status=CallStatus.IN_PROGRESS)
+    except DatabaseError:
+        logger.exception("call %s: could not mark the call in progress", state.call_label)
+    finally:
+        connection.close()
+
+
+async def _refuse(ctx: JobContext, state: CallState, refusal: Refusal, *, identify: bool = False) -> None:
+    """Log the reason with the call id, fail the Call when there is one, and leave the room."""
+    state.is_finished = True
+    call = refusal.call or state.call
+    tenant_code = _metadata_field(ctx, "tenant_id") if identify else None
+    call_code = _metadata_field(ctx, "call_id") if identify else None
+    label = str(call.code) if call is not None else call_code or state.call_label
+    logger.warning("call %s refused: %s", label, refusal.reason, extra={"call_id": label})
+    await sync_to_async(_fail_call)(call, tenant_code, call_code, refusal.reason)
+    ctx.shutdown(reason=f"call refused: {refusal.reason}")
+
+
+def _metadata_field(ctx: JobContext, key: str) -> str | None:
+    """A UUID field of metadata that parse_call_context rejected, if it is still readable."""
+    for raw in (ctx.job.metadata, ctx.job.room.metadata):
+        try:
+            document = json.loads(raw or "")
+            return str(uuid.UUID(str(document[key])))
+        except (ValueError, TypeError, KeyError):
+            continue
+    return None
+
+
+def _fail_call(call: Call | None, tenant_code: str | None, call_code: str | None, reason: str) -> None:
+    close_old_connections()
+    try:
+        if call is None and tenant_code and call_code:
+            tenant = Tenant.objects.filter(code=tenant_code).first()
+            if tenant is not None:
+                call = Call.objects.for_tenant(tenant).filter(code=call_code).first()
+        if call is not None and not call.is_terminal:
+            call_fail(tenant=call.tenant, call=call, reason=reason[:2000])
+    except DatabaseError:
+        logger.exception("call %s: could not record the refusal", call_code or "-")
+    finally:
+        connection.close()
+
+
+# --------------------------------------------------------------------------------------------
+# on_session_end: the session report -> the Call row
+# --------------------------------------------------------------------------------------------
+
+
+async def finish_call(ctx: JobContext) -> None:
+    """Write the call log from the session report: transcript, turn metrics, usage, outcome."""
+    state: CallState | None = ctx.proc.userdata.get(STATE_KEY)
+    if state is None or state.is_finished:
+        return  # refused before a session started: already recorded
+    state.is_finished = True
+    try:
+        report = ctx.make_session_report()
+    except RuntimeError:  # no session was started for this job
+        logger.warning("call %s: no session report", state.call_label)
+        return
+    status, end_reason = call_outcome(state)
+    notes = state.line.events if state.line is not None else []
+    await sync_to_async(_write_call_log)(
+        state,
+        status=status,
+        end_reason=end_reason,
+        transcript=transcript_from(report.chat_history.items, notes),
+        turn_metrics=turn_metrics_from(report.chat_history.items),
+        usage=usage_from(report.model_usage or []),
+    )
+
+
+def call_outcome(state: CallState) -> tuple[CallStatus, str]:
+    line = state.line
+    if state.close_reason == CloseReason.ERROR:
+        return CallStatus.FAILED, f"provider error: {state.close_error}"[:200]
+    if line is not None and line.transferred_to:
+        return CallStatus.TRANSFERRED, f"transferred to {line.transferred_to}"
+    if line is not None and line.hung_up:
+        return CallStatus.COMPLETED, "the agent ended the call"
+    if state.close_reason == CloseReason.PARTICIPANT_DISCONNECTED:
+        return CallStatus.COMPLETED, "the caller hung up"
+    return CallStatus.COMPLETED, "the session closed (room closed or worker shutting down)"
+
+
+def _write_call_log(state: CallState, *, status: CallStatus, end_reason: str, **report: Any) -> None:
+    close_old_connections()
+    try:
+        if state.call is None or state.tenant is None:
+            logger.error("call %s ended with no Call row to write (database was unreachable)", state.call_label)
+            return
+        errors = list(state.errors)
+        if state.close_error and state.close_error not in " ".join(errors):
+            errors.append(state.close_error)
+        call_finish(
+            tenant=state.tenant,
+            call=state.call,
+            status=status,
+            end_reason=end_reason,
+            config_source=state.config_source,
+            error="; ".join(errors),
+            **report,
+        )
+        logger.info("call %s ended: %s (%s)", state.call_label, status.value, end_reason)
+    except DatabaseError:
+        # A reconciliation marks the call failed later; it is never left in progress forever.
+        logger.exception("call %s: could not write the call log", state.call_label)
+    finally:
+        connection.close()
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def transcript_from(items: list[Any], notes: list[tuple[float, str]]) -> list[dict[str, Any]]:
+    """Ordered turns: what the caller and the agent said, the tools it used, what happened on the line."""
+    entries: list[tuple[float, dict[str, Any]]] = []
+    for item in items:
+        if item.type == "message" and item.role in ("user", "assistant") and (item.text_content or "").strip():
+            entry = {"role": item.role, "text": item.text_content.strip(), "at": _iso(item.created_at)}
+            if item.interrupted:
+                entry["interrupted"] = True
+            entries.append((item.created_at, entry))
+        elif item.type == "function_call":
+            text = f"{item.name}({item.arguments})"
+            entries.append((item.created_at, {"role": "tool", "text": text, "at": _iso(item.created_at)}))
+    entries += [(at, {"role": "system", "text": text, "at": _iso(at)}) for at, text in notes]
+    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]
+
+
+USER_METRICS = {"end_of_turn_delay": "end_of_turn_delay", "transcription_delay": "transcription_delay"}
+AGENT_METRICS = {"llm_ttft": "llm_node_ttft", "tts_ttfb": "tts_node_ttfb", "e2e_latency": "e2e_latency"}
+
+
+def turn_metrics_from(items: list[Any]) -> list[dict[str, Any]]:
+    """Per agent turn: the caller's end-of-turn and transcription delays, then LLM, TTS and end-to-end latency."""
+    turns: list[dict[str, Any]] = []
+    pending: dict[str, float] = {}
+    for item in items:
+        if item.type != "message":
+            continue
+        metrics = item.metrics or {}
+        if item.role == "user":
+            pending = {name: metrics[key] for name, key in USER_METRICS.items() if metrics.get(key) is not None}
+        elif item.role == "assistant":
+            turn = {**pending, **{name: metrics[key] for name, key in AGENT_METRICS.items() if metrics.get(key)}}
+            pending = {}
+            if turn:
+                turns.append({"turn": len(turns) + 1, **{k: round(float(v), 4) for k, v in turn.items()}})
+    return turns
+
+
+def usage_from(model_usage: list[Any]) -> list[dict[str, Any]]:
+    """One row per model: tokens for LLMs, characters and audio seconds for TTS, audio seconds for STT."""
+    rows = []
+    for usage in model_usage:
+        kind = {"llm_usage": "llm", "tts_usage": "tts", "stt_usage": "stt"}.get(usage.type)
+        if kind is None:
+            continue
+        rows.append(
+            {
+                "kind": kind,
+                "provider": costs.normalize_provider(usage.provider or ""),
+                "model": usage.model,
+                "input_tokens": getattr(usage, "input_tokens", 0),
+                "output_tokens": getattr(usage, "output_tokens", 0),
+                "characters": getattr(usage, "characters_count", 0),
+                "audio_seconds": round(float(getattr(usage, "audio_duration", 0.0)), 3),
+            }
+        )
+    return rows

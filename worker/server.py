@@ -1,0 +1,139 @@
+"""The voice worker's AgentServer: one per `manage.py run_voice_worker`, serving every agent of every tenant.
+
+Job processes are forked from a forkserver that imported worker.preload (Django set up once);
+each process loads Silero VAD once in setup_process and keeps it in proc.userdata for its calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import ssl
+from collections.abc import Callable
+
+import redis
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import DatabaseError, connection
+from livekit.agents import AgentServer, JobProcess
+from livekit.agents.ipc.log_queue import LogQueueHandler
+
+from agents_app.runtime_config import loader
+from worker import entrypoint, factories
+
+logger = logging.getLogger(__name__)
+
+VAD_KEY = entrypoint.VAD_KEY
+_HASHED_CERT = re.compile(r"[0-9a-f]{8}\.\d+")  # OpenSSL's c_rehash names: <subject hash>.<n>
+PREWARM_TIMEOUT = 5.0  # seconds; AgentServer gives a process 10 s to initialise
+# The worker tells LiveKit it is full once this share of its MAX_CONCURRENCY calls is in use.
+LOAD_THRESHOLD = 1.0
+
+
+def setup_process(proc: JobProcess) -> None:
+    """Per job process, before its call: Silero VAD into proc.userdata, connections opened, one log copy."""
+    from livekit.plugins import silero
+
+    # The forkserver's django.setup() gave this process Django's stderr handler; the job's records
+    # already reach the worker through livekit's LogQueueHandler, so keep only that one.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if not isinstance(handler, LogQueueHandler):
+            root.removeHandler(handler)
+    proc.userdata[VAD_KEY] = silero.VAD.load()
+    _open_connections()
+
+
+def _open_connections() -> None:
+    """Pay the connection set-up now, while the process waits for a call, not when the caller waits.
+
+    The database connection is opened in the thread that sync_to_async uses for the ORM (Django
+    connections are per thread); the entrypoint checks it is still alive before using it. The
+    Redis pool and the LiveKit native runtime are per process.
+    """
+    from livekit.rtc._ffi_client import FfiClient
+
+    try:
+        # bounded: a database that does not answer must not make the process miss its start-up deadline
+        asyncio.run(asyncio.wait_for(sync_to_async(_open_database_connection)(), timeout=PREWARM_TIMEOUT))
+        loader.client.ping()
+    except (DatabaseError, redis.RedisError, TimeoutError):
+        logger.warning("job process could not open its connections ahead of time; its call will", exc_info=True)
+    FfiClient.instance  # noqa: B018  (starts the native runtime's threads in this process)
+
+
+def _open_database_connection() -> None:
+    connection.ensure_connection()
+
+
+def load_function(concurrency: int) -> Callable[[AgentServer], float]:
+    """The worker's load as LiveKit sees it: running calls over the configured maximum."""
+
+    def load(server: AgentServer) -> float:
+        return len(server.active_jobs) / concurrency
+
+    return load
+
+
+def use_lazy_ca_directory() -> None:
+    """Point SSL_CERT_DIR at the system's hashed CA directory when nothing else is configured.
+
+    Each provider plugin builds its own HTTP client, and each client builds a TLS context: from
+    the CA bundle file that means parsing ~150 certificates (18 ms, three times per call, before
+    the greeting). From a hashed directory OpenSSL reads only the certificate a handshake needs.
+    Job processes inherit the variable; OpenSSL, httpx, aiohttp and livekit-rtc all honour it.
+    """
+    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+        return
+    directory = ssl.get_default_verify_paths().capath
+    if directory and os.path.isdir(directory) and any(map(_HASHED_CERT.fullmatch, os.listdir(directory))):
+        os.environ["SSL_CERT_DIR"] = directory
+
+
+def build_server(
+    *,
+    concurrency: int | None = None,
+    port: int | None = None,
+    drain_timeout: int | None = None,
+    num_idle_processes: int | None = None,
+) -> AgentServer:
+    """An AgentServer with explicit dispatch, capacity from MAX_CONCURRENCY and the per-call entrypoint."""
+    factories.load_plugins()  # on the main thread: plugins refuse to register anywhere else
+    use_lazy_ca_directory()
+    concurrency = concurrency or settings.MAX_CONCURRENCY
+    options = {} if num_idle_processes is None else {"num_idle_processes": num_idle_processes}
+    server = AgentServer(
+        setup_fnc=setup_process,
+        load_fnc=load_function(concurrency),
+        load_threshold=LOAD_THRESHOLD,
+        drain_timeout=drain_timeout if drain_timeout is not None else settings.WORKER_DRAIN_TIMEOUT,
+        port=port if port is not None else settings.WORKER_HEALTH_PORT,
+        preload_modules=["worker.preload"],
+        ws_url=settings.LIVEKIT_URL or None,
+        api_key=settings.LIVEKIT_API_KEY or None,
+        api_secret=settings.LIVEKIT_API_SECRET or None,
+        **options,
+    )
+    server.rtc_session(
+        entrypoint.run_call,
+        agent_name=settings.LIVEKIT_AGENT_NAME,
+        on_session_end=entrypoint.finish_call,
+    )
+    return server
+
+
+async def shutdown(server: AgentServer, *, timeout: int | None = None) -> bool:
+    """Stop taking calls, let live calls finish (up to timeout seconds), then close; False if some were cut."""
+    timeout = timeout if timeout is not None else settings.WORKER_DRAIN_TIMEOUT
+    logger.info("voice worker draining: %d live call(s), waiting up to %ss", len(server.active_jobs), timeout)
+    drained = True
+    try:
+        await server.drain(timeout=timeout)
+    except TimeoutError:  # asyncio.TimeoutError is TimeoutError since Python 3.11
+        drained = False
+        logger.warning("voice worker drain timed out after %ss; ending %d call(s)", timeout, len(server.active_jobs))
+    await server.aclose()
+    logger.info("voice worker stopped")
+    return drained
