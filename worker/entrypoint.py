@@ -4,8 +4,9 @@ run_call (the job's entrypoint): parse the call context -> find the tenant and t
 one for SIP dispatch-rule calls) -> load the agent's config through the loader -> refuse cleanly
 when the agent is unknown, inactive or not the call's tenant's -> readiness and credentials ->
 plugins -> AgentSession -> VoiceAgent. finish_call (on_session_end) writes the session report to
-the Call. The ORM is sync: every database step runs through sync_to_async, in a few hops, and the
-connection is closed while the call runs so an idle call does not hold a PostgreSQL connection.
+the Call (the mapping is worker.call_report). The ORM is sync: every database step runs through
+sync_to_async, in a few hops, and the connection is closed while the call runs so an idle call
+does not hold a PostgreSQL connection.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -26,13 +26,13 @@ from livekit.agents.voice.events import CloseEvent, CloseReason, ErrorEvent
 
 from agents_app.models import Agent
 from agents_app.runtime_config import LoadedConfig, loader
-from telephony_app import costs
 from telephony_app.models import Call, CallDirection, CallStatus
-from telephony_app.services import call_create, call_fail, call_finish, call_transition
+from telephony_app.services import call_create, call_fail, call_transition
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.selectors import ResolvedCredential
-from worker import factories
+from worker import call_report, factories
 from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf
+from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.context import CallContext, InvalidCallContext, parse_call_context
 
 logger = logging.getLogger(__name__)
@@ -427,9 +427,9 @@ async def finish_call(ctx: JobContext) -> None:
     except RuntimeError:  # no session was started for this job
         logger.warning("call %s: no session report", state.call_label)
         return
-    status, end_reason = call_outcome(state)
+    status, end_reason = call_report.call_outcome(state)
     notes = state.line.events if state.line is not None else []
-    await sync_to_async(_write_call_log)(
+    await sync_to_async(call_report.write_call_log)(
         state,
         status=status,
         end_reason=end_reason,
@@ -437,105 +437,3 @@ async def finish_call(ctx: JobContext) -> None:
         turn_metrics=turn_metrics_from(report.chat_history.items),
         usage=usage_from(report.model_usage or []),
     )
-
-
-def call_outcome(state: CallState) -> tuple[CallStatus, str]:
-    line = state.line
-    if state.close_reason == CloseReason.ERROR:
-        return CallStatus.FAILED, f"provider error: {state.close_error}"[:200]
-    if line is not None and line.transferred_to:
-        return CallStatus.TRANSFERRED, f"transferred to {line.transferred_to}"
-    if line is not None and line.hung_up:
-        return CallStatus.COMPLETED, "the agent ended the call"
-    if state.close_reason == CloseReason.PARTICIPANT_DISCONNECTED:
-        return CallStatus.COMPLETED, "the caller hung up"
-    return CallStatus.COMPLETED, "the session closed (room closed or worker shutting down)"
-
-
-def _write_call_log(state: CallState, *, status: CallStatus, end_reason: str, **report: Any) -> None:
-    close_old_connections()
-    try:
-        if state.call is None or state.tenant is None:
-            logger.error("call %s ended with no Call row to write (database was unreachable)", state.call_label)
-            return
-        errors = list(state.errors)
-        if state.close_error and state.close_error not in " ".join(errors):
-            errors.append(state.close_error)
-        call_finish(
-            tenant=state.tenant,
-            call=state.call,
-            status=status,
-            end_reason=end_reason,
-            config_source=state.config_source,
-            error="; ".join(errors),
-            **report,
-        )
-        logger.info("call %s ended: %s (%s)", state.call_label, status.value, end_reason)
-    except DatabaseError:
-        # A reconciliation marks the call failed later; it is never left in progress forever.
-        logger.exception("call %s: could not write the call log", state.call_label)
-    finally:
-        connection.close()
-
-
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")
-
-
-def transcript_from(items: list[Any], notes: list[tuple[float, str]]) -> list[dict[str, Any]]:
-    """Ordered turns: what the caller and the agent said, the tools it used, what happened on the line."""
-    entries: list[tuple[float, dict[str, Any]]] = []
-    for item in items:
-        if item.type == "message" and item.role in ("user", "assistant") and (item.text_content or "").strip():
-            entry = {"role": item.role, "text": item.text_content.strip(), "at": _iso(item.created_at)}
-            if item.interrupted:
-                entry["interrupted"] = True
-            entries.append((item.created_at, entry))
-        elif item.type == "function_call":
-            text = f"{item.name}({item.arguments})"
-            entries.append((item.created_at, {"role": "tool", "text": text, "at": _iso(item.created_at)}))
-    entries += [(at, {"role": "system", "text": text, "at": _iso(at)}) for at, text in notes]
-    return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]
-
-
-USER_METRICS = {"end_of_turn_delay": "end_of_turn_delay", "transcription_delay": "transcription_delay"}
-AGENT_METRICS = {"llm_ttft": "llm_node_ttft", "tts_ttfb": "tts_node_ttfb", "e2e_latency": "e2e_latency"}
-
-
-def turn_metrics_from(items: list[Any]) -> list[dict[str, Any]]:
-    """Per agent turn: the caller's end-of-turn and transcription delays, then LLM, TTS and end-to-end latency."""
-    turns: list[dict[str, Any]] = []
-    pending: dict[str, float] = {}
-    for item in items:
-        if item.type != "message":
-            continue
-        metrics = item.metrics or {}
-        if item.role == "user":
-            pending = {name: metrics[key] for name, key in USER_METRICS.items() if metrics.get(key) is not None}
-        elif item.role == "assistant":
-            turn = {**pending, **{name: metrics[key] for name, key in AGENT_METRICS.items() if metrics.get(key)}}
-            pending = {}
-            if turn:
-                turns.append({"turn": len(turns) + 1, **{k: round(float(v), 4) for k, v in turn.items()}})
-    return turns
-
-
-def usage_from(model_usage: list[Any]) -> list[dict[str, Any]]:
-    """One row per model: tokens for LLMs, characters and audio seconds for TTS, audio seconds for STT."""
-    rows = []
-    for usage in model_usage:
-        kind = {"llm_usage": "llm", "tts_usage": "tts", "stt_usage": "stt"}.get(usage.type)
-        if kind is None:
-            continue
-        rows.append(
-            {
-                "kind": kind,
-                "provider": costs.normalize_provider(usage.provider or ""),
-                "model": usage.model,
-                "input_tokens": getattr(usage, "input_tokens", 0),
-                "output_tokens": getattr(usage, "output_tokens", 0),
-                "characters": getattr(usage, "characters_count", 0),
-                "audio_seconds": round(float(getattr(usage, "audio_duration", 0.0)), 3),
-            }
-        )
-    return rows

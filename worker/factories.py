@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from agents_app import catalog
 from voiceplatform.models import Provider, Tenant
 from voiceplatform.selectors import ResolvedCredential, credential_resolve
+from worker import transport
 
 if TYPE_CHECKING:
     from livekit.agents import llm, stt, tts
@@ -53,6 +54,7 @@ NO_KEY_PLACEHOLDER = "no-key"
 CARTESIA_SPEED = (0.6, 2.0)  # sonic-3 generation_config.speed
 DEEPGRAM_SPEED = (0.7, 1.5)  # Aura-2 English and Spanish voices only
 ASSEMBLYAI_STEERABLE = ("u3-rt-pro",)  # the Universal-3 Pro models of our catalog take language_codes
+GROQ_BASE_URL = "https://api.groq.com/openai/v1"
 
 WHERE_KEYS_GO = "add one under Provider keys"
 CHANGE_IN_AGENT = "choose another in the agent's settings"
@@ -290,6 +292,14 @@ def _construct(provider_name: str, role: str, factory: Any, **kwargs: Any) -> An
         raise ProviderNotReady([f"{provider_name} refused the {role} settings: {exc}"]) from exc
 
 
+def _openai_client(api_key: str, base_url: str) -> Any:
+    """The tenant's key and base URL (empty: the SDK's default) on the process's shared transport."""
+    try:
+        return transport.openai_client(api_key=api_key, base_url=base_url or None)
+    except Exception as exc:  # openai.OpenAIError for a missing key; its message holds no secret
+        raise ProviderNotReady([f"The OpenAI client refused the settings: {exc}"]) from exc
+
+
 def _given(**options: Any) -> dict[str, Any]:
     """Only the options that are set, so the plugin's own defaults apply to the rest."""
     return {name: value for name, value in options.items() if value is not None}
@@ -318,8 +328,7 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
             plugin.LLM,
             **_given(
                 model=model,
-                api_key=credential.secret,
-                base_url=credential.base_url or None,
+                client=_openai_client(credential.secret, credential.base_url),
                 temperature=temperature,
                 max_completion_tokens=max_tokens,
             ),
@@ -331,8 +340,7 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
             plugin.LLM,
             **_given(
                 model=model,
-                api_key=credential.secret or NO_KEY_PLACEHOLDER,
-                base_url=credential.base_url,
+                client=_openai_client(credential.secret or NO_KEY_PLACEHOLDER, credential.base_url),
                 temperature=temperature,
                 max_completion_tokens=max_tokens,
             ),
@@ -359,12 +367,18 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
             plugin.LLM,
             **_given(model=model, api_key=credential.secret, temperature=temperature, max_tokens=max_tokens),
         )
-    else:  # groq
+    else:  # groq: OpenAI's protocol at Groq's address
         instance = _construct(
             name,
             "language model",
             plugin.LLM,
-            **_given(model=model, api_key=credential.secret, temperature=temperature, max_completion_tokens=max_tokens),
+            **_given(
+                model=model,
+                api_key=credential.secret,
+                client=_openai_client(credential.secret, credential.base_url or GROQ_BASE_URL),
+                temperature=temperature,
+                max_completion_tokens=max_tokens,
+            ),
         )
     logger.debug("built LLM %s %s (key from %s)", provider_id, model, credential.source)
     return instance
@@ -384,7 +398,8 @@ def build_tts(*, config: dict[str, Any], credentials: Credentials) -> tts.TTS:
     speed = config.get("speaking_speed")
     speed = None if speed is None or speed == 1.0 else float(speed)
     if provider_id == "openai":
-        options = _given(model=model, voice=voice_id, speed=speed, api_key=credential.secret)
+        client = _openai_client(credential.secret, credential.base_url)
+        options = _given(model=model, voice=voice_id, speed=speed, client=client)
     elif provider_id == "elevenlabs":
         # No speed: ElevenLabs takes it only inside VoiceSettings, whose required stability and
         # similarity_boost would override the voice's own settings.
@@ -446,7 +461,8 @@ def build_stt(*, config: dict[str, Any], credentials: Credentials) -> stt.STT:
             factory, options = plugin.STT, {"model": model, "api_key": secret, **_assemblyai_language(model, language)}
         else:  # openai
             multi = language == "multi"
-            options = {"model": model, "api_key": secret, "detect_language": multi}
+            client = _openai_client(secret, credential.base_url)
+            options = {"model": model, "client": client, "detect_language": multi}
             if language and not multi:
                 options["language"] = language
             factory = plugin.STT

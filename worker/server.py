@@ -1,16 +1,14 @@
 """The voice worker's AgentServer: one per `manage.py run_voice_worker`, serving every agent of every tenant.
 
 Job processes are forked from a forkserver that imported worker.preload (Django set up once);
-each process loads Silero VAD once in setup_process and keeps it in proc.userdata for its calls.
+each process loads Silero VAD once in setup_process and keeps it in proc.userdata for its calls,
+and builds the TLS context its provider clients share (worker.transport).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import ssl
 from collections.abc import Callable
 
 import redis
@@ -21,19 +19,18 @@ from livekit.agents import AgentServer, JobProcess
 from livekit.agents.ipc.log_queue import LogQueueHandler
 
 from agents_app.runtime_config import loader
-from worker import entrypoint, factories
+from worker import entrypoint, factories, transport
 
 logger = logging.getLogger(__name__)
 
 VAD_KEY = entrypoint.VAD_KEY
-_HASHED_CERT = re.compile(r"[0-9a-f]{8}\.\d+")  # OpenSSL's c_rehash names: <subject hash>.<n>
 PREWARM_TIMEOUT = 5.0  # seconds; AgentServer gives a process 10 s to initialise
 # The worker tells LiveKit it is full once this share of its MAX_CONCURRENCY calls is in use.
 LOAD_THRESHOLD = 1.0
 
 
 def setup_process(proc: JobProcess) -> None:
-    """Per job process, before its call: Silero VAD into proc.userdata, connections opened, one log copy."""
+    """Per job process, before its call: Silero VAD, the TLS context, connections opened, one log copy."""
     from livekit.plugins import silero
 
     # The forkserver's django.setup() gave this process Django's stderr handler; the job's records
@@ -43,6 +40,8 @@ def setup_process(proc: JobProcess) -> None:
         if not isinstance(handler, LogQueueHandler):
             root.removeHandler(handler)
     proc.userdata[VAD_KEY] = silero.VAD.load()
+    # The trust store, parsed once here: every provider client of the call shares this context.
+    transport.ssl_context()
     _open_connections()
 
 
@@ -77,21 +76,6 @@ def load_function(concurrency: int) -> Callable[[AgentServer], float]:
     return load
 
 
-def use_lazy_ca_directory() -> None:
-    """Point SSL_CERT_DIR at the system's hashed CA directory when nothing else is configured.
-
-    Each provider plugin builds its own HTTP client, and each client builds a TLS context: from
-    the CA bundle file that means parsing ~150 certificates (18 ms, three times per call, before
-    the greeting). From a hashed directory OpenSSL reads only the certificate a handshake needs.
-    Job processes inherit the variable; OpenSSL, httpx, aiohttp and livekit-rtc all honour it.
-    """
-    if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
-        return
-    directory = ssl.get_default_verify_paths().capath
-    if directory and os.path.isdir(directory) and any(map(_HASHED_CERT.fullmatch, os.listdir(directory))):
-        os.environ["SSL_CERT_DIR"] = directory
-
-
 def build_server(
     *,
     concurrency: int | None = None,
@@ -101,7 +85,6 @@ def build_server(
 ) -> AgentServer:
     """An AgentServer with explicit dispatch, capacity from MAX_CONCURRENCY and the per-call entrypoint."""
     factories.load_plugins()  # on the main thread: plugins refuse to register anywhere else
-    use_lazy_ca_directory()
     concurrency = concurrency or settings.MAX_CONCURRENCY
     options = {} if num_idle_processes is None else {"num_idle_processes": num_idle_processes}
     server = AgentServer(

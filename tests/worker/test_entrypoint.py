@@ -34,7 +34,7 @@ from voiceplatform.services import credential_set
 from worker import entrypoint
 from worker.agent import ERROR_APOLOGY, TRANSFER_LINE
 from worker.entrypoint import STATE_KEY, VAD_KEY, finish_call, run_call, transcript_from, turn_metrics_from
-from worker.management.commands.bench_call_start import LocalProviderServer, Reply
+from worker.testing import LocalProviderServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the ORM runs in sync_to_async's thread
 
@@ -53,9 +53,9 @@ def provider() -> Any:
 @pytest.fixture(autouse=True)
 def _scripted_provider(provider: LocalProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
     provider.reset(default=Reply(text="All right."))
-    # The OpenAI TTS and STT plugins are built without a base_url (worker.factories passes none
-    # for them), so the OpenAI SDK takes it from OPENAI_BASE_URL.
-    monkeypatch.setenv("OPENAI_BASE_URL", provider.base_url)
+    # Every plugin reaches the local server through the tenant's credentials (make_voice_agent),
+    # never through the worker's environment: an OpenAI client falling back to it fails loudly.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/not-the-tenants-server/v1")
 
 
 @pytest.fixture

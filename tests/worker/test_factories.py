@@ -6,6 +6,7 @@ the plugins keep (their private attributes, read in the installed livekit-plugin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -20,7 +21,7 @@ from agents_app.services import agent_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.services import credential_set
-from worker import factories
+from worker import factories, transport
 from worker.factories import (
     Credentials,
     ProviderNotReady,
@@ -563,3 +564,66 @@ def test_agent_page_lists_what_to_fix(tenant, owner, client_for):
     assert reverse("tenancy-credential-list") in response.text
     assert "Ready for calls" not in response.text
     assert "sk-acme-openai-1111" not in response.text
+
+
+# --- Shared transport ----------------------------------------------------------------------------
+
+
+def test_openai_tts_and_stt_use_the_credentials_base_url(tenant):
+    credential_set(tenant=tenant, provider="openai", secret="sk-acme-1111", base_url="https://proxy.acme.test/v1")
+    fields = {"tts_provider": "openai", "voice_id": "alloy", "stt_provider": "openai"}
+
+    tts, stt = _built("tts", tenant, **fields), _built("stt", tenant, **fields)
+
+    assert str(tts._client.base_url) == str(stt._client.base_url) == "https://proxy.acme.test/v1/"
+    assert tts._client.api_key == stt._client.api_key == "sk-acme-1111"
+
+
+def test_the_environments_openai_base_url_reaches_tts_and_stt_through_the_credential(tenant, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-platform-2222")
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://gateway.platform.test/v1")
+    fields = {"tts_provider": "openai", "voice_id": "alloy", "stt_provider": "openai"}
+
+    tts, stt = _built("tts", tenant, **fields), _built("stt", tenant, **fields)
+
+    assert str(tts._client.base_url) == str(stt._client.base_url) == "https://gateway.platform.test/v1/"
+
+
+def test_one_call_shares_one_tls_context_and_pool_but_never_a_key(tenant, other_tenant):
+    """In a job's loop every OpenAI-protocol plugin rides one httpx pool; keys and URLs stay per tenant."""
+    credential_set(tenant=tenant, provider="openai", secret="sk-acme-1111")
+    credential_set(tenant=other_tenant, provider="openai_compatible", base_url="http://vllm.globex.test:8000/v1")
+    credential_set(tenant=other_tenant, provider="openai", secret="sk-globex-0000")
+    acme = _config(tenant, tts_provider="openai", voice_id="alloy", stt_provider="openai")
+    globex = _config(
+        other_tenant, llm_provider="openai_compatible", llm_model="my-model", tts_provider="openai", voice_id="alloy"
+    )
+    acme_keys = resolve_credentials(tenant=tenant, config=acme)
+    globex_keys = resolve_credentials(tenant=other_tenant, config=globex)
+
+    async def in_the_jobs_loop() -> None:  # the builders run inside run_call, on the job's loop
+        built = [
+            build_llm(config=acme, credentials=acme_keys),
+            build_tts(config=acme, credentials=acme_keys),
+            build_stt(config=acme, credentials=acme_keys),
+            build_llm(config=globex, credentials=globex_keys),
+            build_tts(config=globex, credentials=globex_keys),
+        ]
+        pool = transport.http_client()
+        assert {id(plugin._client._client) for plugin in built} == {id(pool)}
+        assert pool._transport._pool._ssl_context is transport.ssl_context()
+        assert [plugin._client.api_key for plugin in built] == [
+            "sk-acme-1111",
+            "sk-acme-1111",
+            "sk-acme-1111",
+            factories.NO_KEY_PLACEHOLDER,
+            "sk-globex-0000",
+        ]
+        assert str(built[0]._client.base_url) == "https://api.openai.com/v1/"
+        assert str(built[3]._client.base_url) == "http://vllm.globex.test:8000/v1/"
+        for plugin in built:
+            await plugin.aclose()
+        assert not pool.is_closed  # the plugins do not own the shared pool
+        await pool.aclose()
+
+    asyncio.run(in_the_jobs_loop())

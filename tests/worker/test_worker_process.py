@@ -42,8 +42,8 @@ from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set
-from worker.management.commands.bench_call_start import LocalProviderServer, Reply
 from worker.server import LOAD_THRESHOLD, build_server, load_function, shutdown
+from worker.testing import LocalProviderServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)  # job processes only see committed rows
 
@@ -63,7 +63,9 @@ def database_url() -> str:
     settings = connection.settings_dict
     user = quote(settings["USER"] or "")
     password = f":{quote(settings['PASSWORD'])}" if settings["PASSWORD"] else ""
-    host, port, name = settings["HOST"] or "", settings["PORT"] or "", settings["NAME"]
+    # The embedded PostgreSQL is reached through a socket directory given in OPTIONS, not HOST.
+    host = settings["HOST"] or settings["OPTIONS"].get("host", "")
+    port, name = settings["PORT"] or "", settings["NAME"]
     if host.startswith("/"):  # a Unix socket directory (the embedded PostgreSQL)
         return f"postgres://{user}{password}@/{name}?host={quote(host)}"
     return f"postgres://{user}{password}@{host or 'localhost'}{f':{port}' if port else ''}/{name}"
@@ -72,8 +74,8 @@ def database_url() -> str:
 @pytest.fixture
 def job_environment(job_provider: LocalProviderServer, monkeypatch: pytest.MonkeyPatch) -> LocalProviderServer:
     monkeypatch.setenv("DATABASE_URL", database_url())
-    # worker.factories builds the OpenAI TTS without a base_url: the SDK takes it from here
-    monkeypatch.setenv("OPENAI_BASE_URL", job_provider.base_url)
+    # The plugins reach the local server through the tenant's credentials (make_voice_agent) only
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/not-the-tenants-server/v1")
     job_provider.reset(default=Reply(text="All right."))
     return job_provider
 

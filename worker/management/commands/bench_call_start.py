@@ -4,9 +4,10 @@ Each measured call runs like production: an AgentServer (unregistered, no LiveKi
 warm idle job process, the call is dispatched to it with simulate_job and room metadata naming a
 Call and an agent, and the job runs worker.entrypoint.run_call unchanged: config load through the
 loader, credentials, plugin construction, AgentSession start, VoiceAgent greeting. The providers
-are scripted at the network edge: LocalProviderServer, an OpenAI-compatible HTTP server in this
-process, is the tenant's LLM and TTS endpoint. The time is from the job's entrypoint starting
-(its wall clock, logged by run_call) to the greeting's text reaching the TTS endpoint. Warm: the
+are scripted at the network edge: worker.testing.LocalProviderServer, an OpenAI-compatible HTTP
+server in this process, is the tenant's LLM, TTS and STT endpoint (its credentials' base_url).
+The time is from the job's entrypoint starting (its wall clock, logged by run_call) to the
+greeting's text reaching the TTS endpoint. Warm: the
 agent's config is in Redis; cold: its cache keys are deleted before the call. Last line:
 bench_call_start warm_p50_ms=<x> warm_p99_ms=<x> cold_p50_ms=<x> job_rss_mb=<x>
 """
@@ -16,17 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
-import os
 import secrets
 import statistics
-import struct
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from functools import partial
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psutil
@@ -43,185 +37,13 @@ from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create
 from worker.server import build_server
+from worker.testing import LocalProviderServer
 
-SAMPLE_RATE = 24000  # what the OpenAI TTS plugin expects
 BENCH_KEY = "sk-bench-not-a-real-key"  # the local fake accepts any key
 # Calls per AgentServer: an unregistered server queues a status message per job start and end
 # that nobody reads, and its queue holds 128.
 BATCH = 25
 GREETING = "Thank you for calling Bench Company, how can I help you today?"
-
-
-# --------------------------------------------------------------------------------------------
-# A scripted OpenAI-compatible provider on 127.0.0.1 (also used by the worker's tests)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted chat completion: streamed text, tool calls, or an HTTP error status."""
-
-    text: str = ""
-    tool_calls: tuple[tuple[str, dict[str, Any]], ...] = ()
-    status: int = 200
-    delay: float = 0.0  # seconds before the first chunk (time to first token)
-
-
-@dataclass(frozen=True)
-class ProviderRequest:
-    at: float  # time.time() when the request arrived
-    path: str
-    body: dict[str, Any]
-
-    @property
-    def speech_text(self) -> str:
-        return str(self.body.get("input") or "")
-
-
-@dataclass
-class _Script:
-    replies: deque[Reply] = field(default_factory=deque)
-    default: Reply = field(default_factory=lambda: Reply(text="All right."))
-    requests: list[ProviderRequest] = field(default_factory=list)
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-
-def tone(seconds: float) -> bytes:
-    """16-bit mono PCM of a quiet 440 Hz tone: what the fake TTS speaks."""
-    frames = int(seconds * SAMPLE_RATE)
-    return b"".join(struct.pack("<h", int(2000 * math.sin(2 * math.pi * 440 * i / SAMPLE_RATE))) for i in range(frames))
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _ProviderHTTPServer
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:  # the plugins' connection prewarm: any quick answer will do
-        self._send(404, "application/json", b'{"error": {"message": "not found"}}')
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        try:
-            body = json.loads(self.rfile.read(length) or b"{}")
-        except ValueError:
-            body = {}
-        script = self.server.script
-        with script.changed:
-            script.requests.append(ProviderRequest(at=time.time(), path=self.path, body=body))
-            reply = script.replies.popleft() if self.path.endswith("/chat/completions") and script.replies else None
-            script.changed.notify_all()
-        if self.path.endswith("/audio/speech"):
-            self._send(200, "audio/pcm", self.server.speech_audio)
-        elif self.path.endswith("/chat/completions"):
-            self._chat(reply or script.default, model=str(body.get("model") or "scripted"))
-        else:
-            self._send(404, "application/json", b'{"error": {"message": "not found"}}')
-
-    def _send(self, status: int, content_type: str, payload: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _chat(self, reply: Reply, *, model: str) -> None:
-        if reply.delay:
-            time.sleep(reply.delay)
-        if reply.status != 200:
-            error = {"error": {"message": "scripted provider failure", "type": "server_error", "code": None}}
-            self._send(reply.status, "application/json", json.dumps(error).encode())
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        chunks: list[dict[str, Any]] = []
-        for word in reply.text.split(" ") if reply.text else []:
-            chunks.append({"delta": {"role": "assistant", "content": word + " "}, "finish_reason": None})
-        for index, (name, arguments) in enumerate(reply.tool_calls):
-            call = {"index": index, "id": f"call_{secrets.token_hex(4)}", "type": "function"}
-            call["function"] = {"name": name, "arguments": json.dumps(arguments)}
-            chunks.append({"delta": {"role": "assistant", "tool_calls": [call]}, "finish_reason": None})
-        chunks.append({"delta": {}, "finish_reason": "tool_calls" if reply.tool_calls else "stop"})
-        for choice in chunks:
-            self._event({"choices": [{"index": 0, **choice}]}, model)
-        usage = {"prompt_tokens": 50, "completion_tokens": max(1, len(reply.text) // 4), "total_tokens": 0}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self._event({"choices": [], "usage": usage}, model)
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
-
-    def _event(self, chunk: dict[str, Any], model: str) -> None:
-        payload = {"id": "chatcmpl-scripted", "object": "chat.completion.chunk", "created": 0, "model": model, **chunk}
-        self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
-
-
-class _ProviderHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    script: _Script
-    speech_audio: bytes
-
-
-class LocalProviderServer:
-    """An OpenAI-compatible LLM (/v1/chat/completions, SSE) and TTS (/v1/audio/speech, PCM) on 127.0.0.1.
-
-    Replies are scripted in order (reply(), then the default); every request is recorded with its
-    arrival time, so a test or the benchmark can wait for "the greeting reached the TTS".
-    """
-
-    def __init__(self, *, speech_seconds: float = 0.2) -> None:
-        self._httpd = _ProviderHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.script = _Script()
-        self._httpd.speech_audio = tone(speech_seconds)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-provider", daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    @property
-    def script(self) -> _Script:
-        return self._httpd.script
-
-    def start(self) -> LocalProviderServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def reply(self, *replies: Reply) -> None:
-        with self.script.changed:
-            self.script.replies.extend(replies)
-
-    def reset(self, *, default: Reply | None = None) -> None:
-        with self.script.changed:
-            self.script.replies.clear()
-            self.script.requests.clear()
-            if default is not None:
-                self.script.default = default
-
-    def requests(self, path_suffix: str = "") -> list[ProviderRequest]:
-        with self.script.changed:
-            return [r for r in self.script.requests if r.path.endswith(path_suffix)]
-
-    def wait_for_speech(self, text: str, *, after: float = 0.0, timeout: float = 20.0) -> ProviderRequest | None:
-        """The first TTS request since `after` whose input contains `text`, waiting up to `timeout` seconds."""
-
-        def found() -> ProviderRequest | None:
-            for request in self.script.requests:
-                if request.at >= after and request.path.endswith("/audio/speech") and text in request.speech_text:
-                    return request
-            return None
-
-        with self.script.changed:
-            self.script.changed.wait_for(lambda: found() is not None, timeout=timeout)
-            return found()
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,10 +80,7 @@ class Command(BaseCommand):
         calls = options["calls"]
         if calls < 1:
             raise CommandError("--calls must be at least 1")
-        provider = LocalProviderServer().start()
-        # The OpenAI TTS plugin takes its endpoint from OPENAI_BASE_URL (the factory passes no
-        # base_url for it); set before the first job process exists, so they all inherit it.
-        os.environ["OPENAI_BASE_URL"] = provider.base_url
+        provider = LocalProviderServer().start()  # the tenant's credentials point every OpenAI plugin at it
         tenant = tenant_create(
             name="Call-start benchmark", slug=f"bench-call-{secrets.token_hex(4)}", timezone_name="UTC"
         )
