@@ -27,6 +27,9 @@ factories.load_plugins()
 # its greeting; ~20 ms of imports otherwise paid by every call). Imports only: fork-safe.
 LAZY_MODULES = (
     "anyio._backends._asyncio",
+    "httpcore",  # imported by the first httpx pool a call builds (~7 ms)
+    "httpcore._backends.anyio",
+    "httpcore._backends.auto",
     "anyio._core._sockets",
     "anyio.streams.memory",
     "anyio.streams.stapled",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable
 
 import redis
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from livekit.agents import AgentServer, JobProcess
 from livekit.agents.ipc.log_queue import LogQueueHandler
+from livekit.agents.tokenize.basic import hyphenate_word
 
 from agents_app.runtime_config import loader
 from worker import entrypoint, factories, transport
@@ -40,6 +42,9 @@ def setup_process(proc: JobProcess) -> None:
         if not isinstance(handler, LogQueueHandler):
             root.removeHandler(handler)
     proc.userdata[VAD_KEY] = silero.VAD.load()
+    # The text/audio synchronizer's hyphenator is built on the first spoken word (~25 ms on the
+    # event loop, just as the greeting's audio starts): build it now.
+    hyphenate_word("warm")
     # The trust store, parsed once here: every provider client of the call shares this context.
     transport.ssl_context()
     _open_connections()
@@ -65,6 +70,24 @@ def _open_connections() -> None:
 
 def _open_database_connection() -> None:
     connection.ensure_connection()
+    _warm_call_queries()
+
+
+def _warm_call_queries() -> None:
+    """Run, once per process, the query shapes a call's start runs (matching nothing).
+
+    A job process's first ORM query of each shape pays Django's one-off per-process work (lookup
+    and compiler set-up, lazy caches), ~5 ms per query at call start otherwise.
+    """
+    from telephony_app.models import Call
+    from voiceplatform.models import Tenant
+    from voiceplatform.selectors import credential_resolve
+
+    nobody = uuid.uuid4()
+    Tenant.objects.filter(code=nobody).first()
+    absent = Tenant(pk=0, code=nobody)  # never saved: filters on it match no row
+    Call.objects.for_tenant(absent).select_related("agent").filter(code=nobody).first()
+    credential_resolve(tenant=absent, provider="-")
 
 
 def load_function(concurrency: int) -> Callable[[AgentServer], float]:
