@@ -1,4 +1,4 @@
-"""Operator admin for the call log: read-only, scoped like every tenant-owned model."""
+"""Operator admin for the call log (read-only) and phone numbers, scoped like every tenant-owned model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
-from telephony_app.models import Call
+from telephony_app.models import Call, PhoneNumber
 from voiceplatform.admin import TenantScopedAdmin
 
 
@@ -51,3 +51,15 @@ class CallAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(TenantScopedAdmin):
+    """The model's validators keep numbers in E.164 and the agent in the number's tenant here too."""
+
+    list_display = ["number", "label", "tenant", "provider", "agent", "is_active", "updated_at"]
+    list_filter = ["provider", "is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["code", "number", "label", "sip_trunk_id"]
+    list_select_related = ["tenant", "agent"]
+    fields = ["code", "tenant", "number", "label", "provider", "agent", "is_active", "sip_trunk_id"]
+    readonly_fields = ["code", "created_at", "updated_at"]

@@ -1,4 +1,4 @@
-"""Call log API: GET /api/v1/calls and /api/v1/calls/{id}, read-only, camelCase."""
+"""Call log API (GET /api/v1/calls, read-only) and phone numbers API (/api/v1/phone-numbers), camelCase."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import re
 import uuid
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, extend_schema_view
-from rest_framework import mixins, serializers
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from agents_app.selectors import agent_get
-from telephony_app import selectors
-from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app import selectors, services
+from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.api_base import TenantScopedViewSet
 from voiceplatform.models import Tenant
 
@@ -182,3 +192,178 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         # The portal's list query (selectors.call_list scopes to the same tenant by itself).
         filters = list_filters(tenant=self.tenant, params=self.request.query_params)
         return selectors.call_list(tenant=self.tenant, **filters)
+
+
+# Phone numbers ---------------------------------------------------------------------------------
+
+# Model field -> API field, so a service's error names what the client sent.
+_NUMBER_API_FIELDS = {
+    "number": "number",
+    "label": "label",
+    "provider": "provider",
+    "agent": "agentId",
+    "is_active": "isActive",
+    "sip_trunk_id": "sipTrunkId",
+}
+
+
+class PhoneNumberSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="code", read_only=True)
+    number = serializers.CharField(
+        max_length=40, help_text="International format; stored as E.164 (+1 (415) 555-0123 becomes +14155550123)."
+    )
+    label = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    provider = serializers.ChoiceField(choices=NumberProvider.choices, required=False)
+    agentId = serializers.UUIDField(
+        source="agent.code", required=False, allow_null=True, help_text="The agent that answers; null = none"
+    )
+    agentName = serializers.CharField(source="agent.name", read_only=True, allow_null=True)
+    isActive = serializers.BooleanField(source="is_active", required=False)
+    sipTrunkId = serializers.CharField(
+        source="sip_trunk_id",
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        help_text="LiveKit SIP trunk id (ST_...) the number is routed through",
+    )
+    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
+    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
+
+    def to_service_kwargs(self, *, tenant: Tenant) -> dict[str, Any]:
+        """Validated request data as phone_number_create/phone_number_update keyword arguments."""
+        data = dict(self.validated_data)
+        kwargs: dict[str, Any] = {}
+        for key in ("number", "label", "provider", "is_active", "sip_trunk_id"):
+            if key in data:
+                kwargs[key] = data[key]
+        if "agent" in data:
+            kwargs["agent"] = _resolve_agent(tenant=tenant, code=(data["agent"] or {}).get("code"))
+        return kwargs
+
+
+class AssignAgentSerializer(serializers.Serializer):
+    agentId = serializers.UUIDField(allow_null=True, help_text="The agent that should answer; null unassigns")
+
+
+def _resolve_agent(*, tenant: Tenant, code: uuid.UUID | None) -> Any:
+    """The tenant's agent for an agentId (None for null); another tenant's id reads as 'no such agent'."""
+    if code is None:
+        return None
+    try:
+        return agent_get(tenant=tenant, code=code)
+    except Http404:
+        raise serializers.ValidationError({"agentId": ["No such agent."]}) from None
+
+
+def _api_errors(error: DjangoValidationError) -> serializers.ValidationError:
+    if not hasattr(error, "error_dict"):
+        return serializers.ValidationError({"non_field_errors": error.messages})
+    return serializers.ValidationError(
+        {
+            _NUMBER_API_FIELDS.get(field, "non_field_errors" if field == "__all__" else field): messages
+            for field, messages in error.message_dict.items()
+        }
+    )
+
+
+_NUMBER_ID = "3f6b2a9e-8c41-4d7a-b0e5-6a2f1c9d8e47"
+_AGENT_ID = "0b8e6a52-2f0e-4c8f-9a53-1f1d2b7c9e10"
+_NUMBER_EXAMPLES = [
+    OpenApiExample(
+        "Add a Twilio number for the support agent",
+        request_only=True,
+        value={"number": "+1 (415) 555-0123", "label": "Support line", "provider": "twilio", "agentId": _AGENT_ID},
+    ),
+    OpenApiExample(
+        "Number added (201)",
+        response_only=True,
+        status_codes=["201"],
+        value={
+            "id": _NUMBER_ID,
+            "number": "+14155550123",
+            "label": "Support line",
+            "provider": "twilio",
+            "agentId": _AGENT_ID,
+            "agentName": "Support Agent",
+            "isActive": True,
+            "sipTrunkId": "",
+            "createdAt": "2026-11-25T17:25:00+00:00",
+            "updatedAt": "2026-11-25T17:25:00+00:00",
+        },
+    ),
+]
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List phone numbers"),
+    create=extend_schema(summary="Add a phone number", examples=_NUMBER_EXAMPLES),
+    retrieve=extend_schema(summary="Get a phone number"),
+    update=extend_schema(
+        summary="Update a phone number's configuration",
+        description="Like the agents API, PUT changes only the fields sent.",
+    ),
+    partial_update=extend_schema(summary="Update some fields of a phone number"),
+    destroy=extend_schema(summary="Delete a phone number", description="Its past calls stay in the call log."),
+)
+class PhoneNumberViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    TenantScopedViewSet,
+):
+    model = PhoneNumber
+    serializer_class = PhoneNumberSerializer
+
+    def filter_tenant_queryset(self, queryset: QuerySet[PhoneNumber]) -> QuerySet[PhoneNumber]:
+        return queryset.select_related("agent").order_by("number", "id")
+
+    def _write(self, request: Request, phone_number: PhoneNumber | None) -> Response:
+        serializer = self.get_serializer(data=request.data, partial=phone_number is not None)
+        serializer.is_valid(raise_exception=True)
+        kwargs = serializer.to_service_kwargs(tenant=self.tenant)
+        try:
+            if phone_number is None:
+                phone_number = services.phone_number_create(tenant=self.tenant, **kwargs)
+            else:
+                phone_number = services.phone_number_update(tenant=self.tenant, phone_number=phone_number, **kwargs)
+        except DjangoValidationError as error:
+            raise _api_errors(error) from None
+        return Response(self.get_serializer(phone_number).data)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = self._write(request, None)
+        response.status_code = status.HTTP_201_CREATED
+        return response
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._write(request, self.get_object())
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self._write(request, self.get_object())
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.phone_number_delete(tenant=self.tenant, phone_number=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Assign an agent to a phone number",
+        description="Calls to the number reach this agent (of the same tenant); `null` unassigns it.",
+        request=AssignAgentSerializer,
+        responses={200: PhoneNumberSerializer},
+        examples=[
+            OpenApiExample("Assign", request_only=True, value={"agentId": _AGENT_ID}),
+            OpenApiExample("Unassign", request_only=True, value={"agentId": None}),
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="assign-agent", url_name="assign-agent")
+    def assign_agent(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        phone_number = self.get_object()
+        body = AssignAgentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        agent = _resolve_agent(tenant=self.tenant, code=body.validated_data["agentId"])
+        try:
+            phone_number = services.phone_number_assign_agent(
+                tenant=self.tenant, phone_number=phone_number, agent=agent
+            )
+        except DjangoValidationError as error:
+            raise _api_errors(error) from None
+        return Response(PhoneNumberSerializer(phone_number).data)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 
+from agents_app.validation import validate_e164
 from voiceplatform.models import TenantOwned
 
 
@@ -109,3 +111,39 @@ class Call(TenantOwned):
     def counterpart_number(self) -> str:
         """The other party's number: the caller on inbound calls, the callee otherwise."""
         return self.from_number if self.direction == CallDirection.INBOUND else self.to_number
+
+
+class NumberProvider(models.TextChoices):
+    TWILIO = "twilio", "Twilio"
+    SIP = "sip", "SIP trunk"
+
+
+class PhoneNumber(TenantOwned):
+    """A tenant's phone number and the agent that answers it; `number` is E.164 and unique platform-wide."""
+
+    number = models.CharField(
+        max_length=32, unique=True, validators=[validate_e164], help_text="E.164, e.g. +14155550123."
+    )
+    label = models.CharField(max_length=120, blank=True)
+    provider = models.CharField(max_length=16, choices=NumberProvider.choices, default=NumberProvider.TWILIO)
+    agent = models.ForeignKey(
+        "agents_app.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="phone_numbers"
+    )
+    is_active = models.BooleanField(default=True)
+    sip_trunk_id = models.CharField(
+        max_length=128, blank=True, help_text="LiveKit SIP trunk id (ST_...) the number is routed through."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["number", "id"]
+        indexes = [models.Index(fields=["tenant", "number"], name="phonenumber_tenant_number_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.label})" if self.label else self.number
+
+    def clean(self) -> None:
+        # Also guards the admin, where a staff member of two tenants could pick the other's agent.
+        if self.agent_id is not None and self.tenant_id is not None and self.agent.tenant_id != self.tenant_id:
+            raise ValidationError({"agent": "No such agent."})

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from agents_app.models import Agent
-from telephony_app.models import Call
+from telephony_app.models import Call, PhoneNumber
 from voiceplatform.models import Tenant
 
 # The list leaves the large JSON columns in the database.
@@ -52,4 +52,17 @@ def call_get(*, tenant: Tenant, code: uuid.UUID | str) -> Call:
     try:
         return Call.objects.for_tenant(tenant).select_related("agent").get(code=code)
     except (Call.DoesNotExist, ValidationError, ValueError, TypeError):  # a malformed code is 'not found' too
+        raise Http404 from None
+
+
+def phone_number_list(*, tenant: Tenant) -> QuerySet[PhoneNumber]:
+    """The tenant's phone numbers with their assigned agents, ordered by number."""
+    return PhoneNumber.objects.for_tenant(tenant).select_related("agent").order_by("number", "id")
+
+
+def phone_number_get(*, tenant: Tenant, code: uuid.UUID | str) -> PhoneNumber:
+    """The tenant's phone number with that code; the same 404 for 'not yours' and 'does not exist'."""
+    try:
+        return phone_number_list(tenant=tenant).get(code=code)
+    except (PhoneNumber.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404 from None

@@ -9,12 +9,21 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents_app.models import Agent
+from agents_app.validation import normalize_e164
 from telephony_app import costs
-from telephony_app.models import ACTIVE_STATUSES, STATUS_RANK, TERMINAL_STATUSES, Call, CallStatus
+from telephony_app.models import (
+    ACTIVE_STATUSES,
+    STATUS_RANK,
+    TERMINAL_STATUSES,
+    Call,
+    CallStatus,
+    NumberProvider,
+    PhoneNumber,
+)
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -184,3 +193,107 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
             reaped += 1
             logger.warning("call %s (tenant %s) marked failed: %s", call.code, call.tenant_id, REAPED_REASON)
     return reaped
+
+
+# Phone numbers ---------------------------------------------------------------------------------
+
+UNSET: Any = object()  # "leave as it is" in phone_number_update
+NUMBER_TAKEN = "This number is already registered."
+
+
+def _clean_number(raw: str) -> str:
+    try:
+        number = normalize_e164(raw)
+    except ValidationError as error:
+        raise ValidationError({"number": error.messages}) from None
+    if not number:
+        raise ValidationError({"number": "Enter the phone number in international format, e.g. +14155550123."})
+    return number
+
+
+def _check_agent(*, tenant: Tenant, agent: Agent | None) -> None:
+    if agent is not None and agent.tenant_id != tenant.pk:
+        # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
+        raise ValidationError({"agent": "No such agent."})
+
+
+def _save_phone_number(phone_number: PhoneNumber) -> PhoneNumber:
+    # Numbers are unique across the platform, so this one query looks past the tenant; it answers
+    # only "taken or not", in the same words whoever holds the number, and reveals nothing else.
+    taken = PhoneNumber.objects.filter(number=phone_number.number).exclude(pk=phone_number.pk).exists()
+    if taken:
+        raise ValidationError({"number": NUMBER_TAKEN})
+    phone_number.full_clean(validate_unique=False)  # uniqueness: checked above, and by the index below
+    try:
+        with transaction.atomic():
+            phone_number.save()
+    except IntegrityError:  # another request registered the same number in between
+        raise ValidationError({"number": NUMBER_TAKEN}) from None
+    return phone_number
+
+
+def phone_number_create(
+    *,
+    tenant: Tenant,
+    number: str,
+    label: str = "",
+    provider: str = NumberProvider.TWILIO,
+    agent: Agent | None = None,
+    is_active: bool = True,
+    sip_trunk_id: str = "",
+) -> PhoneNumber:
+    """A new number of this tenant, normalised to E.164; refused if any tenant already has it."""
+    number = _clean_number(number)
+    _check_agent(tenant=tenant, agent=agent)
+    phone_number = PhoneNumber(
+        tenant=tenant,
+        number=number,
+        label=label,
+        provider=provider,
+        agent=agent,
+        is_active=is_active,
+        sip_trunk_id=sip_trunk_id,
+    )
+    return _save_phone_number(phone_number)
+
+
+def phone_number_update(
+    *,
+    tenant: Tenant,
+    phone_number: PhoneNumber,
+    number: str = UNSET,
+    label: str = UNSET,
+    provider: str = UNSET,
+    agent: Agent | None = UNSET,
+    is_active: bool = UNSET,
+    sip_trunk_id: str = UNSET,
+) -> PhoneNumber:
+    """The tenant's number with the given fields changed; fields left out keep their value."""
+    if phone_number.tenant_id != tenant.pk:
+        raise ValidationError("No such phone number.")
+    if number is not UNSET:
+        phone_number.number = _clean_number(number)
+    if agent is not UNSET:
+        _check_agent(tenant=tenant, agent=agent)
+        phone_number.agent = agent
+    for field, value in (
+        ("label", label),
+        ("provider", provider),
+        ("is_active", is_active),
+        ("sip_trunk_id", sip_trunk_id),
+    ):
+        if value is not UNSET:
+            setattr(phone_number, field, value)
+    return _save_phone_number(phone_number)
+
+
+def phone_number_assign_agent(*, tenant: Tenant, phone_number: PhoneNumber, agent: Agent | None) -> PhoneNumber:
+    """Calls to the number now reach `agent` (of the same tenant); None leaves the number unassigned."""
+    return phone_number_update(tenant=tenant, phone_number=phone_number, agent=agent)
+
+
+def phone_number_delete(*, tenant: Tenant, phone_number: PhoneNumber) -> None:
+    """The tenant's number is removed; its past calls stay in the call log."""
+    if phone_number.tenant_id != tenant.pk:
+        raise ValidationError("No such phone number.")
+    phone_number.delete()

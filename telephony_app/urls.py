@@ -6,3 +6,11 @@ urlpatterns = [
     path("", views.call_list, name="calls-call-list"),
     path("<uuid:code>/", views.call_detail, name="calls-call-detail"),
 ]
+
+# Mounted at /numbers/ by voiceplatform/urls.py.
+number_urlpatterns = [
+    path("", views.number_list, name="numbers-number-list"),
+    path("new/", views.number_create, name="numbers-number-create"),
+    path("<uuid:code>/edit/", views.number_edit, name="numbers-number-edit"),
+    path("<uuid:code>/delete/", views.number_delete, name="numbers-number-delete"),
+]

@@ -1,4 +1,5 @@
-"""Portal pages of the call log: the list (filters, pages, live refresh) and one call's report."""
+"""Portal pages of the call log (the list with filters and live refresh, one call's report) and of
+the tenant's phone numbers (list, add, edit/assign, delete)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,18 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from agents_app.models import Agent
 from agents_app.selectors import agent_list
-from telephony_app import costs, selectors
-from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app import costs, selectors, services
+from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import portal_view
 
@@ -246,3 +249,110 @@ def call_detail(request: HttpRequest, membership: Membership, code: str) -> Http
     }
     with timezone.override(tenant.timezone):
         return render(request, "telephony_app/call_detail.html", context)
+
+
+# Phone numbers ------------------------------------------------------------------------------
+
+
+class PhoneNumberForm(forms.Form):
+    number = forms.CharField(
+        max_length=40, help_text="International format, e.g. +14155550123 (spaces, dashes and brackets are fine)."
+    )
+    label = forms.CharField(max_length=120, required=False)
+    provider = forms.ChoiceField(choices=NumberProvider.choices)
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.none(),
+        required=False,
+        to_field_name="code",
+        empty_label="No agent (calls are not answered)",
+        label="Answered by",
+    )
+    is_active = forms.BooleanField(required=False, initial=True, label="Active")
+    sip_trunk_id = forms.CharField(
+        max_length=128,
+        required=False,
+        label="LiveKit SIP trunk id",
+        help_text="The inbound trunk (ST_...) the number arrives on, for SIP numbers.",
+    )
+
+    def __init__(self, data: Any, *, tenant: Tenant, initial: dict[str, Any] | None = None) -> None:
+        super().__init__(data, initial=initial)
+        self.fields["agent"].queryset = agent_list(tenant=tenant)  # only this tenant's agents can be chosen
+
+    @staticmethod
+    def initial_for(phone_number: PhoneNumber) -> dict[str, Any]:
+        return {
+            "number": phone_number.number,
+            "label": phone_number.label,
+            "provider": phone_number.provider,
+            "agent": phone_number.agent.code if phone_number.agent else None,
+            "is_active": phone_number.is_active,
+            "sip_trunk_id": phone_number.sip_trunk_id,
+        }
+
+
+def _number_form_page(request: HttpRequest, form: PhoneNumberForm, phone_number: PhoneNumber | None) -> HttpResponse:
+    return render(request, "telephony_app/phone_number_form.html", {"form": form, "phone_number": phone_number})
+
+
+def _save_number(form: PhoneNumberForm, save: Any) -> PhoneNumber | None:
+    """Run the service with the form's data; its errors land on the form's fields."""
+    try:
+        return save(**form.cleaned_data)
+    except ValidationError as error:
+        if not hasattr(error, "error_dict"):
+            form.add_error(None, error.messages)
+            return None
+        for field, field_errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, field_errors)
+        return None
+
+
+@require_GET
+@portal_view()
+def number_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    numbers = selectors.phone_number_list(tenant=membership.tenant)
+    return render(request, "telephony_app/phone_number_list.html", {"numbers": numbers})
+
+
+@portal_view(write=True)
+def number_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    tenant = membership.tenant
+    form = PhoneNumberForm(request.POST if request.method == "POST" else None, tenant=tenant)
+    if form.is_bound and form.is_valid():
+        created = _save_number(form, lambda **fields: services.phone_number_create(tenant=tenant, **fields))
+        if created is not None:
+            messages.success(request, f"{created.number} was added.")
+            return redirect("numbers-number-list")
+    return _number_form_page(request, form, None)
+
+
+@portal_view(write=True)
+def number_edit(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    phone_number = selectors.phone_number_get(tenant=tenant, code=code)
+    form = PhoneNumberForm(
+        request.POST if request.method == "POST" else None,
+        tenant=tenant,
+        initial=PhoneNumberForm.initial_for(phone_number),
+    )
+    if form.is_bound and form.is_valid():
+        saved = _save_number(
+            form,
+            lambda **fields: services.phone_number_update(tenant=tenant, phone_number=phone_number, **fields),
+        )
+        if saved is not None:
+            messages.success(request, f"{saved.number} was saved.")
+            return redirect("numbers-number-list")
+    return _number_form_page(request, form, phone_number)
+
+
+@portal_view(write=True)
+def number_delete(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    """GET asks for confirmation; POST deletes the number (its calls stay in the call log)."""
+    phone_number = selectors.phone_number_get(tenant=membership.tenant, code=code)
+    if request.method == "POST":
+        services.phone_number_delete(tenant=membership.tenant, phone_number=phone_number)
+        messages.success(request, f"{phone_number.number} was deleted.")
+        return redirect("numbers-number-list")
+    return render(request, "telephony_app/phone_number_confirm_delete.html", {"phone_number": phone_number})

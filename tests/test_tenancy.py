@@ -12,9 +12,12 @@ from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from agents_app.services import agent_create, agent_update
-from telephony_app.models import Call, CallDirection, CallStatus
-from telephony_app.services import call_create, call_finish
+from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.services import call_create, call_finish, phone_number_create
 from tests.factories import MembershipFactory, ProviderCredentialFactory, UserFactory
+from tests.telephony_app.fake_livekit import KEY as LIVEKIT_KEY
+from tests.telephony_app.fake_livekit import SECRET as LIVEKIT_SECRET
+from tests.telephony_app.fake_livekit import FakeLiveKit
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import (
     GLOBAL_MODELS,
@@ -64,7 +67,7 @@ def test_every_model_with_a_tenant_field_is_tenant_owned():
     assert [m._meta.label for m in with_tenant_field if not issubclass(m, TenantOwned)] == []
 
 
-@pytest.mark.parametrize("model", [Membership, ApiKey, ProviderCredential, Call])
+@pytest.mark.parametrize("model", [Membership, ApiKey, ProviderCredential, Call, PhoneNumber])
 @pytest.mark.parametrize("bad_tenant", [None, "unsaved"], ids=["none", "unsaved"])
 def test_for_tenant_refuses_a_missing_tenant(db, model, bad_tenant):
     tenant = Tenant(name="Unsaved", slug="unsaved") if bad_tenant == "unsaved" else None
@@ -125,6 +128,12 @@ def _make_inactive_agent(tenant: Tenant) -> Model:
     return agent_update(tenant=tenant, agent=_make_agent(tenant), actor=SYSTEM, fields={"is_active": False})
 
 
+def _make_ready_agent(tenant: Tenant) -> Model:
+    """An agent whose test session can start: the tenant's OpenAI key covers its model, voice and transcriber."""
+    credential_set(tenant=tenant, provider="openai", secret=f"sk-{tenant.slug}-openai-0000wxyz")
+    return agent_create(tenant=tenant, actor=SYSTEM, fields={"name": f"{tenant.slug} agent", "stt_provider": "openai"})
+
+
 def _make_agent_with_two_prompts(tenant: Tenant) -> Model:
     return agent_update(tenant=tenant, agent=_make_agent(tenant), actor=SYSTEM, fields={"system_prompt": "Be brief."})
 
@@ -154,6 +163,12 @@ def _make_call(tenant: Tenant) -> Model:
         status=CallStatus.COMPLETED,
         transcript=[{"role": "user", "text": f"secret of {tenant.slug}", "at": "2026-11-20T14:00:00+00:00"}],
     )
+
+
+def _make_phone_number(tenant: Tenant) -> Model:
+    # Numbers are unique across the platform: each tenant gets its own.
+    number = "+14155550101" if tenant.slug == "acme" else "+14155550102"
+    return phone_number_create(tenant=tenant, number=number, label=f"{tenant.slug} line", agent=_make_agent(tenant))
 
 
 _ANOTHER_SECRET = {"provider": "openai", "secret": "sk-attacker-replacement-1234"}
@@ -216,6 +231,8 @@ OBJECT_URLS = [
     ),
     ObjectUrl("api-agent-duplicate", "id", _make_agent, (Attempt("post"),), api=True, changes_row=False),
     ObjectUrl("api-agent-runtime-config", "id", _make_agent, (Attempt("get"),), api=True, changes_row=False),
+    # Needs a reachable LiveKit to succeed at home: the _fake_livekit fixture below points at one.
+    ObjectUrl("api-agent-test-session", "id", _make_ready_agent, (Attempt("post"),), api=True, changes_row=False),
     ObjectUrl("api-agent-prompt-history", "id", _make_agent, (Attempt("get"),), api=True, changes_row=False),
     ObjectUrl("agents-agent-detail", "code", _make_agent, (Attempt("get"),), changes_row=False),
     ObjectUrl("agents-agent-edit", "code", _make_agent, (Attempt("get"), Attempt("post", _AGENT_FORM))),
@@ -244,8 +261,42 @@ OBJECT_URLS = [
     ObjectUrl("agents-prompt-revert", "code", _make_agent_with_two_prompts, (Attempt("post", {"version": 1}),)),
     ObjectUrl("api-call-detail", "id", _make_call, (Attempt("get"),), api=True, changes_row=False),
     ObjectUrl("calls-call-detail", "code", _make_call, (Attempt("get"), Attempt("get", htmx=True)), changes_row=False),
+    ObjectUrl(
+        "api-phone-number-detail",
+        "id",
+        _make_phone_number,
+        (
+            Attempt("get"),
+            Attempt("put", {"label": "Hijacked", "isActive": False}),
+            Attempt("patch", {"agentId": None, "sipTrunkId": "ST_hijack"}),
+            Attempt("delete"),
+        ),
+        api=True,
+    ),
+    ObjectUrl(
+        "api-phone-number-assign-agent", "id", _make_phone_number, (Attempt("post", {"agentId": None}),), api=True
+    ),
+    ObjectUrl(
+        "numbers-number-edit",
+        "code",
+        _make_phone_number,
+        (Attempt("get"), Attempt("post", {"number": "+14155550199", "label": "Hijacked", "provider": "sip"})),
+    ),
+    ObjectUrl("numbers-number-delete", "code", _make_phone_number, (Attempt("get"), Attempt("post"))),
 ]
 _BY_NAME = {case.url_name: case for case in OBJECT_URLS}
+
+
+@pytest.fixture(autouse=True)
+def _fake_livekit(settings) -> Iterator[None]:
+    """A local LiveKit (tests/telephony_app/fake_livekit.py), so that a test session can start at home."""
+    with FakeLiveKit() as fake:
+        settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = (
+            fake.url,
+            LIVEKIT_KEY,
+            LIVEKIT_SECRET,
+        )
+        yield
 
 
 def _walk(patterns: list, namespace: str | None = None) -> Iterator[tuple[str | None, URLPattern]]:

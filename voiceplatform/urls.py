@@ -5,13 +5,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from agents_app.api import AgentViewSet
-from telephony_app.api import CallViewSet
+from telephony_app import urls as telephony_urls
+from telephony_app.api import CallViewSet, PhoneNumberViewSet
 from voiceplatform import api, views
 
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("provider-credentials", api.ProviderCredentialViewSet, basename="api-credential")
 router.register("agents", AgentViewSet, basename="api-agent")
 router.register("calls", CallViewSet, basename="api-call")
+router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number")
 
 api_v1 = [
     path("", api.api_root, name="api-root"),
@@ -37,6 +39,7 @@ urlpatterns = [
     path("tenants/switch", views.tenant_switch, name="tenancy-tenant-switch"),
     path("agents/", include("agents_app.urls")),
     path("calls/", include("telephony_app.urls")),
+    path("numbers/", include(telephony_urls.number_urlpatterns)),
     path("settings/members/", views.member_list, name="tenancy-member-list"),
     path("settings/members/<uuid:code>/role", views.member_role, name="tenancy-member-role"),
     path("settings/members/<uuid:code>/remove", views.member_remove, name="tenancy-member-remove"),
