@@ -32,7 +32,7 @@ from telephony_app.api import CallSerializer
 from telephony_app.models import CallDirection
 from telephony_app.services import call_create, call_fail
 from voiceplatform.actor import Actor
-from voiceplatform.api_base import TenantScopedViewSet
+from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
 from worker.factories import readiness
 
 TEST_SESSION_TTL_SECONDS = 600
@@ -79,18 +79,6 @@ FIELD_PATHS: tuple[tuple[str, str], ...] = (
 )
 SCHEDULE_PATHS = {"business_hours": "metadata.businessHours", "holidays": "metadata.holidays"}
 MODEL_TO_PATH = {model: path for path, model in FIELD_PATHS} | SCHEDULE_PATHS
-
-
-def _nest(errors: dict[str, list[str]]) -> dict[str, Any]:
-    """{"tts_provider": [...]} -> {"metadata": {"voiceProvider": [...]}} so the error names the API field."""
-    nested: dict[str, Any] = {}
-    for field, messages in errors.items():
-        path = MODEL_TO_PATH.get(field, "non_field_errors" if field == "__all__" else field).split(".")
-        node = nested
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node.setdefault(path[-1], []).extend(messages)
-    return nested
 
 
 class TurnTakingSerializer(serializers.Serializer):
@@ -530,7 +518,7 @@ class AgentViewSet(
                     tenant=self.tenant, agent=agent, actor=Actor.from_request(request), **kwargs
                 )
         except DjangoValidationError as exc:
-            raise serializers.ValidationError(_nest(exc.message_dict)) from None
+            raise api_validation_error(exc, MODEL_TO_PATH) from None
         agent = self.get_queryset().get(pk=agent.pk)
         return Response(self.get_serializer(agent).data, status=status.HTTP_200_OK)
 

@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from agents_app.selectors import agent_get
 from telephony_app import selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
-from voiceplatform.api_base import TenantScopedViewSet
+from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
 from voiceplatform.models import Tenant
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -255,17 +255,6 @@ def _resolve_agent(*, tenant: Tenant, code: uuid.UUID | None) -> Any:
         raise serializers.ValidationError({"agentId": ["No such agent."]}) from None
 
 
-def _api_errors(error: DjangoValidationError) -> serializers.ValidationError:
-    if not hasattr(error, "error_dict"):
-        return serializers.ValidationError({"non_field_errors": error.messages})
-    return serializers.ValidationError(
-        {
-            _NUMBER_API_FIELDS.get(field, "non_field_errors" if field == "__all__" else field): messages
-            for field, messages in error.message_dict.items()
-        }
-    )
-
-
 _NUMBER_ID = "3f6b2a9e-8c41-4d7a-b0e5-6a2f1c9d8e47"
 _AGENT_ID = "0b8e6a52-2f0e-4c8f-9a53-1f1d2b7c9e10"
 _NUMBER_EXAMPLES = [
@@ -326,7 +315,7 @@ class PhoneNumberViewSet(
             else:
                 phone_number = services.phone_number_update(tenant=self.tenant, phone_number=phone_number, **kwargs)
         except DjangoValidationError as error:
-            raise _api_errors(error) from None
+            raise api_validation_error(error, _NUMBER_API_FIELDS) from None
         return Response(self.get_serializer(phone_number).data)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -365,5 +354,5 @@ class PhoneNumberViewSet(
                 tenant=self.tenant, phone_number=phone_number, agent=agent
             )
         except DjangoValidationError as error:
-            raise _api_errors(error) from None
+            raise api_validation_error(error, _NUMBER_API_FIELDS) from None
         return Response(PhoneNumberSerializer(phone_number).data)

@@ -11,7 +11,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from voiceplatform.api_base import TenantScopedViewSet
+from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
 from voiceplatform.models import Provider, ProviderCredential
 from voiceplatform.services import credential_delete, credential_set
 
@@ -139,12 +139,8 @@ class ProviderCredentialViewSet(
         try:
             return credential_set(tenant=self.tenant, **fields)
         except DjangoValidationError as error:
-            if not hasattr(error, "error_dict"):
-                raise
             names = {field.source: name for name, field in serializer.fields.items()}
-            raise serializers.ValidationError(
-                {names.get(key, key): messages for key, messages in error.message_dict.items()}
-            ) from None
+            raise api_validation_error(error, names) from None
 
     def perform_destroy(self, instance: ProviderCredential) -> None:
         credential_delete(tenant=self.tenant, credential=instance)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -12,6 +13,25 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from voiceplatform.models import Tenant
+
+
+def api_validation_error(error: DjangoValidationError, api_paths: Mapping[str, str]) -> exceptions.ValidationError:
+    """A service's ValidationError as a DRF 400 whose keys are the API's field names.
+
+    api_paths maps model/service field names to API paths; a dotted path nests the message
+    (e.g. "metadata.voiceProvider"). Unmapped fields keep their name; "__all__" and errors
+    without fields become non_field_errors.
+    """
+    if not hasattr(error, "error_dict"):
+        return exceptions.ValidationError({"non_field_errors": error.messages})
+    nested: dict[str, Any] = {}
+    for field, messages in error.message_dict.items():
+        path = api_paths.get(field, "non_field_errors" if field == "__all__" else field).split(".")
+        node = nested
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node.setdefault(path[-1], []).extend(messages)
+    return exceptions.ValidationError(nested)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

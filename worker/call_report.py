@@ -61,23 +61,37 @@ def write_call_log(state: CallState, *, status: CallStatus, end_reason: str, **r
         connection.close()
 
 
-def _iso(timestamp: float) -> str:
+def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")
 
 
-def transcript_from(items: list[Any], notes: list[tuple[float, str]]) -> list[dict[str, Any]]:
-    """Ordered turns: what the caller and the agent said, the tools it used, what happened on the line."""
+def history_entries(items: list[Any], *, bare_empty_arguments: bool = False) -> list[tuple[float, dict[str, Any]]]:
+    """Chat-history items as (time, entry): what the caller and the agent said, and the tools it called.
+
+    Shared by the call report and the text chat; bare_empty_arguments writes `end_call()` rather
+    than `end_call({})`.
+    """
     entries: list[tuple[float, dict[str, Any]]] = []
     for item in items:
         if item.type == "message" and item.role in ("user", "assistant") and (item.text_content or "").strip():
-            entry = {"role": item.role, "text": item.text_content.strip(), "at": _iso(item.created_at)}
+            entry = {"role": item.role, "text": item.text_content.strip(), "at": iso(item.created_at)}
             if item.interrupted:
                 entry["interrupted"] = True
             entries.append((item.created_at, entry))
         elif item.type == "function_call":
-            text = f"{item.name}({item.arguments})"
-            entries.append((item.created_at, {"role": "tool", "text": text, "at": _iso(item.created_at)}))
-    entries += [(at, {"role": "system", "text": text, "at": _iso(at)}) for at, text in notes]
+            arguments = item.arguments
+            if bare_empty_arguments and arguments.strip() in ("", "{}"):
+                arguments = ""
+            entries.append(
+                (item.created_at, {"role": "tool", "text": f"{item.name}({arguments})", "at": iso(item.created_at)})
+            )
+    return entries
+
+
+def transcript_from(items: list[Any], notes: list[tuple[float, str]]) -> list[dict[str, Any]]:
+    """Ordered turns: what the caller and the agent said, the tools it used, what happened on the line."""
+    entries = history_entries(items)
+    entries += [(at, {"role": "system", "text": text, "at": iso(at)}) for at, text in notes]
     return [entry for _, entry in sorted(entries, key=lambda pair: pair[0])]
 
 

@@ -41,6 +41,7 @@ from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
 from worker import factories
 from worker.agent import CallServices, DryRunCallControl, VoiceAgent
+from worker.call_report import history_entries, iso
 from worker.context import CallContext
 
 logger = logging.getLogger(__name__)
@@ -288,10 +289,6 @@ def _run(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input
     return asyncio.run(_converse(setup, call=call, history=history, user_input=user_input))
 
 
-def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat(timespec="milliseconds")
-
-
 class ChatLine(DryRunCallControl):
     """The dry-run line, keeping each thing that would have happened with its time."""
 
@@ -301,7 +298,7 @@ class ChatLine(DryRunCallControl):
 
     def _add(self, text: str, **flags: bool) -> None:
         now = datetime.now(UTC).timestamp()
-        self.events.append((now, {"role": "system", "text": text, "at": _iso(now), **flags}))
+        self.events.append((now, {"role": "system", "text": text, "at": iso(now), **flags}))
 
     async def transfer(self, number: str) -> str:
         outcome = await super().transfer(number)  # "would transfer to +1…"
@@ -404,7 +401,7 @@ async def _converse(setup: _Setup, *, call: Call, history: list[dict[str, Any]],
     if failure:
         now = datetime.now(UTC).timestamp()
         entries.append(
-            {"role": "system", "text": f"The language model provider failed: {failure}", "at": _iso(now), "error": True}
+            {"role": "system", "text": f"The language model provider failed: {failure}", "at": iso(now), "error": True}
         )
     end_reason = next((entry["text"] for entry in entries if entry.get("dry_run")), "")
     return _Turn(
@@ -432,18 +429,7 @@ def _called(session: AgentSession, name: str) -> bool:
 
 def _entries(items: list[Any], notes: list[tuple[float, dict[str, Any]]]) -> list[dict[str, Any]]:
     """The new turns in order: user and agent messages, the tools it called, the dry-run lines."""
-    timed: list[tuple[float, dict[str, Any]]] = []
-    for item in items:
-        if item.type == "message" and item.role in ("user", "assistant") and (item.text_content or "").strip():
-            entry = {"role": item.role, "text": item.text_content.strip(), "at": _iso(item.created_at)}
-            if item.interrupted:
-                entry["interrupted"] = True
-            timed.append((item.created_at, entry))
-        elif item.type == "function_call":
-            arguments = "" if item.arguments.strip() in ("", "{}") else item.arguments
-            entry = {"role": "tool", "text": f"{item.name}({arguments})", "at": _iso(item.created_at)}
-            timed.append((item.created_at, entry))
-    timed += notes
+    timed = history_entries(items, bare_empty_arguments=True) + notes
     return [entry for _, entry in sorted(timed, key=lambda pair: pair[0])]
 
 
