@@ -75,6 +75,8 @@ class Call(TenantOwned):
     # [{"kind": "llm"|"tts"|"stt", "provider", "model", "input_tokens", "output_tokens", "characters", "audio_seconds"}]
     usage = models.JSONField(default=list, blank=True, encoder=DjangoJSONEncoder)
     estimated_cost_usd = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    # The telephony provider's id of the call (Twilio's CallSid): status callbacks upsert by it.
+    provider_call_id = models.CharField(max_length=64, blank=True)
     config_source = models.CharField(max_length=16, blank=True, help_text="cache / database / stale / default")
     error = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
@@ -93,6 +95,11 @@ class Call(TenantOwned):
             models.CheckConstraint(
                 condition=Q(duration_seconds__isnull=True) | Q(duration_seconds__gte=0),
                 name="call_duration_not_negative",
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "provider_call_id"],
+                condition=~Q(provider_call_id=""),
+                name="call_tenant_provider_call_id_uniq",
             ),
         ]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -88,8 +89,11 @@ def call_create(
     room_name: str = "",
     context: dict[str, Any] | None = None,
     status: str = CallStatus.QUEUED,
+    provider_call_id: str = "",
+    code: uuid.UUID | None = None,
 ) -> Call:
-    """A new Call of this tenant; the agent must belong to the same tenant."""
+    """A new Call of this tenant; the agent must belong to the same tenant. `code` may be chosen
+    up front when something else (a room name) must carry it before the row exists."""
     if agent is not None and agent.tenant_id != tenant.pk:
         # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
         raise ValidationError({"agent": "No such agent."})
@@ -102,7 +106,10 @@ def call_create(
         to_number=to_number,
         room_name=room_name,
         context=context or {},
+        provider_call_id=provider_call_id,
     )
+    if code is not None:
+        call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
     _save(call)
     return call

@@ -35,6 +35,9 @@ CONFIG_CACHE_TTL = env.int("CONFIG_CACHE_TTL", 300, minimum=1)
 LIVEKIT_URL = env.optional_url("LIVEKIT_URL", schemes=("ws", "wss", "http", "https"))
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", "")
+# The host of LiveKit's SIP service (e.g. "abc123.sip.livekit.cloud"): Twilio's TwiML and the
+# handle-call hook bridge inbound calls to sip:<room>@<this host>.
+LIVEKIT_SIP_HOST = env.str("LIVEKIT_SIP_HOST", "")
 # The voice worker (manage.py run_voice_worker): explicit dispatch name, calls per worker
 # process, seconds live calls may take to finish on SIGTERM, and the health-check HTTP port.
 LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", "voiceplatform")

@@ -1,0 +1,219 @@
+"""Inbound routing, shared by every way a call comes in (Twilio's voice webhook, the generic
+handle-call hook, and LiveKit SIP dispatch rules seen by the voice worker):
+
+    dialed number -> PhoneNumber -> tenant and agent -> connect / closed (out of hours) / unavailable
+
+inbound_route decides and writes nothing. The callers then record the call: inbound_call_connect
+(a ringing Call, and a LiveKit room with the agent dispatched) or inbound_call_record_unanswered
+(a Call already in its final state, so even a call the agent never took is in the call log).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from agents_app.models import Agent
+from agents_app.runtime_config import loader
+from agents_app.validation import normalize_e164
+from telephony_app import livekit_client
+from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.services import call_create, call_fail, call_finish
+from voiceplatform.models import Tenant
+from worker.schedule import is_open
+
+logger = logging.getLogger(__name__)
+
+# What a caller hears when the number reaches no agent; it says nothing about why.
+UNAVAILABLE_LINE = "Sorry, this number cannot take your call right now. Please try again later. Goodbye."
+CLOSED_LINE = "We are closed right now. Please call back during our business hours."
+
+Outcome = Literal["connect", "closed", "unavailable"]
+
+
+@dataclass(frozen=True)
+class InboundRoute:
+    """Where an inbound call goes. `reason` is for the log and the call log, never for the caller."""
+
+    outcome: Outcome
+    to_number: str
+    phone_number: PhoneNumber | None = None
+    agent: Agent | None = None
+    config: dict[str, Any] | None = None
+    message: str = ""  # closed / unavailable: what the caller hears
+    fallback_number: str = ""  # closed: where the caller is forwarded, if anywhere
+    reason: str = ""
+
+    @property
+    def tenant(self) -> Tenant | None:
+        return self.phone_number.tenant if self.phone_number is not None else None
+
+
+def phone_number_for_inbound(number: str) -> PhoneNumber | None:
+    """The PhoneNumber a caller dialed, whoever owns it, with its tenant and agent.
+
+    Deliberately not tenant-scoped: an inbound call names only a number, and numbers are unique
+    across the platform, so the number is what tells us the tenant. Everything after this lookup
+    (credentials, agent config, the Call row) is scoped to that number's tenant."""
+    try:
+        normalized = normalize_e164(number)
+    except ValidationError:
+        return None
+    if not normalized:
+        return None
+    return PhoneNumber.objects.select_related("tenant", "agent").filter(number=normalized).first()
+
+
+def inbound_route(
+    *, to_number: str, phone_number: PhoneNumber | None = None, now: datetime.datetime | None = None
+) -> InboundRoute:
+    """Where a call to `to_number` goes now. Pass `phone_number` when the caller already looked it up."""
+    if phone_number is None:
+        phone_number = phone_number_for_inbound(to_number)
+    if phone_number is None:
+        return InboundRoute("unavailable", to_number, message=UNAVAILABLE_LINE, reason="unknown number")
+    number = phone_number.number
+    if not phone_number.is_active:
+        return _unavailable(phone_number, f"number {number} is inactive")
+    agent = phone_number.agent
+    if agent is None:
+        return _unavailable(phone_number, f"number {number} has no agent assigned")
+    if not agent.is_active:
+        return _unavailable(phone_number, f"agent {agent.name!r} is inactive", agent=agent)
+    loaded = loader.get(tenant_code=phone_number.tenant.code, agent_code=agent.code)
+    config = loaded.config
+    if config is None or config.get("is_default"):
+        # Nothing to route with: the worker's default config would only apologise; let it, so the
+        # caller still reaches the apology and the fallback number (issue: fallback_to_default).
+        config = config or {}
+    inbound = config.get("inbound") or {}
+    if not is_open(inbound, now or timezone.now()):
+        message = (inbound.get("out_of_hours_message") or "").strip() or CLOSED_LINE
+        return InboundRoute(
+            "closed",
+            number,
+            phone_number=phone_number,
+            agent=agent,
+            config=config,
+            message=message,
+            fallback_number=inbound.get("fallback_number") or "",
+            reason="out of business hours",
+        )
+    return InboundRoute("connect", number, phone_number=phone_number, agent=agent, config=config)
+
+
+def _unavailable(phone_number: PhoneNumber, reason: str, *, agent: Agent | None = None) -> InboundRoute:
+    return InboundRoute(
+        "unavailable",
+        phone_number.number,
+        phone_number=phone_number,
+        agent=agent,
+        message=UNAVAILABLE_LINE,
+        reason=reason,
+    )
+
+
+def inbound_room_name(call_code: uuid.UUID | str) -> str:
+    """The LiveKit room of an inbound call; also the user part of the SIP URI it is bridged to."""
+    return f"in-{call_code}"
+
+
+def sip_uri(room: str) -> str:
+    """Where a carrier bridges the call: sip:<room>@<LIVEKIT_SIP_HOST> (empty when not configured)."""
+    host = settings.LIVEKIT_SIP_HOST
+    return f"sip:{room}@{host}" if host else ""
+
+
+@dataclass(frozen=True)
+class ConnectedCall:
+    call: Call
+    room: str
+    sip_uri: str
+    metadata: dict[str, Any]
+
+
+def inbound_call_connect(
+    route: InboundRoute,
+    *,
+    from_number: str,
+    provider_call_id: str = "",
+    context: dict[str, Any] | None = None,
+    create_room: bool = True,
+) -> ConnectedCall:
+    """A ringing inbound Call for a `connect` route and, unless told not to, its LiveKit room with
+    metadata {agent_id, tenant_id, call_id, call_type, caller_number, callee_number} and the agent
+    dispatched. A LiveKit failure fails the Call (with the reason) and is raised to the caller."""
+    if route.outcome != "connect" or route.tenant is None or route.agent is None:
+        raise ValueError(f"inbound_call_connect needs a connect route, got {route.outcome}")
+    tenant = route.tenant
+    code = uuid.uuid4()
+    room = inbound_room_name(code)
+    call = call_create(
+        tenant=tenant,
+        agent=route.agent,
+        direction=CallDirection.INBOUND,
+        from_number=from_number[:32],
+        to_number=route.to_number,
+        room_name=room,
+        context=context or {},
+        status=CallStatus.RINGING,
+        provider_call_id=provider_call_id,
+        code=code,
+    )
+    metadata = {
+        "agent_id": str(route.agent.code),
+        "tenant_id": str(tenant.code),
+        "call_id": str(call.code),
+        "call_type": CallDirection.INBOUND.value,
+        "caller_number": from_number,
+        "callee_number": route.to_number,
+    }
+    if create_room:
+        try:
+            livekit_client.create_room(name=room, metadata=metadata)
+        except livekit_client.LiveKitError as exc:
+            call_fail(tenant=tenant, call=call, reason=f"inbound: the LiveKit room could not be created: {exc}")
+            raise
+    return ConnectedCall(call=call, room=room, sip_uri=sip_uri(room), metadata=metadata)
+
+
+def inbound_call_record_unanswered(
+    route: InboundRoute, *, from_number: str, provider_call_id: str = "", context: dict[str, Any] | None = None
+) -> Call | None:
+    """The call log's row for a call no agent took: out of hours (transferred to the fallback number,
+    else completed) or unavailable (failed, with the reason). None when the number is not ours."""
+    tenant = route.tenant
+    if tenant is None:
+        return None
+    if route.outcome == "closed":
+        status = CallStatus.TRANSFERRED if route.fallback_number else CallStatus.COMPLETED
+        reason = f"out of business hours: forwarded to {route.fallback_number}" if route.fallback_number else ""
+        reason = reason or "out of business hours: message played, no fallback number"
+    elif route.outcome == "unavailable":
+        status, reason = CallStatus.FAILED, route.reason
+    else:
+        raise ValueError("a connected call is not unanswered")
+    call = call_create(
+        tenant=tenant,
+        agent=route.agent,
+        direction=CallDirection.INBOUND,
+        from_number=from_number[:32],
+        to_number=route.to_number,
+        context=context or {},
+        status=CallStatus.IN_PROGRESS,
+        provider_call_id=provider_call_id,
+    )
+    return call_finish(
+        tenant=tenant,
+        call=call,
+        status=status,
+        end_reason=reason,
+        error=reason if status == CallStatus.FAILED else "",
+    )
