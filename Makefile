@@ -1,6 +1,10 @@
 # The two commands: `make run` (the whole platform) and `make test` (the whole suite + lint).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+# The browser tests (tests/browser/) drive Debian's chromium with Playwright; Playwright's own
+# browser download is never used.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN := $(VENV)/bin
 
 .PHONY: run test deps lint format reset-demo-password clean
@@ -8,7 +12,7 @@ BIN := $(VENV)/bin
 run: deps
 	$(BIN)/python -m voiceplatform.devservices run
 
-test: deps
+test: deps $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -26,7 +30,12 @@ static/vendor/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/
+	cp node_modules/livekit-client/dist/livekit-client.umd.js static/vendor/
 	touch $@
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 lint: deps
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -27,15 +25,12 @@ from agents_app import selectors, services
 from agents_app.models import Agent, DialerType, Direction, VoicemailAction
 from agents_app.runtime_config import loader
 from agents_app.validation import HoursRange, business_hours_document
-from telephony_app import livekit_client
+from telephony_app import browser_sessions, livekit_client
 from telephony_app.api import CallSerializer
-from telephony_app.models import CallDirection
-from telephony_app.services import call_create, call_fail
 from voiceplatform.actor import Actor
 from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
 from worker.factories import readiness
 
-TEST_SESSION_TTL_SECONDS = 600
 CHAT_MAX_MESSAGE_CHARS = 2000  # worker.chat.MAX_MESSAGE_CHARS; that module loads LiveKit, so not imported here
 
 # (API path, model field). Drives both reading requests and naming fields in 400 errors.
@@ -632,42 +627,17 @@ class AgentViewSet(
     @action(detail=True, methods=["post"], url_path="test-session")
     def test_session(self, request: Request, id: str) -> Response:
         agent = self.get_object()
-        if not livekit_client.is_configured():
-            return Response(
-                {"detail": livekit_client.NOT_CONFIGURED_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE
-            )
-        problems = _test_session_problems(tenant=self.tenant, agent=agent)
-        if problems:
-            detail = "The agent is not ready for a test call: " + " ".join(problems)
-            return Response({"detail": detail, "problems": problems}, status=status.HTTP_400_BAD_REQUEST)
-        room = f"test-{uuid.uuid4()}"
-        call = call_create(tenant=self.tenant, agent=agent, direction=CallDirection.TEST, room_name=room)
-        metadata = {
-            "agent_id": str(agent.code),
-            "tenant_id": str(self.tenant.code),
-            "call_id": str(call.code),
-            "call_type": CallDirection.TEST.value,
-        }
         try:
-            livekit_client.create_room(name=room, metadata=metadata)
-            token = livekit_client.participant_token(
-                room=room, identity=f"tester-{call.code}", ttl_seconds=TEST_SESSION_TTL_SECONDS,
-                dispatch_metadata=metadata,
-            )  # fmt: skip
+            session = browser_sessions.browser_session_start(
+                tenant=self.tenant, agent=agent, actor=Actor.from_request(request)
+            )
+        except livekit_client.LiveKitNotConfigured as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        except browser_sessions.BrowserSessionNotReady as exc:
+            return Response({"detail": str(exc), "problems": exc.problems}, status=status.HTTP_400_BAD_REQUEST)
         except livekit_client.LiveKitError as exc:
-            call_fail(tenant=self.tenant, call=call, reason=f"test session: {exc}")
             return Response({"detail": f"Could not start the test session: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
-        expires_at = timezone.now() + datetime.timedelta(seconds=TEST_SESSION_TTL_SECONDS)
-        return Response(
-            {
-                "room": room,
-                "token": token,
-                "url": livekit_client.client_url(),
-                "callId": str(call.code),
-                "expiresAt": expires_at.isoformat(),
-            },
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(session.as_json(), status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Prompt history, newest first", responses=PromptVersionSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="prompt-history")
@@ -686,13 +656,3 @@ def _chat_response(result: Any) -> dict[str, Any]:
         "ended": result.ended,
         "error": result.error or None,
     }
-
-
-def _test_session_problems(*, tenant: Any, agent: Agent) -> list[str]:
-    """What stops a test call of this agent: inactive, or a model/voice/transcriber that cannot be built."""
-    if not agent.is_active:
-        return ["The agent is inactive: activate it first."]
-    loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code, count=False)
-    if loaded.config is None:
-        return ["The agent's configuration could not be loaded."]
-    return list(readiness(tenant=tenant, config=loaded.config).problems)

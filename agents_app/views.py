@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -25,6 +25,7 @@ from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
 from agents_app.runtime_config import loader
 from agents_app.validation import WEEKDAYS, HoursRange
 from agents_app.vendor_voices import account_voices
+from telephony_app import browser_sessions, livekit_client
 from telephony_app.models import Call, CallDirection
 from voiceplatform.actor import Actor
 from voiceplatform.models import Membership, Tenant
@@ -562,3 +563,48 @@ def _chat_end(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> HttpResp
     if request.headers.get("HX-Request"):
         return render(request, "agents_app/_chat_panel.html", _chat_context(agent, call=call))
     return redirect(_chat_page_url(agent, call))
+
+
+# Browser test call ---------------------------------------------------------------------------
+# GET shows the "Test agent" page; its script POSTs to agent_test_session for {room, token, url,
+# callId} and talks to the agent through LiveKit (static/js/test_call.js). Permissions as for the
+# text chat: viewers may open the page, not start a call (it writes a Call and spends the tenant's
+# provider credits), so portal_view refuses them the POST.
+
+
+@require_GET
+@portal_view()
+def agent_test(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    is_configured = livekit_client.is_configured()
+    context = {
+        "agent": agent,
+        "is_configured": is_configured,
+        "missing_settings": browser_sessions.livekit_missing_settings(),
+        "livekit_url": livekit_client.client_url() if is_configured else "",
+        "problems": browser_sessions.browser_session_problems(tenant=tenant, agent=agent),
+        "chat_url": reverse("agents-agent-chat", kwargs={"code": agent.code}),
+        "calls_url": reverse("calls-call-list")
+        + "?"
+        + urlencode({"agent": agent.code, "direction": CallDirection.TEST}),
+    }
+    return render(request, "agents_app/agent_test.html", context)
+
+
+@require_POST
+@portal_view(write=True)
+def agent_test_session(request: HttpRequest, membership: Membership, code: str) -> JsonResponse:
+    """The page's token request: 201 {room, token, url, callId, expiresAt}, or {detail} with 400
+    (not ready; also `problems`), 502 (LiveKit failed) or 503 (LiveKit not configured), as the API."""
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    try:
+        session = browser_sessions.browser_session_start(tenant=tenant, agent=agent, actor=Actor(user=request.user))
+    except livekit_client.LiveKitNotConfigured as error:
+        return JsonResponse({"detail": str(error)}, status=503)
+    except browser_sessions.BrowserSessionNotReady as error:
+        return JsonResponse({"detail": str(error), "problems": error.problems}, status=400)
+    except livekit_client.LiveKitError as error:
+        return JsonResponse({"detail": f"Could not start the test call: {error}"}, status=502)
+    return JsonResponse(session.as_json(), status=201)

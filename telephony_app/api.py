@@ -17,6 +17,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_field,
     extend_schema_view,
+    inline_serializer,
 )
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -24,7 +25,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agents_app.selectors import agent_get
-from telephony_app import selectors, services
+from agents_app.validation import normalize_e164
+from telephony_app import inbound, livekit_client, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
 from voiceplatform.models import Tenant
@@ -283,6 +285,61 @@ _NUMBER_EXAMPLES = [
 ]
 
 
+def _e164(value: str) -> str:
+    try:
+        number = normalize_e164(value)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError(error.messages) from None
+    if not number:
+        raise serializers.ValidationError("Enter a phone number in international format, e.g. +14155550123.")
+    return number
+
+
+class HandleCallSerializer(serializers.Serializer):
+    """The caller and the number dialed."""
+
+    # `from` is a Python keyword: the field is declared as from_ and renamed in get_fields.
+
+    from_ = serializers.CharField(max_length=40, help_text="The caller, international format (E.164)")
+    to = serializers.CharField(max_length=40, help_text="The dialed number: one of your numbers (E.164)")
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def validate_from(self, value: str) -> str:
+        return _e164(value)
+
+    def validate_to(self, value: str) -> str:
+        return _e164(value)
+
+
+class HandleCallConnectResponse(serializers.Serializer):
+    action = _enum(["connect"])()
+    callId = serializers.UUIDField(help_text="The Call in the call log")
+    room = serializers.CharField(help_text="The LiveKit room the agent was dispatched to")
+    sipUri = serializers.CharField(help_text="Bridge the caller here: sip:<room>@<LIVEKIT_SIP_HOST>")
+    agentId = serializers.UUIDField()
+
+
+class HandleCallClosedResponse(serializers.Serializer):
+    action = _enum(["closed"])()
+    message = serializers.CharField(help_text="Play this to the caller (the agent's out-of-hours message)")
+    fallbackNumber = serializers.CharField(allow_null=True, help_text="Then forward the caller here; null = hang up")
+    callId = serializers.UUIDField(help_text="The Call in the call log (already ended)")
+
+
+class HandleCallUnavailableResponse(serializers.Serializer):
+    action = _enum(["unavailable"])()
+    message = serializers.CharField(help_text="Play this to the caller, then hang up")
+    reason = serializers.CharField(help_text="Why, for you (inactive number or agent, no agent assigned)")
+    callId = serializers.UUIDField(help_text="The Call in the call log (marked failed)")
+
+
+HandleCallError = inline_serializer("HandleCallError", fields={"detail": serializers.CharField()})
+
+
 @extend_schema_view(
     list=extend_schema(summary="List phone numbers"),
     create=extend_schema(summary="Add a phone number", examples=_NUMBER_EXAMPLES),
@@ -356,3 +413,79 @@ class PhoneNumberViewSet(
         except DjangoValidationError as error:
             raise api_validation_error(error, _NUMBER_API_FIELDS) from None
         return Response(PhoneNumberSerializer(phone_number).data)
+
+    @extend_schema(
+        summary="Route an incoming call (generic inbound hook)",
+        description=(
+            "For carriers other than Twilio: `to` must be one of your numbers. The same routing as "
+            "Twilio's voice webhook (number → agent → business hours) decides, and the call is written "
+            "to the call log. 201 `connect`: a LiveKit room with the agent dispatched, bridge the caller "
+            "to `sipUri`. 200 `closed`: out of business hours, play `message` then forward to "
+            "`fallbackNumber`. 409 `unavailable`: the number is inactive or reaches no active agent. "
+            "502: LiveKit failed (the call is marked failed); 503: LiveKit or its SIP host is not configured."
+        ),
+        request=HandleCallSerializer,
+        responses={
+            201: HandleCallConnectResponse,
+            200: HandleCallClosedResponse,
+            409: HandleCallUnavailableResponse,
+            404: None,
+            502: HandleCallError,
+            503: HandleCallError,
+        },
+        examples=[
+            OpenApiExample("A call", request_only=True, value={"from": "+14155550100", "to": "+14155550123"}),
+        ],
+    )
+    @action(detail=False, methods=["post"], url_path="handle-call", url_name="handle-call")
+    def handle_call(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = HandleCallSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        caller, dialed = body.validated_data["from"], body.validated_data["to"]
+        phone_number = self.filter_tenant_queryset(self.get_queryset()).filter(number=dialed).first()
+        if phone_number is None:
+            raise Http404  # another tenant's number reads exactly like no number at all
+        route = inbound.inbound_route(to_number=dialed, phone_number=phone_number)
+        context = {"source": "handle-call"}
+        if route.outcome == "connect":
+            return self._connect(route, caller=caller, context=context)
+        call = inbound.inbound_call_record_unanswered(route, from_number=caller, context=context)
+        assert call is not None  # the route has the tenant's own number
+        if route.outcome == "closed":
+            return Response(
+                {
+                    "action": "closed",
+                    "message": route.message,
+                    "fallbackNumber": route.fallback_number or None,
+                    "callId": str(call.code),
+                }
+            )
+        return Response(
+            {"action": "unavailable", "message": route.message, "reason": route.reason, "callId": str(call.code)},
+            status=status.HTTP_409_CONFLICT,
+        )
+
+    def _connect(self, route: inbound.InboundRoute, *, caller: str, context: dict[str, Any]) -> Response:
+        if not livekit_client.is_configured():
+            return Response(
+                {"detail": livekit_client.NOT_CONFIGURED_MESSAGE}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+        if not inbound.sip_uri("room"):
+            return Response(
+                {"detail": "LiveKit SIP is not configured: set LIVEKIT_SIP_HOST."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        try:
+            connected = inbound.inbound_call_connect(route, from_number=caller, context=context)
+        except livekit_client.LiveKitError as exc:
+            return Response({"detail": f"Could not connect the call: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
+        return Response(
+            {
+                "action": "connect",
+                "callId": str(connected.call.code),
+                "room": connected.room,
+                "sipUri": connected.sip_uri,
+                "agentId": str(route.agent.code) if route.agent else None,
+            },
+            status=status.HTTP_201_CREATED,
+        )

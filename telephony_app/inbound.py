@@ -146,15 +146,17 @@ def inbound_call_connect(
     provider_call_id: str = "",
     context: dict[str, Any] | None = None,
     create_room: bool = True,
+    room_name: str | None = None,
 ) -> ConnectedCall:
     """A ringing inbound Call for a `connect` route and, unless told not to, its LiveKit room with
     metadata {agent_id, tenant_id, call_id, call_type, caller_number, callee_number} and the agent
-    dispatched. A LiveKit failure fails the Call (with the reason) and is raised to the caller."""
+    dispatched. A LiveKit failure fails the Call (with the reason) and is raised to the caller.
+    `room_name` names a room that already exists (a SIP dispatch rule made it); default in-<call id>."""
     if route.outcome != "connect" or route.tenant is None or route.agent is None:
         raise ValueError(f"inbound_call_connect needs a connect route, got {route.outcome}")
     tenant = route.tenant
     code = uuid.uuid4()
-    room = inbound_room_name(code)
+    room = room_name or inbound_room_name(code)
     call = call_create(
         tenant=tenant,
         agent=route.agent,
@@ -216,4 +218,5 @@ def inbound_call_record_unanswered(
         status=status,
         end_reason=reason,
         error=reason if status == CallStatus.FAILED else "",
+        ended_by="inbound routing",
     )

@@ -1,21 +1,31 @@
 """The one door to LiveKit's server API: rooms, agent dispatch, SIP participants, join tokens.
 
 Nothing else in the project imports livekit.api. Every function is synchronous (for views and
-Celery tasks): it runs livekit-api's async client with asyncio.run under a timeout, so it must not
-be called from a running event loop. Failures become the three exceptions below, which callers turn
-into useful responses.
+Celery tasks): it hands livekit-api's async client to one background event-loop thread per process
+and waits for the answer under a timeout. That thread keeps one LiveKitAPI (one aiohttp session,
+so pooled keep-alive connections) per LiveKit URL/key/secret, created lazily and dropped after a
+fork, because a fresh event loop, session and TCP connection per request cost more than the
+request itself on the inbound-call path. Failures become the three exceptions below, which
+callers turn into useful responses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
 import datetime
 import json
-from collections.abc import Awaitable, Callable
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
+import jwt
 from django.conf import settings
+from google.protobuf import json_format
 from livekit import api
 
 T = TypeVar("T")
@@ -48,14 +58,25 @@ class LiveKitRequestFailed(LiveKitError):
         super().__init__(f"LiveKit refused the request ({code}): {message or 'no message'}")
 
 
+class LiveKitWebhookInvalid(LiveKitError):
+    """A webhook whose token is missing, malformed, expired or signed with another secret, or whose
+    body does not match the token's sha256 claim: not from our LiveKit, so nothing may be written."""
+
+
+class LiveKitWebhookMalformed(LiveKitError):
+    """A correctly signed webhook whose body is not a WebhookEvent."""
+
+
 def is_configured() -> bool:
     """Whether the URL, key and secret are all set."""
     return bool(settings.LIVEKIT_URL and settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET)
 
 
 def client_url() -> str:
-    """The URL a browser's livekit-client connects to (ws/wss; http(s) settings are rewritten)."""
-    url = _credentials()[0]
+    """The URL a browser's livekit-client connects to (ws/wss; http(s) settings are rewritten):
+    LIVEKIT_PUBLIC_URL when set, since browsers may reach LiveKit by another address than we do."""
+    server_url = _credentials()[0]  # raises LiveKitNotConfigured first, public URL or not
+    url = settings.LIVEKIT_PUBLIC_URL or server_url
     if url.startswith("http"):
         return "ws" + url[len("http") :]
     return url
@@ -67,21 +88,88 @@ def _credentials() -> tuple[str, str, str]:
     return settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
 
 
+class _Background:
+    """This process's event-loop thread and its long-lived LiveKitAPI clients (one per URL/key/secret)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.clients: dict[tuple[str, str, str], api.LiveKitAPI] = {}
+        self.thread = threading.Thread(target=self._run, name="livekit-client", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def client(self, url: str, key: str, secret: str) -> api.LiveKitAPI:
+        """The client for these credentials; called on the loop thread only, so no lock is needed."""
+        credentials = (url, key, secret)
+        client = self.clients.get(credentials)
+        if client is None:
+            # No session-wide total timeout: each request gets its own below (5 s, 40 s for a transfer).
+            # failover=False: region failover is for LiveKit Cloud and would multiply our timeout.
+            client = api.LiveKitAPI(url, key, secret, timeout=aiohttp.ClientTimeout(total=None), failover=False)
+            self.clients[credentials] = client
+        return client
+
+    def close(self) -> None:
+        """Closes the sessions (no "Unclosed client session" warnings at exit) and stops the loop."""
+
+        async def close_all() -> None:
+            for client in self.clients.values():
+                await client.aclose()
+            self.clients.clear()
+
+        if self.loop.is_running():
+            try:
+                asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout=2)
+            except (concurrent.futures.TimeoutError, RuntimeError):
+                pass
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+_background: _Background | None = None
+_background_pid = 0
+_background_lock = threading.Lock()
+
+
+def _get_background() -> _Background:
+    global _background, _background_pid
+    with _background_lock:
+        # After a fork (gunicorn --preload, Celery prefork) the parent's loop thread does not exist
+        # in the child: start a new one rather than queue work onto a loop nobody runs.
+        if _background is None or _background_pid != os.getpid():
+            _background, _background_pid = _Background(), os.getpid()
+        return _background
+
+
+def _close_background() -> None:
+    if _background is not None and _background_pid == os.getpid():
+        _background.close()
+
+
+atexit.register(_close_background)
+
+
 def _call(operation: Callable[[api.LiveKitAPI], Awaitable[T]], *, timeout: float | None = None) -> T:
     url, key, secret = _credentials()
     timeout = timeout or REQUEST_TIMEOUT_SECONDS
+    background = _get_background()
+    if threading.current_thread() is background.thread:
+        raise RuntimeError("livekit_client functions are synchronous; do not call them from its own event loop")
 
     async def run() -> T:
-        # failover=False: region failover is for LiveKit Cloud and would multiply our timeout.
-        client_timeout = aiohttp.ClientTimeout(total=timeout)
-        async with api.LiveKitAPI(url, key, secret, timeout=client_timeout, failover=False) as lk:
-            return await asyncio.wait_for(operation(lk), timeout)
+        return await asyncio.wait_for(operation(background.client(url, key, secret)), timeout)
 
+    future = asyncio.run_coroutine_threadsafe(run(), background.loop)
     try:
-        return asyncio.run(run())
+        # wait_for above cancels the request at `timeout`; the extra second only covers a loop
+        # that is too busy to even deliver that cancellation.
+        return future.result(timeout=timeout + 1)
     except api.TwirpError as exc:
         raise LiveKitRequestFailed(exc.code, exc.message, status=exc.status) from exc
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+    except (TimeoutError, concurrent.futures.TimeoutError, aiohttp.ClientError, OSError) as exc:
+        future.cancel()
         reason = str(exc) or type(exc).__name__
         raise LiveKitUnavailable(f"LiveKit at {url} did not answer within {timeout:g} s: {reason}") from exc
 
@@ -136,6 +224,73 @@ def list_rooms() -> list[str]:
     """The names of the rooms open now."""
     response = _call(lambda lk: lk.room.list_rooms(api.ListRoomsRequest()))
     return [room.name for room in response.rooms]
+
+
+ROOMS_PER_LIST_REQUEST = 100
+
+
+def rooms_open(names: Iterable[str]) -> set[str]:
+    """Which of these rooms exist now (ListRooms filtered by name, in batches, so the answer stays
+    small however many rooms the LiveKit project has open)."""
+    wanted = sorted({name for name in names if name})
+    found: set[str] = set()
+    for start in range(0, len(wanted), ROOMS_PER_LIST_REQUEST):
+        batch = wanted[start : start + ROOMS_PER_LIST_REQUEST]
+        response = _call(lambda lk, batch=batch: lk.room.list_rooms(api.ListRoomsRequest(names=batch)))
+        found.update(room.name for room in response.rooms)
+    return found & set(wanted)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """The parts of a verified LiveKit webhook event the call log uses (no livekit types leak out)."""
+
+    id: str
+    event: str  # "room_started", "room_finished", "participant_joined", "participant_left", ...
+    created_at: datetime.datetime | None
+    room_name: str
+    room_metadata: str
+    participant_identity: str
+    participant_kind: str  # "standard", "sip", "agent", "ingress", "egress", ...; "" without a participant
+    participant_attributes: dict[str, str]
+
+
+def verify_webhook(body: str, auth: str) -> WebhookEvent:
+    """The event LiveKit sent, checked with livekit-api's WebhookReceiver: the Authorization header is
+    a JWT signed with our API secret (issuer: our API key, not expired) whose sha256 claim is the
+    body's hash. Raises LiveKitNotConfigured, LiveKitWebhookInvalid or LiveKitWebhookMalformed."""
+    _url, key, secret = _credentials()
+    token = auth.strip().removeprefix("Bearer ").strip()  # LiveKit sends the bare JWT
+    if not token:
+        raise LiveKitWebhookInvalid("missing Authorization token")
+    receiver = api.WebhookReceiver(api.TokenVerifier(key, secret))
+    try:
+        event = receiver.receive(body, token)
+    except json_format.ParseError as exc:
+        raise LiveKitWebhookMalformed(f"not a LiveKit webhook event: {exc}") from exc
+    except jwt.ExpiredSignatureError as exc:
+        raise LiveKitWebhookInvalid("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise LiveKitWebhookInvalid(f"invalid token: {type(exc).__name__}") from exc
+    except Exception as exc:  # WebhookReceiver raises bare Exception for a missing/mismatched sha256
+        raise LiveKitWebhookInvalid(str(exc) or type(exc).__name__) from exc
+    participant = event.participant
+    kind = ""
+    if event.HasField("participant"):
+        try:
+            kind = api.ParticipantInfo.Kind.Name(participant.kind).lower()
+        except ValueError:  # a kind newer than this livekit-api: not one the call log acts on
+            kind = f"kind-{participant.kind}"
+    return WebhookEvent(
+        id=event.id,
+        event=event.event,
+        created_at=datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC) if event.created_at else None,
+        room_name=event.room.name,
+        room_metadata=event.room.metadata,
+        participant_identity=participant.identity,
+        participant_kind=kind,
+        participant_attributes=dict(participant.attributes),
+    )
 
 
 def participant_token(

@@ -55,6 +55,14 @@ def call_get(*, tenant: Tenant, code: uuid.UUID | str) -> Call:
         raise Http404 from None
 
 
+def call_for_job(*, tenant_code: uuid.UUID | str, call_code: uuid.UUID | str) -> Call | None:
+    """The call a voice-worker job names, with its tenant and agent, in one query.
+
+    Scoped by the join on the tenant's code (the job's metadata names both, and the platform wrote
+    them): a call of another tenant is None, exactly like a call that does not exist."""
+    return Call.objects.select_related("tenant", "agent").filter(tenant__code=tenant_code, code=call_code).first()
+
+
 def phone_number_list(*, tenant: Tenant) -> QuerySet[PhoneNumber]:
     """The tenant's phone numbers with their assigned agents, ordered by number."""
     return PhoneNumber.objects.for_tenant(tenant).select_related("agent").order_by("number", "id")

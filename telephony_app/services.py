@@ -31,6 +31,14 @@ logger = logging.getLogger(__name__)
 
 REAPED_REASON = "no report from the voice worker (crashed or lost)"
 
+# Who ended a call is kept in Call.context["ended_by"]. An end seen only from outside the session
+# (LiveKit's room/participant webhooks, the reconciliation against LiveKit's room list) is
+# provisional: the worker's end-of-session report, when it comes, replaces its status, reason, end
+# time and duration, once. Every other terminal status (the worker's, Twilio's status callback's)
+# is final, as before.
+ENDED_BY_WORKER = "worker"
+PROVISIONAL_ENDERS = frozenset({"livekit_webhook", "reconcile"})
+
 
 def _fit(call: Call, field: str, value: str) -> str:
     """A report's text clipped to its column: a too-long label must not lose the whole report."""
@@ -53,10 +61,12 @@ def _locked(*, tenant: Tenant, call: Call) -> Call:
     return Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
 
 
-def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.datetime) -> bool:
+def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.datetime, ended_by: str = "") -> bool:
     """Move a locked row forward to `status`; False (row untouched) for a same or backward move."""
     if STATUS_RANK[status] <= STATUS_RANK[call.status]:
         return False
+    if status in TERMINAL_STATUSES and ended_by:
+        call.context = {**call.context, "ended_by": ended_by}
     if call.status == CallStatus.QUEUED and call.started_at is None:
         call.started_at = at
     if status == CallStatus.IN_PROGRESS and call.answered_at is None:
@@ -74,9 +84,25 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
     return True
 
 
+PROVIDER_CALL_ID_TAKEN = "This tenant already has a call with this provider call id."
+
+
 def _save(call: Call) -> None:
-    call.full_clean()
-    call.save()
+    """Field checks in Python; uniqueness and check constraints by the database.
+
+    The tenant and agent are objects the caller already holds, and validating the constraints in
+    Python costs five queries and ~10 ms per save (the inbound webhook's budget). The database
+    refuses the same rows, and a duplicate provider call id comes back as the ValidationError
+    full_clean would have raised.
+    """
+    call.full_clean(exclude=["tenant", "agent"], validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            call.save()
+    except IntegrityError as exc:
+        if "call_tenant_provider_call_id_uniq" in str(exc):
+            raise ValidationError({"provider_call_id": PROVIDER_CALL_ID_TAKEN}) from None
+        raise
 
 
 def call_create(
@@ -116,14 +142,21 @@ def call_create(
 
 
 def call_transition(
-    *, tenant: Tenant, call: Call, status: str, reason: str = "", at: datetime.datetime | None = None
+    *,
+    tenant: Tenant,
+    call: Call,
+    status: str,
+    reason: str = "",
+    at: datetime.datetime | None = None,
+    ended_by: str = "",
 ) -> Call:
     """The call moved forward to `status` (queued < ringing < in_progress < terminal); a same,
-    backward or second terminal status is ignored and the row is returned unchanged."""
+    backward or second terminal status is ignored and the row is returned unchanged. `ended_by`
+    names who reported a terminal status (see PROVISIONAL_ENDERS)."""
     new_status = _check_status(status)
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
-        if _advance(locked, status=new_status, reason=reason, at=at or timezone.now()):
+        if _advance(locked, status=new_status, reason=reason, at=at or timezone.now(), ended_by=ended_by):
             _save(locked)
         else:
             logger.info("call %s: %s -> %s ignored (status only moves forward)", locked.code, locked.status, status)
@@ -142,10 +175,13 @@ def call_finish(
     config_source: str = "",
     error: str = "",
     ended_at: datetime.datetime | None = None,
+    ended_by: str = ENDED_BY_WORKER,
 ) -> Call:
     """The worker's end-of-session report: its transcript, metrics, usage, cost, config source and
     error are written even if someone else already ended the call; status, end time and duration
-    only move forward as in call_transition."""
+    only move forward as in call_transition, except that the worker's report (ended_by="worker",
+    the default) replaces a provisional end recorded by the LiveKit webhook or the reconciliation.
+    Other reporters pass their own `ended_by` (e.g. "twilio") and never replace anything."""
     new_status = _check_status(status)
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
@@ -163,12 +199,54 @@ def call_finish(
             locked.config_source = _fit(locked, "config_source", config_source)
         if error:
             locked.error = error
-        if not _advance(locked, status=new_status, reason=end_reason, at=ended_at or timezone.now()):
+        if _replaces_provisional_end(locked, status=new_status, ended_by=ended_by):
+            _replace_end(locked, status=new_status, reason=end_reason, ended_at=ended_at, ended_by=ended_by)
+        elif not _advance(
+            locked, status=new_status, reason=end_reason, at=ended_at or timezone.now(), ended_by=ended_by
+        ):
             if end_reason and not locked.end_reason and locked.is_terminal:
                 # Ended by a status callback that gave no reason: the worker's reason fills the gap.
                 locked.end_reason = _fit(locked, "end_reason", end_reason)
         _save(locked)
     return locked
+
+
+def _replaces_provisional_end(call: Call, *, status: CallStatus, ended_by: str) -> bool:
+    return (
+        ended_by == ENDED_BY_WORKER
+        and status in TERMINAL_STATUSES
+        and call.is_terminal
+        and call.context.get("ended_by") in PROVISIONAL_ENDERS
+    )
+
+
+def _replace_end(
+    call: Call, *, status: CallStatus, reason: str, ended_at: datetime.datetime | None, ended_by: str
+) -> None:
+    """The worker's outcome over a provisional one: status and reason are the worker's; the end time
+    is the worker's own if it gave one, else the earlier of the two (LiveKit's event time is when the
+    room really closed; the report may be written later); duration follows from the end time."""
+    previous = {"by": call.context.get("ended_by"), "status": call.status, "end_reason": call.end_reason}
+    now = timezone.now()
+    if ended_at is not None:
+        end = ended_at
+    elif call.ended_at is not None and previous["by"] == "livekit_webhook":
+        end = min(call.ended_at, now)
+    else:
+        end = now
+    call.status = status
+    call.end_reason = _fit(call, "end_reason", reason) if reason else call.end_reason
+    call.ended_at = end
+    answered = call.answered_at
+    call.duration_seconds = max((end - answered).total_seconds(), 0.0) if answered else 0.0
+    call.context = {**call.context, "ended_by": ended_by, "provisional_end": previous}
+    logger.info(
+        "call %s: the worker's report (%s) replaces the provisional end by %s (%s)",
+        call.code,
+        status,
+        previous["by"],
+        previous["status"],
+    )
 
 
 def call_fail(*, tenant: Tenant, call: Call, reason: str) -> Call:

@@ -259,6 +259,9 @@ OBJECT_URLS = [
         changes_row=False,
     ),
     ObjectUrl("agents-prompt-revert", "code", _make_agent_with_two_prompts, (Attempt("post", {"version": 1}),)),
+    # The "Test agent" page and its token request; like the API's test session, it needs the fake LiveKit below.
+    ObjectUrl("agents-agent-test", "code", _make_ready_agent, (Attempt("get"),), changes_row=False),
+    ObjectUrl("agents-agent-test-session", "code", _make_ready_agent, (Attempt("post"),), changes_row=False),
     ObjectUrl("api-call-detail", "id", _make_call, (Attempt("get"),), api=True, changes_row=False),
     ObjectUrl("calls-call-detail", "code", _make_call, (Attempt("get"), Attempt("get", htmx=True)), changes_row=False),
     ObjectUrl(

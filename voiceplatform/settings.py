@@ -35,6 +35,9 @@ CONFIG_CACHE_TTL = env.int("CONFIG_CACHE_TTL", 300, minimum=1)
 LIVEKIT_URL = env.optional_url("LIVEKIT_URL", schemes=("ws", "wss", "http", "https"))
 LIVEKIT_API_KEY = env.str("LIVEKIT_API_KEY", "")
 LIVEKIT_API_SECRET = env.str("LIVEKIT_API_SECRET", "")
+# Where browsers reach LiveKit (the portal's "Test agent" page), when that differs from LIVEKIT_URL
+# (e.g. the server API on an internal http://livekit:7880, browsers on wss://livekit.example.com).
+LIVEKIT_PUBLIC_URL = env.optional_url("LIVEKIT_PUBLIC_URL", schemes=("ws", "wss", "http", "https"))
 # The host of LiveKit's SIP service (e.g. "abc123.sip.livekit.cloud"): Twilio's TwiML and the
 # handle-call hook bridge inbound calls to sip:<room>@<this host>.
 LIVEKIT_SIP_HOST = env.str("LIVEKIT_SIP_HOST", "")
@@ -44,6 +47,9 @@ LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", "voiceplatform")
 MAX_CONCURRENCY = env.int("MAX_CONCURRENCY", 25, minimum=1)
 WORKER_DRAIN_TIMEOUT = env.int("WORKER_DRAIN_TIMEOUT", 600, minimum=1)
 WORKER_HEALTH_PORT = env.int("WORKER_HEALTH_PORT", 8081, minimum=0)
+# Seconds an open call may go without news before the reconciliation asks LiveKit whether its
+# room still exists (and ends it if not).
+CALL_RECONCILE_AFTER_SECONDS = env.int("CALL_RECONCILE_AFTER_SECONDS", 300, minimum=30)
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "console", ("console", "json"))
@@ -198,6 +204,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "telephony_app.tasks.reap_stale_calls",
         "schedule": 300.0,
         "options": {"expires": 290},
+    },
+    # Ends calls left ringing/in progress whose LiveKit room is gone (dropped webhook, crashed
+    # worker). Idempotent; LiveKit down = no change.
+    "telephony-reconcile-calls": {
+        "task": "telephony_app.tasks.reconcile_calls",
+        "schedule": 60.0,
+        "options": {"expires": 55},
     },
 }
 CELERY_TIMEZONE = "UTC"

@@ -5,8 +5,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from agents_app.api import AgentViewSet
+from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
 from telephony_app.api import CallViewSet, PhoneNumberViewSet
+from telephony_app.livekit_webhooks import LiveKitWebhookView
 from voiceplatform import api, views
 
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
@@ -18,6 +20,11 @@ router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number"
 api_v1 = [
     path("", api.api_root, name="api-root"),
     *router.urls,
+    # Twilio's webhooks: plain Django views (signed by Twilio, not Bearer keys), so not in the schema.
+    path("telephony/twilio/voice", twilio_webhooks.twilio_voice, name="telephony-twilio-voice"),
+    path("telephony/twilio/status", twilio_webhooks.twilio_status, name="telephony-twilio-status"),
+    # LiveKit's webhook: signed with the LiveKit API secret (not a Bearer key); excluded from the schema.
+    path("telephony/livekit/webhook", LiveKitWebhookView.as_view(), name="telephony-livekit-webhook"),
 ]
 
 urlpatterns = [

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from livekit.agents import (
     EndpointingOptions,
     ErrorEvent,
     JobContext,
+    ModelSettings,
     RunContext,
     TurnHandlingOptions,
     function_tool,
@@ -33,6 +34,7 @@ from livekit.agents import (
 from worker import placeholders
 from worker.context import CallContext
 from worker.schedule import agent_timezone, is_open
+from worker.speech import PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +166,10 @@ class CallServices:
     agent_models: Callable[[dict[str, Any]], Awaitable[Mapping[str, Any]]] | None = None
     clock: Callable[[], datetime] = _utcnow
     menu_timeout: float = MENU_TIMEOUT
+    # called when an agent's first words of the call (greeting, menu or apology) go to the TTS
+    on_first_speech: Callable[[], None] | None = None
+    # the greeting, already being synthesized while the session started (worker.speech)
+    opening_line: PrefetchedSpeech | None = None
 
 
 def placeholder_values(config: dict[str, Any], ctx: CallContext, now: datetime) -> dict[str, str]:
@@ -232,6 +238,14 @@ def greeting_text(config: dict[str, Any], ctx: CallContext, now: datetime) -> st
     return placeholders.render(config.get("greeting_message") or "", placeholder_values(config, ctx, now)).strip()
 
 
+def opening_line(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
+    """The greeting VoiceAgent.on_enter will say, known before the session starts ('' when the call
+    opens otherwise: the default config's apology, the out-of-hours message, or no greeting)."""
+    if config.get("is_default") or (ctx.call_type == "inbound" and not is_open(config.get("inbound") or {}, now)):
+        return ""
+    return greeting_text(config, ctx, now)
+
+
 def turn_handling_options(config: dict[str, Any]) -> TurnHandlingOptions:
     """The agent's turn-taking knobs; turn detection itself is chosen where the session is built."""
     knobs = config.get("turn_taking") or {}
@@ -278,6 +292,7 @@ class VoiceAgent(Agent):
         chat_ctx: llm.ChatContext | None = None,
     ) -> None:
         self.config, self.call, self.services = config, ctx, services
+        self._spoke = False
         self.inbound: dict[str, Any] = config.get("inbound") or {}
         self.menu = menu_options(config, ctx)
         self.menu_misses = 0
@@ -300,6 +315,13 @@ class VoiceAgent(Agent):
             **{key: value for key, value in (models or {}).items() if key in MODEL_KEYS},
         )
 
+    def tts_node(self, text: AsyncIterable[str], model_settings: ModelSettings) -> Any:
+        """The default TTS node; the first call of the session reports that speech is on its way."""
+        if self.services.on_first_speech is not None and not self._spoke:
+            self._spoke = True
+            self.services.on_first_speech()
+        return Agent.default.tts_node(self, text, model_settings)
+
     # --- entering the call -------------------------------------------------------------------
 
     async def on_enter(self) -> None:
@@ -314,11 +336,20 @@ class VoiceAgent(Agent):
             await self._scripted_goodbye(message, self.inbound.get("fallback_number"), "out of hours")
         else:
             if greeting := greeting_text(self.config, self.call, now):
-                self.session.say(greeting)
+                await self._say_greeting(greeting)
             elif not self.menu and self.call.call_type != "outbound":
                 self.session.generate_reply(instructions="Greet the caller briefly and ask how you can help.")
             if self.menu:
                 self._play_menu()
+
+    async def _say_greeting(self, greeting: str) -> None:
+        """Says the greeting, with the audio synthesized while the session started when there is some."""
+        prefetched = self.services.opening_line
+        audio = await prefetched.claim(greeting) if prefetched is not None else None
+        if audio is not None:
+            self.session.say(greeting, audio=audio)
+        else:
+            self.session.say(greeting)
 
     async def on_exit(self) -> None:
         self.session.off("error", self._on_session_error)

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CALL_TYPES = ("inbound", "outbound", "test", "chat")
+# {"route": "sip"}: the dispatch metadata of a LiveKit SIP dispatch rule that serves many numbers.
+# It names no agent: the number the caller dialed (the SIP participant's attributes) decides.
+SIP_ROUTE = "sip"
+ROUTES = (SIP_ROUTE,)
 
 
 class InvalidCallContext(ValueError):
@@ -27,6 +31,11 @@ class CallContext:
     caller_number: str = ""
     callee_number: str = ""
     variables: dict[str, str] = field(default_factory=dict)
+    route: str = ""  # "sip": agent, tenant and Call are still to be found from the dialed number
+
+    @property
+    def is_sip_route(self) -> bool:
+        return self.route == SIP_ROUTE
 
 
 def _uuid(document: dict[str, Any], key: str, *, required: bool) -> str | None:
@@ -73,12 +82,19 @@ def parse_call_context(job_metadata: str | None, room_metadata: str | None) -> C
     call_type = _text(document, "call_type") or "inbound"
     if call_type not in CALL_TYPES:
         raise InvalidCallContext(f"call_type {call_type[:32]!r} is not one of {', '.join(CALL_TYPES)}")
+    route = _text(document, "route")
+    if route and route not in ROUTES:
+        raise InvalidCallContext(f"route {route[:32]!r} is not one of {', '.join(ROUTES)}")
+    if route == SIP_ROUTE and call_type != "inbound":
+        raise InvalidCallContext(f"a SIP-routed call is inbound, the metadata says {call_type!r}")
     return CallContext(
-        agent_id=_uuid(document, "agent_id", required=True) or "",
+        # A SIP-routed job names no agent (the dialed number does); every other job must.
+        agent_id=_uuid(document, "agent_id", required=not route) or "",
         tenant_id=_uuid(document, "tenant_id", required=False),
         call_id=_uuid(document, "call_id", required=False),
         call_type=call_type,
         caller_number=_text(document, "caller_number"),
         callee_number=_text(document, "callee_number"),
         variables=_variables(document),
+        route=route,
     )

@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -27,13 +28,15 @@ from livekit.agents.voice.events import CloseEvent, CloseReason, ErrorEvent
 from agents_app.models import Agent
 from agents_app.runtime_config import LoadedConfig, loader
 from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app.selectors import call_for_job
 from telephony_app.services import call_create, call_fail, call_transition
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.selectors import ResolvedCredential
-from worker import call_report, factories
-from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf
+from worker import call_report, factories, sip_route
+from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf, opening_line
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.context import CallContext, InvalidCallContext, parse_call_context
+from worker.speech import PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,9 @@ class CallState:
     close_error: str = ""
     is_default_config: bool = False
     is_finished: bool = False
+    first_speech_ms: float | None = None
+    opening: PrefetchedSpeech | None = None
+    hangs_up_on_refusal: bool = False  # a phone caller is on the line: a refusal must hang up, not go quiet
 
     @property
     def call_label(self) -> str:
@@ -112,6 +118,10 @@ async def run_call(ctx: JobContext) -> None:
     ctx.proc.userdata[STATE_KEY] = state
     try:
         state.context = parse_call_context(ctx.job.metadata, ctx.job.room.metadata)
+        # A caller on a phone line would otherwise sit in silence until LiveKit times the room out.
+        state.hangs_up_on_refusal = state.context.call_type in ("inbound", "outbound")
+        if state.context.is_sip_route:
+            await _route_sip_call(ctx, state)
         plan = await sync_to_async(_prepare_call)(state)
         session, agent = _build_session(ctx, state, plan)
         # session_host=False: browsers share test-call rooms, and they must not drive the session
@@ -138,6 +148,34 @@ async def run_call(ctx: JobContext) -> None:
     await sync_to_async(_mark_answered)(state)
 
 
+async def _route_sip_call(ctx: JobContext, state: CallState) -> None:
+    """A call from a SIP dispatch rule ({"route": "sip"}): wait for the caller, then let the number it
+    dialed find the tenant, the agent and the Call (worker.sip_route); the context then names them."""
+    state.hangs_up_on_refusal = True
+    try:
+        caller = await sip_route.wait_for_sip_caller(ctx, timeout=sip_route.SIP_CALLER_TIMEOUT)
+        routed = await sync_to_async(_sip_route_in_thread)(state, caller)
+    except sip_route.SipRouteRefused as refused:
+        raise Refusal(f"SIP call in room {state.room_name}: {refused.reason}", call=refused.call) from None
+    except DatabaseError:
+        logger.exception("SIP call in room %s: database unreachable while routing", state.room_name)
+        raise Refusal("the database is unreachable: the dialed number cannot be routed") from None
+    state.context, state.call = routed.context, routed.call
+
+
+def _sip_route_in_thread(state: CallState, caller: sip_route.SipCaller) -> sip_route.SipRoute:
+    _check_connection()
+    return sip_route.sip_call_route(caller=caller, room_name=state.room_name, job_id=state.job_id)
+
+
+async def _hang_up_room(ctx: JobContext, label: str) -> None:
+    """Delete the room, which disconnects the SIP caller: a refused caller hears the line drop, not silence."""
+    try:
+        await ctx.delete_room()
+    except Exception:  # the refusal is already recorded; LiveKit's empty-room timeout is the backstop
+        logger.exception("call %s: could not delete the room to hang up", label)
+
+
 @dataclass(frozen=True)
 class CallPlan:
     config: dict[str, Any]
@@ -150,7 +188,8 @@ def _prepare_call(state: CallState) -> CallPlan:
     call_ctx = state.context
     assert call_ctx is not None
     try:
-        state.tenant = _call_tenant(call_ctx)
+        state.call = _named_call(call_ctx)
+        state.tenant = state.call.tenant if state.call is not None else _call_tenant(call_ctx)
         state.call = _open_call(state, call_ctx, state.tenant)
     except DatabaseError:
         # The loader can still serve a cached or default config; the Call is written at the end if
@@ -190,10 +229,20 @@ def _call_tenant(call_ctx: CallContext) -> Tenant:
     return agent.tenant
 
 
+def _named_call(call_ctx: CallContext) -> Call | None:
+    """The Call the metadata names, with its tenant and agent, in one query (the usual case: the
+    platform created the room); None when the metadata names no call, or no call of that tenant."""
+    if call_ctx.call_id is None or call_ctx.tenant_id is None:
+        return None
+    return call_for_job(tenant_code=call_ctx.tenant_id, call_code=call_ctx.call_id)
+
+
 def _open_call(state: CallState, call_ctx: CallContext, tenant: Tenant) -> Call:
     """The Call this job serves: the one named in the metadata, else a new one (SIP dispatch rules)."""
     if call_ctx.call_id is not None:
-        call = Call.objects.for_tenant(tenant).select_related("agent").filter(code=call_ctx.call_id).first()
+        call = state.call
+        if call is None:
+            call = Call.objects.for_tenant(tenant).select_related("agent").filter(code=call_ctx.call_id).first()
         if call is None:
             raise Refusal(f"call {call_ctx.call_id} does not exist in tenant {tenant.code}")
         if call.is_terminal:
@@ -276,6 +325,10 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
             stt = factories.build_stt(config=config, credentials=credentials)
     except factories.ProviderNotReady as exc:
         raise Refusal(f"agent not ready: {' '.join(exc.problems)}", call=state.call) from None
+    # The greeting goes to the TTS now, so its synthesis overlaps the session's start (worker.speech).
+    greeting = opening_line(config, call_ctx, datetime.now(UTC))
+    if greeting and tts is not None:
+        state.opening = PrefetchedSpeech(greeting, tts, on_started=lambda: _log_first_speech(state))
     session: AgentSession = AgentSession(
         llm=llm,
         tts=tts,
@@ -290,6 +343,8 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
         control=state.line,
         load_agent_config=_config_loader_for(state),
         agent_models=_models_builder_for(state),
+        on_first_speech=lambda: _log_first_speech(state),
+        opening_line=state.opening,
     )
     agent = VoiceAgent(config, call_ctx, services)
 
@@ -297,6 +352,8 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
         error = event.error
         if getattr(error, "recoverable", False):
             return
+        if getattr(error, "type", "") == "tts_error" and state.opening is not None and state.opening.pending:
+            return  # the early greeting synthesis failed: the agent says it the ordinary way instead
         text = f"{getattr(error, 'type', 'error')}: {getattr(error, 'error', error)}"
         logger.warning("call %s: provider error: %s", state.call_label, text, extra={"call_id": state.call_label})
         state.errors.append(text)
@@ -310,6 +367,19 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
     session.on("close", on_close)
     forward_dtmf(ctx.room, session)
     return session, agent
+
+
+def _log_first_speech(state: CallState) -> None:
+    """The caller's first words are on their way to the TTS: the end of the platform's call start."""
+    if state.first_speech_ms is not None:
+        return
+    state.first_speech_ms = elapsed_ms = (time.time() - state.started_at) * 1000
+    logger.info(
+        "call %s: first words handed to the TTS %.1f ms after the job started",
+        state.call_label,
+        elapsed_ms,
+        extra={"call_id": state.call_label, "job_started_at": state.started_at, "first_speech_ms": elapsed_ms},
+    )
 
 
 def _turn_detection(config: dict[str, Any]) -> str:
@@ -376,12 +446,16 @@ def _mark_answered(state: CallState) -> None:
 async def _refuse(ctx: JobContext, state: CallState, refusal: Refusal, *, identify: bool = False) -> None:
     """Log the reason with the call id, fail the Call when there is one, and leave the room."""
     state.is_finished = True
+    if state.opening is not None:
+        await state.opening.aclose()
     call = refusal.call or state.call
     tenant_code = _metadata_field(ctx, "tenant_id") if identify else None
     call_code = _metadata_field(ctx, "call_id") if identify else None
     label = str(call.code) if call is not None else call_code or state.call_label
     logger.warning("call %s refused: %s", label, refusal.reason, extra={"call_id": label})
     await sync_to_async(_fail_call)(call, tenant_code, call_code, refusal.reason)
+    if state.hangs_up_on_refusal:
+        await _hang_up_room(ctx, label)
     ctx.shutdown(reason=f"call refused: {refusal.reason}")
 
 
@@ -422,6 +496,8 @@ async def finish_call(ctx: JobContext) -> None:
     if state is None or state.is_finished:
         return  # refused before a session started: already recorded
     state.is_finished = True
+    if state.opening is not None:
+        await state.opening.aclose()  # a caller who hung up during the greeting
     try:
         report = ctx.make_session_report()
     except RuntimeError:  # no session was started for this job

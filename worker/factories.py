@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents_app import catalog
 from voiceplatform.models import Provider, Tenant
-from voiceplatform.selectors import ResolvedCredential, credential_resolve
+from voiceplatform.selectors import ResolvedCredential, credentials_resolve
 from worker import transport
 
 if TYPE_CHECKING:
@@ -99,11 +99,8 @@ def _credential_providers(config: dict[str, Any]) -> tuple[str, str, str]:
 
 def resolve_credentials(*, tenant: Tenant, config: dict[str, Any]) -> Credentials:
     """The tenant's key (else the environment's) for the LLM, TTS and STT providers of this config."""
-    found: dict[str, ResolvedCredential | None] = {}
-    for provider in _credential_providers(config):
-        if provider and provider not in found:
-            found[provider] = credential_resolve(tenant=tenant, provider=provider)
-    llm_key, tts_key, stt_key = _credential_providers(config)
+    llm_key, tts_key, stt_key = keys = _credential_providers(config)
+    found = credentials_resolve(tenant=tenant, providers=keys)
     return Credentials(llm=found.get(llm_key), tts=found.get(tts_key), stt=found.get(stt_key))
 
 

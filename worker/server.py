@@ -80,14 +80,16 @@ def _warm_call_queries() -> None:
     and compiler set-up, lazy caches), ~5 ms per query at call start otherwise.
     """
     from telephony_app.models import Call
+    from telephony_app.selectors import call_for_job
     from voiceplatform.models import Tenant
-    from voiceplatform.selectors import credential_resolve
+    from voiceplatform.selectors import credentials_resolve
 
     nobody = uuid.uuid4()
+    call_for_job(tenant_code=nobody, call_code=nobody)
     Tenant.objects.filter(code=nobody).first()
     absent = Tenant(pk=0, code=nobody)  # never saved: filters on it match no row
     Call.objects.for_tenant(absent).select_related("agent").filter(code=nobody).first()
-    credential_resolve(tenant=absent, provider="-")
+    credentials_resolve(tenant=absent, providers=["-", "--"])
 
 
 def load_function(concurrency: int) -> Callable[[AgentServer], float]:
@@ -97,6 +99,9 @@ def load_function(concurrency: int) -> Callable[[AgentServer], float]:
         return len(server.active_jobs) / concurrency
 
     return load
+
+
+INITIALIZE_PROCESS_TIMEOUT = 60.0
 
 
 def build_server(
@@ -117,6 +122,9 @@ def build_server(
         drain_timeout=drain_timeout if drain_timeout is not None else settings.WORKER_DRAIN_TIMEOUT,
         port=port if port is not None else settings.WORKER_HEALTH_PORT,
         preload_modules=["worker.preload"],
+        # Django, the plugins and Silero load in the forkserver and each new process: on a busy
+        # machine that takes longer than livekit's 10 s default, which would kill the process.
+        initialize_process_timeout=INITIALIZE_PROCESS_TIMEOUT,
         ws_url=settings.LIVEKIT_URL or None,
         api_key=settings.LIVEKIT_API_KEY or None,
         api_secret=settings.LIVEKIT_API_SECRET or None,

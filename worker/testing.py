@@ -167,6 +167,7 @@ class _Script:
     replies: deque[Reply] = field(default_factory=deque)
     default: Reply = field(default_factory=lambda: Reply(text="All right."))
     requests: list[ProviderRequest] = field(default_factory=list)
+    speech_failures: int = 0  # the next this-many TTS requests answer 500
     changed: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -196,7 +197,14 @@ class _Handler(BaseHTTPRequestHandler):
         with script.changed:
             script.requests.append(ProviderRequest(at=time.time(), path=self.path, body=body))
             reply = script.replies.popleft() if self.path.endswith("/chat/completions") and script.replies else None
+            fail_speech = self.path.endswith("/audio/speech") and script.speech_failures > 0
+            if fail_speech:
+                script.speech_failures -= 1
             script.changed.notify_all()
+        if fail_speech:
+            error = {"error": {"message": "scripted TTS failure", "type": "server_error", "code": None}}
+            self._send(500, "application/json", json.dumps(error).encode())
+            return
         if self.path.endswith("/audio/speech"):
             self._send(200, "audio/pcm", self.server.speech_audio)
         elif self.path.endswith("/chat/completions"):
@@ -283,10 +291,16 @@ class LocalProviderServer:
         with self.script.changed:
             self.script.replies.extend(replies)
 
+    def fail_speech(self, times: int = 1) -> None:
+        """The next `times` TTS requests fail with a server error."""
+        with self.script.changed:
+            self.script.speech_failures = times
+
     def reset(self, *, default: Reply | None = None) -> None:
         with self.script.changed:
             self.script.replies.clear()
             self.script.requests.clear()
+            self.script.speech_failures = 0
             if default is not None:
                 self.script.default = default
 

@@ -89,7 +89,10 @@ class FakeLiveKit:
             self.rooms.pop(message.room, None)
             return api.DeleteRoomResponse()
         if method == "RoomService/ListRooms":
-            return api.ListRoomsResponse(rooms=list(self.rooms.values()))
+            # As LiveKit does: with `names`, only the open rooms of those names.
+            wanted = set(message.names)
+            rooms = [room for name, room in self.rooms.items() if not wanted or name in wanted]
+            return api.ListRoomsResponse(rooms=rooms)
         if method == "AgentDispatchService/CreateDispatch":
             return api.AgentDispatch(
                 id=f"AD_{uuid.uuid4().hex[:12]}", agent_name=message.agent_name, room=message.room,

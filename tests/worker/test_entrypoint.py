@@ -412,3 +412,44 @@ def test_turn_metrics_pair_each_answer_with_the_callers_turn():
     ]
     transcript = transcript_from(items, [(102.0, "transferred to +12125550142 (caller asked for a human)")])
     assert [entry["role"] for entry in transcript] == ["assistant", "user", "system", "assistant"]
+
+
+# --------------------------------------------------------------------------------------------
+# The greeting is synthesized while the session starts
+# --------------------------------------------------------------------------------------------
+
+
+def _greeting_requests(provider: LocalProviderServer) -> list[Any]:
+    return [r for r in provider.requests("/audio/speech") if "thanks for calling Acme" in r.speech_text]
+
+
+def test_greeting_goes_to_the_tts_before_the_session_has_started(tenant, make_voice_agent, provider, caplog):
+    agent = make_voice_agent(tenant)
+    call = new_call(tenant, agent)
+    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    caplog.set_level("INFO", logger="worker.entrypoint")
+
+    run(run_job(metadata(agent, tenant=tenant, call=call), during=says("Bye.")))
+
+    messages = [record.getMessage() for record in caplog.records if record.name == "worker.entrypoint"]
+    handed = next(i for i, text in enumerate(messages) if "first words handed to the TTS" in text)
+    started = next(i for i, text in enumerate(messages) if "session started in" in text)
+    assert handed < started
+    # synthesized once, as one request with the whole greeting, and spoken as the first line
+    assert [r.speech_text for r in _greeting_requests(provider)] == [GREETING]
+    call.refresh_from_db()
+    assert roles(call)[0] == ("assistant", GREETING)
+
+
+def test_greeting_is_still_spoken_when_its_early_synthesis_fails(tenant, make_voice_agent, provider):
+    agent = make_voice_agent(tenant)
+    call = new_call(tenant, agent)
+    provider.fail_speech(1)  # the early request fails; the agent's ordinary TTS path says it instead
+    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+
+    run(run_job(metadata(agent, tenant=tenant, call=call), during=says("Bye.")))
+
+    call.refresh_from_db()
+    assert roles(call)[0] == ("assistant", GREETING)
+    assert len(_greeting_requests(provider)) >= 2  # the failed early one, then the ordinary one(s)
+    assert call.status == CallStatus.COMPLETED and call.error == ""

@@ -1,0 +1,190 @@
+"""Benchmark of Twilio's voice webhook under a production server; the last line is machine-readable.
+
+Starts a fake LiveKit Twirp API on loopback (telephony_app.fake_livekit), the platform under
+gunicorn (2 sync workers) against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
+with a Twilio credential, an agent and a number, and has a separate process
+(telephony_app.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
+Everything it started and wrote is removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+
+from agents_app.services import agent_create
+from telephony_app.fake_livekit import FakeLiveKitServer
+from telephony_app.models import Call, PhoneNumber
+from telephony_app.services import phone_number_create
+from voiceplatform.actor import SYSTEM
+from voiceplatform.services import credential_set, tenant_create
+
+BASE_DIR = Path(settings.BASE_DIR)
+VOICE_PATH = "/api/v1/telephony/twilio/voice"
+SIP_HOST = "bench.sip.invalid"
+CALLER = "+12125550100"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _database_url() -> str:
+    """The database this process really uses (under pytest that is the test database, not DATABASE_URL)."""
+    db = connection.settings_dict
+    user, password = quote(db["USER"] or "", safe=""), quote(db["PASSWORD"] or "", safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host, port, name = db["HOST"] or "", db["PORT"] or "", quote(db["NAME"], safe="")
+    # Options such as a Unix socket directory (the embedded PostgreSQL) travel as query parameters.
+    options = {key: str(value) for key, value in (db.get("OPTIONS") or {}).items() if isinstance(value, str | int)}
+    if host.startswith("/"):
+        options["host"], host = host, ""
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgresql://{auth}{host}{':' + str(port) if port else ''}/{name}{query}"
+
+
+def _free_number() -> str:
+    """A valid US number no tenant has (numbers are unique platform-wide)."""
+    for _ in range(100):
+        number = f"+1415555{random.randint(0, 9999):04d}"
+        # Looks past tenants on purpose: only to avoid a number some tenant already has.
+        if not PhoneNumber.objects.filter(number=number).exists():
+            return number
+    raise CommandError("could not find a free +1415555xxxx number")
+
+
+class Command(BaseCommand):
+    help = "Load-test POST /api/v1/telephony/twilio/voice under gunicorn with signed webhooks and a fake LiveKit."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--rps", type=float, default=200, help="webhooks per second to send (default 200)")
+        parser.add_argument("--seconds", type=float, default=20, help="how long to send (default 20)")
+        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        rps, seconds, workers = options["rps"], options["seconds"], options["workers"]
+        if rps <= 0 or seconds <= 0 or workers < 1 or rps * seconds < 1:
+            raise CommandError("--rps and --seconds must be positive (at least one request) and --workers >= 1")
+        livekit = FakeLiveKitServer().start()
+        tenant = tenant_create(name="Inbound benchmark", slug=f"bench-inbound-{secrets.token_hex(4)}")
+        server: subprocess.Popen[bytes] | None = None
+        try:
+            token, account_sid = secrets.token_hex(16), "AC" + secrets.token_hex(16)
+            credential_set(tenant=tenant, provider="twilio", secret=token, account_id=account_sid)
+            agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Bench agent", "system_prompt": "Hi."})
+            number = phone_number_create(tenant=tenant, number=_free_number(), agent=agent).number
+            port = _free_port()
+            base_url = f"http://127.0.0.1:{port}"
+            server = self._start_gunicorn(port=port, workers=workers, livekit=livekit)
+            load = {
+                "base_url": base_url, "path": VOICE_PATH, "public_url": base_url + VOICE_PATH, "token": token,
+                "account_sid": account_sid, "to": number, "from": CALLER,
+            }  # fmt: skip
+            # Warm-up: every worker imports lazily and opens its database, Redis and LiveKit connections.
+            self._load({**load, "rps": 10, "seconds": 1})
+            result = self._load({**load, "rps": rps, "seconds": seconds})
+            calls = Call.objects.for_tenant(tenant).count()
+        finally:
+            if server is not None:
+                self._stop(server)
+            livekit.stop()
+            tenant.delete()  # its calls, number, agent and credential go with it
+        self._report(result, rps=rps, seconds=seconds, calls=calls, rooms=len(livekit.rooms))
+
+    def _start_gunicorn(self, *, port: int, workers: int, livekit: FakeLiveKitServer) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "voiceplatform.settings",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+            "DATABASE_URL": _database_url(),
+            "REDIS_URL": settings.REDIS_URL,
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback
+            "LIVEKIT_URL": livekit.url,
+            "LIVEKIT_API_KEY": livekit.key,
+            "LIVEKIT_API_SECRET": livekit.secret,
+            "LIVEKIT_SIP_HOST": SIP_HOST,
+            "LOG_LEVEL": "warning",
+        }
+        command = [
+            sys.executable, "-m", "gunicorn", "voiceplatform.wsgi:application",
+            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
+            "--backlog", "2048", "--timeout", "30", "--log-level", "warning", "--preload",
+        ]  # fmt: skip
+        server = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise CommandError(f"gunicorn exited with code {server.returncode} before answering")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return server
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self._stop(server)
+        raise CommandError("gunicorn did not answer /health within 30 s")
+
+    def _stop(self, server: subprocess.Popen[bytes]) -> None:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)  # the gunicorn master stops its workers
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+
+    def _load(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Runs the load process to completion and returns its JSON report."""
+        process = subprocess.run(
+            [sys.executable, "-m", "telephony_app.bench_load"],
+            input=json.dumps(config).encode(),
+            capture_output=True,
+            cwd=BASE_DIR,
+            timeout=config["seconds"] + 60,
+            check=False,
+        )
+        if process.returncode != 0:
+            raise CommandError(f"the load process failed: {process.stderr.decode(errors='replace')[-2000:]}")
+        return json.loads(process.stdout)
+
+    def _report(self, result: dict[str, Any], *, rps: float, seconds: float, calls: int, rooms: int) -> None:
+        latencies = result["latencies_ms"]
+        # Achieved = answered correctly per second of the run; errors and time-outs do not count.
+        answered = len(latencies) - result["errors"]
+        achieved = answered / result["elapsed_s"] if result["elapsed_s"] else 0.0
+        p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
+        self.stdout.write(
+            f"target rps={rps:g} for {seconds:g}s: sent={result['sent']} calls_written={calls} "
+            f"livekit_rooms={rooms} max_ms={max(latencies):.1f} p90_ms={_percentile(latencies, 0.90):.1f}"
+        )
+        if result["error_samples"]:
+            self.stdout.write(f"error kinds: {', '.join(result['error_samples'])}")
+        self.stdout.write(
+            f"bench_inbound_webhook rps={achieved:.1f} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={result['errors']}"
+        )

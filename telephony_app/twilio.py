@@ -1,0 +1,327 @@
+"""Twilio on our side of the wire: whose auth token signs a webhook, the TwiML each inbound route
+answers with, and status callbacks applied to the call log.
+
+The views (twilio_webhooks.py) stay thin: they hand a verified tenant and the posted parameters to
+twilio_voice_answer / twilio_status_apply. Everything here is scoped to that one tenant; the only
+lookups that look past a tenant are the ones that find out which tenant a webhook is for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import email.utils
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.twiml.voice_response import VoiceResponse
+
+from telephony_app import livekit_client
+from telephony_app.inbound import (
+    InboundRoute,
+    inbound_call_connect,
+    inbound_call_record_unanswered,
+    inbound_route,
+    phone_number_for_inbound,
+)
+from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.services import call_create, call_transition
+from voiceplatform.models import Provider, Tenant
+from voiceplatform.selectors import credential_resolve
+
+logger = logging.getLogger(__name__)
+
+# Twilio passes "X-" parameters of a <Sip> URI on as SIP headers; LiveKit can map this one to a
+# participant attribute (the trunk's headers_to_attributes) so the worker finds the Call.
+CALL_ID_HEADER = "X-VP-Call-Id"
+# What a caller hears when the agent cannot be reached for a technical reason.
+APOLOGY_LINE = "Sorry, we cannot connect your call right now because of a technical problem. Please try again later."
+SIP_NOT_CONFIGURED = "LiveKit SIP is not configured: set LIVEKIT_SIP_HOST."
+
+# Twilio's CallStatus -> ours. "initiated" is Twilio's name for an outbound call being placed;
+# "canceled" is a call hung up (or cancelled through the API) before anyone answered.
+STATUS_MAP: dict[str, CallStatus] = {
+    "queued": CallStatus.QUEUED,
+    "initiated": CallStatus.QUEUED,
+    "ringing": CallStatus.RINGING,
+    "in-progress": CallStatus.IN_PROGRESS,
+    "completed": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "no-answer": CallStatus.NO_ANSWER,
+    "failed": CallStatus.FAILED,
+    "canceled": CallStatus.NO_ANSWER,
+}
+# Twilio Direction values: "inbound", "outbound-api" (placed through the API), "outbound-dial" (a <Dial> leg).
+INBOUND_DIRECTION = "inbound"
+
+
+# Who signed it -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TwilioSigner:
+    """A tenant that a webhook may be for, with the auth token that must have signed it."""
+
+    tenant: Tenant
+    phone_number: PhoneNumber | None
+    auth_token: str = dataclasses.field(repr=False)
+    account_sid: str
+
+
+def signer_for(*, tenant: Tenant, phone_number: PhoneNumber | None) -> TwilioSigner | None:
+    """The tenant's Twilio auth token (its own credential, else TWILIO_AUTH_TOKEN); None without one."""
+    credential = credential_resolve(tenant=tenant, provider=Provider.TWILIO)
+    if credential is None or not credential.secret:
+        return None
+    return TwilioSigner(tenant, phone_number, credential.secret, credential.account_id)
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL Twilio requested, as Twilio saw it: PUBLIC_BASE_URL + path (+ query string).
+
+    Built from the configured public base URL, not from Host/scheme, so it is right behind a
+    TLS-terminating proxy; path_info leaves out a SCRIPT_NAME prefix that the base URL then carries.
+    """
+    return settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path_info()
+
+
+def signature_is_valid(*, signer: TwilioSigner, request: HttpRequest) -> bool:
+    """Whether X-Twilio-Signature is Twilio's HMAC of the public URL and the POST parameters."""
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature:
+        return False
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    return RequestValidator(signer.auth_token).validate(public_url(request), request.POST, signature, algorithm)
+
+
+def voice_signers(params: Mapping[str, str]) -> list[TwilioSigner]:
+    """Who may have signed a voice webhook: the owner of the dialed number (To), if any."""
+    phone_number = phone_number_for_inbound(params.get("To", ""))
+    if phone_number is None:
+        return []
+    signer = signer_for(tenant=phone_number.tenant, phone_number=phone_number)
+    return [signer] if signer is not None else []
+
+
+def status_signers(params: Mapping[str, str]) -> list[TwilioSigner]:
+    """Who may have signed a status callback: the owner of our side's number (To on inbound
+    calls, From on outbound ones), else the tenants that already have a Call with this CallSid."""
+    inbound = params.get("Direction", INBOUND_DIRECTION) == INBOUND_DIRECTION
+    phone_number = phone_number_for_inbound(params.get("To" if inbound else "From", ""))
+    if phone_number is not None:
+        signer = signer_for(tenant=phone_number.tenant, phone_number=phone_number)
+        return [signer] if signer is not None else []
+    call_sid = params.get("CallSid", "")
+    if not call_sid:
+        return []
+    # Looks past tenants on purpose: a CallSid is Twilio's id of one call, and this only learns
+    # which tenants' tokens to try. Nothing is read or written for a tenant until its token verified.
+    tenant_ids = Call.objects.filter(provider_call_id=call_sid).values_list("tenant_id", flat=True)[:5]
+    tenants = Tenant.objects.filter(pk__in=list(tenant_ids))
+    return [s for tenant in tenants if (s := signer_for(tenant=tenant, phone_number=None)) is not None]
+
+
+# TwiML -------------------------------------------------------------------------------------------
+
+
+def twiml_say_hangup(message: str) -> str:
+    response = VoiceResponse()
+    response.say(message)
+    response.hangup()
+    return str(response)
+
+
+def twiml_closed(*, message: str, fallback_number: str) -> str:
+    """The out-of-hours message, then the fallback number (or a hang-up when there is none)."""
+    response = VoiceResponse()
+    response.say(message)
+    if fallback_number:
+        response.dial(fallback_number)
+    else:
+        response.hangup()
+    return str(response)
+
+
+def twiml_connect(*, room: str, call_code: str) -> str:
+    """Bridges the caller into the call's LiveKit room over SIP, with the call id as a SIP header."""
+    response = VoiceResponse()
+    dial = response.dial()
+    dial.sip(f"sip:{room}@{settings.LIVEKIT_SIP_HOST}?{CALL_ID_HEADER}={call_code}")
+    return str(response)
+
+
+def twiml_for_call(call: Call) -> str:
+    """The TwiML a Call was first answered with, for Twilio's retries of the same voice webhook."""
+    answered = (call.context or {}).get("answer") or {}
+    outcome = answered.get("outcome")
+    if outcome == "connect" and call.status != CallStatus.FAILED and settings.LIVEKIT_SIP_HOST:
+        return twiml_connect(room=call.room_name, call_code=str(call.code))
+    if outcome == "closed":
+        return twiml_closed(message=answered.get("message", ""), fallback_number=answered.get("fallback_number", ""))
+    return twiml_say_hangup(answered.get("message") or APOLOGY_LINE)
+
+
+# The voice webhook -------------------------------------------------------------------------------
+
+# Parameters of Twilio's voice request that are worth keeping with the call (no secrets in them).
+_KEPT_PARAMS = (
+    "CallSid", "AccountSid", "ApiVersion", "CallerName", "FromCountry", "FromState", "FromCity", "ToCountry",
+)  # fmt: skip
+
+
+def _context(
+    params: Mapping[str, str], *, outcome: str, message: str = "", fallback_number: str = ""
+) -> dict[str, Any]:
+    """The Call's context: where it came from, and what the caller was answered (for retries)."""
+    answer: dict[str, str] = {"outcome": outcome}
+    if message:
+        answer["message"] = message
+    if fallback_number:
+        answer["fallback_number"] = fallback_number
+    twilio = {name: params[name][:200] for name in _KEPT_PARAMS if params.get(name)}
+    return {"source": "twilio", "twilio": twilio, "answer": answer}
+
+
+def _existing(*, tenant: Tenant, call_sid: str) -> Call | None:
+    return Call.objects.for_tenant(tenant).filter(provider_call_id=call_sid).first()
+
+
+def twilio_voice_answer(*, tenant: Tenant, phone_number: PhoneNumber, params: Mapping[str, str]) -> str:
+    """The TwiML for a verified voice webhook; the call is in the call log once, however often
+    Twilio retries (a retry gets the TwiML of the call already recorded)."""
+    call_sid = params.get("CallSid", "")
+    try:
+        return _answer(phone_number=phone_number, params=params)
+    except (IntegrityError, ValidationError):
+        # A retry, or two deliveries racing: the CallSid's unique constraint refused the second Call
+        # before any LiveKit room was made, and the call recorded first answers both. (Looking it up
+        # only now, not before every first delivery, keeps a query off the hot path.)
+        existing = _existing(tenant=tenant, call_sid=call_sid)
+        if existing is None:
+            raise
+        return twiml_for_call(existing)
+
+
+def _answer(*, phone_number: PhoneNumber, params: Mapping[str, str]) -> str:
+    route = inbound_route(to_number=phone_number.number, phone_number=phone_number)
+    from_number, call_sid = params.get("From", ""), params.get("CallSid", "")
+    if route.outcome == "unavailable":
+        logger.info("twilio call %s to %s not taken: %s", call_sid, route.to_number, route.reason)
+        _record_unanswered(route, params)
+        return twiml_say_hangup(route.message)
+    if route.outcome == "closed":
+        _record_unanswered(route, params)
+        return twiml_closed(message=route.message, fallback_number=route.fallback_number)
+    problem = ""
+    if not livekit_client.is_configured():
+        problem = livekit_client.NOT_CONFIGURED_MESSAGE
+    elif not settings.LIVEKIT_SIP_HOST:
+        problem = SIP_NOT_CONFIGURED
+    if problem:
+        logger.error("twilio call %s to %s cannot reach the agent: %s", call_sid, route.to_number, problem)
+        failed = dataclasses.replace(route, outcome="unavailable", message=APOLOGY_LINE, reason=problem)
+        _record_unanswered(failed, params)
+        return twiml_say_hangup(APOLOGY_LINE)
+    try:
+        connected = inbound_call_connect(
+            route,
+            from_number=from_number,
+            provider_call_id=call_sid,
+            context=_context(params, outcome="connect"),
+        )
+    except livekit_client.LiveKitError as exc:
+        # inbound_call_connect already failed the Call with the reason; the caller hears an apology,
+        # not Twilio's own "an application error has occurred".
+        logger.error("twilio call %s to %s: LiveKit failed: %s", call_sid, route.to_number, exc)
+        return twiml_say_hangup(APOLOGY_LINE)
+    return twiml_connect(room=connected.room, call_code=str(connected.call.code))
+
+
+def _record_unanswered(route: InboundRoute, params: Mapping[str, str]) -> Call | None:
+    return inbound_call_record_unanswered(
+        route,
+        from_number=params.get("From", ""),
+        provider_call_id=params.get("CallSid", ""),
+        context=_context(params, outcome=route.outcome, message=route.message, fallback_number=route.fallback_number),
+    )
+
+
+# Status callbacks --------------------------------------------------------------------------------
+
+
+def _timestamp(params: Mapping[str, str]) -> datetime.datetime:
+    """When Twilio says the event happened (its Timestamp, RFC 2822), else now; never in the future."""
+    now = timezone.now()
+    try:
+        at = email.utils.parsedate_to_datetime(params.get("Timestamp", ""))
+    except (TypeError, ValueError):
+        return now
+    if at.tzinfo is None:
+        return now
+    return min(at, now)
+
+
+def _duration(params: Mapping[str, str]) -> float | None:
+    try:
+        duration = float(params.get("CallDuration", ""))
+    except ValueError:
+        return None
+    return duration if 0 <= duration < 10 * 24 * 3600 else None
+
+
+def twilio_status_apply(*, tenant: Tenant, phone_number: PhoneNumber | None, params: Mapping[str, str]) -> Call | None:
+    """A verified status callback applied to the tenant's Call with this CallSid (created if it is
+    not there yet). The state only moves forward; the first terminal report sets the end, and
+    Twilio's CallDuration is the talk time when Twilio's report is the one that ended the call."""
+    call_sid = params.get("CallSid", "")
+    status = STATUS_MAP.get(params.get("CallStatus", ""))
+    if not call_sid or status is None:
+        logger.warning("twilio status callback ignored: CallSid %r, CallStatus %r", call_sid, params.get("CallStatus"))
+        return None
+    at = _timestamp(params)
+    reason = f"twilio: {params['CallStatus']}"
+    call = _existing(tenant=tenant, call_sid=call_sid)
+    if call is None:
+        call = _create_from_status(tenant=tenant, phone_number=phone_number, params=params)
+    with transaction.atomic():
+        locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+        was_terminal = locked.is_terminal
+        call = call_transition(tenant=tenant, call=locked, status=status, reason=reason, at=at)
+        duration = _duration(params)
+        if not was_terminal and call.is_terminal and duration is not None:
+            # This report ended the call, so Twilio's billed duration is its duration; it is
+            # written only here, once, and later reports find the call terminal and leave it be.
+            call.duration_seconds = duration
+            call.save(update_fields=["duration_seconds", "updated_at"])
+    return call
+
+
+def _create_from_status(*, tenant: Tenant, phone_number: PhoneNumber | None, params: Mapping[str, str]) -> Call:
+    """A queued Call for a CallSid we have not seen (its voice webhook went elsewhere or was lost)."""
+    inbound = params.get("Direction", INBOUND_DIRECTION) == INBOUND_DIRECTION
+    agent = phone_number.agent if phone_number is not None else None
+    try:
+        with transaction.atomic():
+            return call_create(
+                tenant=tenant,
+                agent=agent,
+                direction=CallDirection.INBOUND if inbound else CallDirection.OUTBOUND,
+                from_number=params.get("From", "")[:32],
+                to_number=params.get("To", "")[:32],
+                provider_call_id=params["CallSid"],
+                context=_context(params, outcome="status-callback"),
+            )
+    except (IntegrityError, ValidationError):
+        # Another callback for the same CallSid created it a moment ago; use that row.
+        existing = _existing(tenant=tenant, call_sid=params["CallSid"])
+        if existing is None:
+            raise
+        return existing
