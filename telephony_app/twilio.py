@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import email.utils
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -150,11 +151,42 @@ def twiml_closed(*, message: str, fallback_number: str) -> str:
     return str(response)
 
 
+REFER_PATH = "/api/v1/telephony/twilio/refer"
+
+
 def twiml_connect(*, room: str, call_code: str) -> str:
-    """Bridges the caller into the call's LiveKit room over SIP, with the call id as a SIP header."""
+    """Bridges the caller into the call's LiveKit room over SIP, with the call id as a SIP header.
+
+    referUrl: when the agent transfers the caller (LiveKit sends a SIP REFER on this leg), Twilio
+    asks twilio_refer_answer where to send the caller; without it Twilio refuses the REFER."""
     response = VoiceResponse()
-    dial = response.dial()
+    dial = response.dial(refer_url=settings.PUBLIC_BASE_URL.rstrip("/") + REFER_PATH, refer_method="POST")
     dial.sip(f"sip:{room}@{settings.LIVEKIT_SIP_HOST}?{CALL_ID_HEADER}={call_code}")
+    return str(response)
+
+
+# The REFER's target as Twilio passes it (ReferTransferTarget): "<tel:+1...>" or
+# "<sip:+1...@host;...>". Only a phone number is accepted: the agent transfers to numbers.
+_REFER_TARGET = re.compile(r"^<?(?:tel:|sips?:)?(\+[1-9]\d{6,14})(?:[@;>].*)?$")
+
+
+def twilio_refer_answer(*, tenant: Tenant, params: Mapping[str, str]) -> str:
+    """TwiML for the agent's cold transfer of a Twilio caller: dial the number the REFER names,
+    calling from the tenant's number; anything but a phone number is refused with an apology."""
+    target = params.get("ReferTransferTarget", "").strip()
+    match = _REFER_TARGET.match(target)
+    call_sid = params.get("CallSid", "")
+    if match is None:
+        logger.warning("twilio refer for %s refused: target %r is not a phone number", call_sid, target[:80])
+        return twiml_say_hangup(APOLOGY_LINE)
+    number = match.group(1)
+    logger.info("twilio call %s transferred by the agent to %s", call_sid, number)
+    call = _existing(tenant=tenant, call_sid=call_sid)
+    if call is not None:
+        call_transition(tenant=tenant, call=call, status=CallStatus.TRANSFERRED, reason=f"transferred to {number}")
+    response = VoiceResponse()
+    caller_id = params.get("To", "") if params.get("Direction", INBOUND_DIRECTION) == INBOUND_DIRECTION else ""
+    response.dial(number, caller_id=caller_id or None)
     return str(response)
 
 

@@ -1,5 +1,6 @@
 """Twilio's webhooks: the voice request (POST /api/v1/telephony/twilio/voice) and the status
-callback (POST /api/v1/telephony/twilio/status), configured on each Twilio number.
+callback (POST /api/v1/telephony/twilio/status), configured on each Twilio number, and the
+transfer request (POST /api/v1/telephony/twilio/refer) that the voice TwiML names as referUrl.
 
 No Bearer key and no CSRF token: Twilio signs each request with the auth token of the account that
 owns the number (X-Twilio-Signature), and `twilio_signed` refuses anything it cannot verify with a
@@ -21,6 +22,7 @@ from telephony_app.twilio import (
     TwilioSigner,
     signature_is_valid,
     status_signers,
+    twilio_refer_answer,
     twilio_status_apply,
     twilio_voice_answer,
     twiml_say_hangup,
@@ -82,3 +84,14 @@ def twilio_status(request: HttpRequest, *, signer: TwilioSigner, params: dict[st
     """Applies a call-progress report to the call log; Twilio only needs to hear that it arrived."""
     twilio_status_apply(tenant=signer.tenant, phone_number=signer.phone_number, params=params)
     return HttpResponse(status=204)
+
+
+@twilio_signed(status_signers)
+def twilio_refer(request: HttpRequest, *, signer: TwilioSigner, params: dict[str, str]) -> HttpResponse:
+    """Where a caller goes when the agent transfers the call (LiveKit's SIP REFER on the bridge)."""
+    try:
+        twiml = twilio_refer_answer(tenant=signer.tenant, params=params)
+    except Exception:
+        logger.exception("twilio refer webhook failed for CallSid %s", params.get("CallSid"))
+        twiml = twiml_say_hangup(APOLOGY_LINE)
+    return HttpResponse(twiml, content_type=TWIML_CONTENT_TYPE)

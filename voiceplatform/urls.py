@@ -23,6 +23,7 @@ api_v1 = [
     # Twilio's webhooks: plain Django views (signed by Twilio, not Bearer keys), so not in the schema.
     path("telephony/twilio/voice", twilio_webhooks.twilio_voice, name="telephony-twilio-voice"),
     path("telephony/twilio/status", twilio_webhooks.twilio_status, name="telephony-twilio-status"),
+    path("telephony/twilio/refer", twilio_webhooks.twilio_refer, name="telephony-twilio-refer"),
     # LiveKit's webhook: signed with the LiveKit API secret (not a Bearer key); excluded from the schema.
     path("telephony/livekit/webhook", LiveKitWebhookView.as_view(), name="telephony-livekit-webhook"),
 ]

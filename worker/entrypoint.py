@@ -74,7 +74,13 @@ class CallState:
     is_finished: bool = False
     first_speech_ms: float | None = None
     opening: PrefetchedSpeech | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # ms from job start, for the start-up log line
     hangs_up_on_refusal: bool = False  # a phone caller is on the line: a refusal must hang up, not go quiet
+
+    def mark(self, stage: str) -> float:
+        """Records (and returns) the ms from job start to the end of a start-up stage."""
+        self.stages[stage] = elapsed = (time.time() - self.started_at) * 1000
+        return elapsed
 
     @property
     def call_label(self) -> str:
@@ -123,7 +129,9 @@ async def run_call(ctx: JobContext) -> None:
         if state.context.is_sip_route:
             await _route_sip_call(ctx, state)
         plan = await sync_to_async(_prepare_call)(state)
+        state.mark("prepared")
         session, agent = _build_session(ctx, state, plan)
+        state.mark("built")
         # session_host=False: browsers share test-call rooms, and they must not drive the session
         await session.start(agent=agent, room=ctx.room, session_host=False)
     except InvalidCallContext as exc:
@@ -136,14 +144,20 @@ async def run_call(ctx: JobContext) -> None:
         logger.exception("call %s: could not start the session", state.call_label)
         await _refuse(ctx, state, Refusal(f"the session could not start: {exc}", call=state.call))
         return
-    elapsed_ms = (time.time() - state.started_at) * 1000
+    elapsed_ms = state.mark("session started")
     logger.info(
-        "call %s: session started in %.1f ms (agent %s, config from %s)",
+        "call %s: session started in %.1f ms (agent %s, config from %s; %s)",
         state.call_label,
         elapsed_ms,
         state.context.agent_id,
         state.config_source,
-        extra={"call_id": state.call_label, "job_started_at": state.started_at, "start_ms": elapsed_ms},
+        ", ".join(f"{name} at {ms:.1f} ms" for name, ms in state.stages.items()),
+        extra={
+            "call_id": state.call_label,
+            "job_started_at": state.started_at,
+            "start_ms": elapsed_ms,
+            "stages": dict(state.stages),
+        },
     )
     await sync_to_async(_mark_answered)(state)
 
@@ -373,7 +387,7 @@ def _log_first_speech(state: CallState) -> None:
     """The caller's first words are on their way to the TTS: the end of the platform's call start."""
     if state.first_speech_ms is not None:
         return
-    state.first_speech_ms = elapsed_ms = (time.time() - state.started_at) * 1000
+    state.first_speech_ms = elapsed_ms = state.mark("greeting handed to the TTS")
     logger.info(
         "call %s: first words handed to the TTS %.1f ms after the job started",
         state.call_label,

@@ -24,6 +24,7 @@ from voiceplatform.services import credential_set
 
 VOICE = "/api/v1/telephony/twilio/voice"
 STATUS = "/api/v1/telephony/twilio/status"
+REFER = "/api/v1/telephony/twilio/refer"
 NUMBER = "+14155550123"
 OTHER_NUMBER = "+14155550177"
 CALLER = "+12125550100"
@@ -177,6 +178,8 @@ def test_a_signed_call_is_bridged_into_the_agents_room_over_sip(twilio, livekit,
     [sip] = list(dial)
     assert sip.tag == "Sip"
     assert sip.text == f"sip:{call.room_name}@{SIP_HOST}?X-VP-Call-Id={call.code}"
+    # an agent's transfer (LiveKit's SIP REFER) asks Twilio's referUrl where the caller goes
+    assert (dial.get("referUrl"), dial.get("referMethod")) == (twilio.base_url + REFER, "POST")
     [room] = livekit.messages("RoomService/CreateRoom")
     assert room.name == call.room_name
     [dispatch] = room.agents
@@ -515,3 +518,47 @@ def test_a_callback_whose_number_went_away_is_matched_by_the_existing_callsid(tw
     assert twilio.post(STATUS, _status_for_unknown_number(call_sid())).status_code == 403
 
     assert the_call(tenant, ringing).status == CallStatus.COMPLETED
+
+
+# The agent's transfer on a Twilio number: Twilio asks the Dial's referUrl -------------------------
+
+
+def _connected_call(twilio: Twilio, tenant: Tenant) -> tuple[str, Call]:
+    sid = call_sid()
+    twiml(twilio.post(VOICE, voice_params(sid)))
+    [call] = calls(tenant)
+    return sid, call
+
+
+@pytest.mark.parametrize(
+    "target", ["<tel:+12125550142>", "<sip:+12125550142@pstn.twilio.com;transport=tcp>", "+12125550142"]
+)
+def test_the_agents_transfer_dials_the_named_number_from_the_tenants_number(twilio, livekit, tenant, number, target):
+    sid, call = _connected_call(twilio, tenant)
+
+    root = twiml(twilio.post(REFER, voice_params(sid, ReferTransferTarget=target)))
+
+    [dial] = list(root)
+    assert (dial.tag, (dial.text or "").strip(), dial.get("callerId")) == ("Dial", "+12125550142", NUMBER)
+    call.refresh_from_db()
+    assert call.status == CallStatus.TRANSFERRED and call.end_reason == "transferred to +12125550142"
+
+
+def test_a_transfer_to_anything_but_a_phone_number_is_refused(twilio, livekit, tenant, number):
+    sid, call = _connected_call(twilio, tenant)
+
+    root = twiml(twilio.post(REFER, voice_params(sid, ReferTransferTarget="<sip:admin@evil.example.com>")))
+
+    assert verbs(root) == [("Say", APOLOGY_LINE), ("Hangup", "")]
+    call.refresh_from_db()
+    assert call.status == CallStatus.RINGING
+
+
+def test_an_unsigned_transfer_request_is_403_and_changes_nothing(twilio, livekit, tenant, number):
+    sid, call = _connected_call(twilio, tenant)
+
+    response = twilio.post(REFER, voice_params(sid, ReferTransferTarget="<tel:+12125550142>"), sign=False)
+
+    assert response.status_code == 403
+    call.refresh_from_db()
+    assert call.status == CallStatus.RINGING

@@ -61,6 +61,7 @@ class _StartTimes(logging.Handler):
         self.job_started_at: dict[str, float] = {}
         self.session_started_ms: dict[str, float] = {}
         self.first_speech_ms: dict[str, float] = {}
+        self.stages: dict[str, list[float]] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         call_id = str(getattr(record, "call_id", ""))
@@ -69,6 +70,8 @@ class _StartTimes(logging.Handler):
         self.job_started_at[call_id] = float(record.job_started_at)
         if hasattr(record, "start_ms"):
             self.session_started_ms[call_id] = float(record.start_ms)
+        for stage, ms in getattr(record, "stages", {}).items():
+            self.stages.setdefault(stage, []).append(float(ms))
         if hasattr(record, "first_speech_ms"):
             self.first_speech_ms[call_id] = float(record.first_speech_ms)
 
@@ -122,6 +125,8 @@ class Command(BaseCommand):
             f"-> greeting's request at the provider: p50={_percentile(at_endpoint, 0.5):.1f} ms "
             f"(all {len(started)} calls)"
         )
+        stages = ", ".join(f"{name} {_percentile(ms[1:] or ms, 0.5):.1f}" for name, ms in times.stages.items())
+        self.stdout.write(f"start-up stages, p50 ms from job start: {stages}")
         self.stdout.write(
             f"calls={calls} warm min={min(warm):.1f} p50={_percentile(warm, 0.5):.1f} max={max(warm):.1f} ms; "
             f"cold min={min(cold):.1f} p50={_percentile(cold, 0.5):.1f} max={max(cold):.1f} ms"
