@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
 from django.test import Client
@@ -16,26 +15,9 @@ from livekit import api
 
 from telephony_app import browser_sessions, livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
+from tests.telephony_app.fake_livekit import KEY, SECRET
 from voiceplatform.actor import Actor
 from voiceplatform.services import credential_set
-
-
-@pytest.fixture
-def livekit(settings) -> Iterator[FakeLiveKit]:
-    with FakeLiveKit() as fake:
-        settings.LIVEKIT_URL = fake.url
-        settings.LIVEKIT_API_KEY = KEY
-        settings.LIVEKIT_API_SECRET = SECRET
-        settings.LIVEKIT_PUBLIC_URL = ""
-        yield fake
-
-
-@pytest.fixture
-def unconfigured(settings) -> None:
-    settings.LIVEKIT_URL = ""
-    settings.LIVEKIT_API_KEY = ""
-    settings.LIVEKIT_API_SECRET = ""
 
 
 @pytest.fixture

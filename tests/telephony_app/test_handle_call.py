@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,23 +16,13 @@ from agents_app.services import agent_create
 from telephony_app.inbound import CLOSED_LINE, UNAVAILABLE_LINE, inbound_route
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import phone_number_create
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
+from tests.telephony_app.conftest import SIP_HOST
 from voiceplatform.actor import SYSTEM
 
 URL = "/api/v1/phone-numbers/handle-call"
 NUMBER = "+14155550123"
 CALLER = "+12125550100"
-SIP_HOST = "vp-test.sip.livekit.cloud"
 UTC = datetime.UTC
-
-
-@pytest.fixture
-def livekit(settings) -> Iterator[FakeLiveKit]:
-    with FakeLiveKit() as fake:
-        settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = fake.url, KEY, SECRET
-        settings.LIVEKIT_AGENT_NAME = "voiceplatform-test"
-        settings.LIVEKIT_SIP_HOST = SIP_HOST
-        yield fake
 
 
 @pytest.fixture

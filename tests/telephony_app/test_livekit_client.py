@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 
 import jwt
 import pytest
@@ -13,27 +12,10 @@ from livekit import api
 
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
+from tests.telephony_app.fake_livekit import KEY, SECRET
 from voiceplatform.services import credential_set
 
 METADATA = {"agent_id": "a1", "tenant_id": "t1", "call_id": "c1", "call_type": "test"}
-
-
-@pytest.fixture
-def livekit(settings) -> Iterator[FakeLiveKit]:
-    with FakeLiveKit() as fake:
-        settings.LIVEKIT_URL = fake.url
-        settings.LIVEKIT_API_KEY = KEY
-        settings.LIVEKIT_API_SECRET = SECRET
-        settings.LIVEKIT_AGENT_NAME = "voiceplatform-test"
-        yield fake
-
-
-@pytest.fixture
-def unconfigured(settings) -> None:
-    settings.LIVEKIT_URL = ""
-    settings.LIVEKIT_API_KEY = ""
-    settings.LIVEKIT_API_SECRET = ""
 
 
 def _closed_port() -> int:

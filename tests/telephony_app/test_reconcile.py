@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -28,15 +27,6 @@ from worker.entrypoint import CallState
 S = CallStatus
 MINUTE = datetime.timedelta(minutes=1)
 LIMIT = 5 * MINUTE
-
-
-@pytest.fixture
-def livekit(settings) -> Iterator[FakeLiveKit]:
-    with FakeLiveKit() as fake:
-        settings.LIVEKIT_URL = fake.url
-        settings.LIVEKIT_API_KEY = KEY
-        settings.LIVEKIT_API_SECRET = SECRET
-        yield fake
 
 
 def open_room(fake: FakeLiveKit, name: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from telephony_app.inbound import CLOSED_LINE, UNAVAILABLE_LINE
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.services import call_finish, phone_number_create
 from telephony_app.twilio import APOLOGY_LINE
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
+from tests.telephony_app.conftest import SIP_HOST
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set
 
@@ -32,7 +31,6 @@ TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 OTHER_TOKEN = "99887766554433221100ffeeddccbbaa"
 ACCOUNT_SID = "AC" + "1" * 32
 OTHER_ACCOUNT_SID = "AC" + "2" * 32
-SIP_HOST = "vp-test.sip.livekit.cloud"
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 
@@ -117,15 +115,6 @@ def twiml(response: httpx.Response) -> ET.Element:
 
 def verbs(root: ET.Element) -> list[tuple[str, str]]:
     return [(child.tag, (child.text or "").strip()) for child in root]
-
-
-@pytest.fixture
-def livekit(settings) -> Iterator[FakeLiveKit]:
-    with FakeLiveKit() as fake:
-        settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = fake.url, KEY, SECRET
-        settings.LIVEKIT_AGENT_NAME = "voiceplatform-test"
-        settings.LIVEKIT_SIP_HOST = SIP_HOST
-        yield fake
 
 
 @pytest.fixture
