@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -14,6 +16,29 @@ from voiceplatform.models import Role, Tenant
 from voiceplatform.services import api_key_create
 
 PASSWORD = "correct horse battery staple"
+
+_truncate_flush = DatabaseOperations.sql_flush
+
+
+def _delete_flush(
+    self: DatabaseOperations,
+    style: Any,
+    tables: list[str],
+    *,
+    reset_sequences: bool = False,
+    allow_cascade: bool = False,
+) -> list[str]:
+    """The flush after each transactional test (live server, worker processes) as DELETEs.
+
+    Django empties every table with one TRUNCATE, which replaces each table's files (~100 ms per
+    test here, for tables holding a few rows); DELETEs in the flush's transaction take a few ms.
+    Django's foreign keys are DEFERRABLE INITIALLY DEFERRED, so their order does not matter."""
+    if reset_sequences or not tables:
+        return _truncate_flush(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+    return [f"DELETE FROM {self.quote_name(table)};" for table in tables]  # noqa: S608  (model tables, quoted)
+
+
+DatabaseOperations.sql_flush = _delete_flush  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)

@@ -269,7 +269,9 @@ class LocalProviderServer:
         self._httpd = _ProviderHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.script = _Script()
         self._httpd.speech_audio = tone(speech_seconds)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="local-provider", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="local-provider", daemon=True
+        )
 
     @property
     def base_url(self) -> str:
