@@ -167,16 +167,13 @@ def inbound_call_connect(
     tenant = route.tenant
     code = uuid.uuid4()
     room = room_name or inbound_room_name(code)
-    call = call_create(
-        tenant=tenant,
-        agent=route.agent,
-        direction=CallDirection.INBOUND,
-        from_number=from_number[:32],
-        to_number=route.to_number,
-        room_name=room,
-        context=context or {},
-        status=CallStatus.RINGING,
+    call = _inbound_call(
+        route,
+        from_number=from_number,
         provider_call_id=provider_call_id,
+        context=context,
+        status=CallStatus.RINGING,
+        room_name=room,
         code=code,
     )
     metadata = {
@@ -204,23 +201,17 @@ def inbound_call_record_unanswered(
     tenant = route.tenant
     if tenant is None:
         return None
-    if route.outcome == "closed":
-        status = CallStatus.TRANSFERRED if route.fallback_number else CallStatus.COMPLETED
-        reason = f"out of business hours: forwarded to {route.fallback_number}" if route.fallback_number else ""
-        reason = reason or "out of business hours: message played, no fallback number"
+    if route.outcome == "closed" and route.fallback_number:
+        status, reason = CallStatus.TRANSFERRED, f"out of business hours: forwarded to {route.fallback_number}"
+    elif route.outcome == "closed":
+        status, reason = CallStatus.COMPLETED, "out of business hours: message played, no fallback number"
     elif route.outcome == "unavailable":
         status, reason = CallStatus.FAILED, route.reason
     else:
         raise ValueError("a connected call is not unanswered")
-    call = call_create(
-        tenant=tenant,
-        agent=route.agent,
-        direction=CallDirection.INBOUND,
-        from_number=from_number[:32],
-        to_number=route.to_number,
-        context=context or {},
-        status=CallStatus.IN_PROGRESS,
-        provider_call_id=provider_call_id,
+    status_now = CallStatus.IN_PROGRESS  # the caller heard the message: answered, then ended below
+    call = _inbound_call(
+        route, from_number=from_number, provider_call_id=provider_call_id, context=context, status=status_now
     )
     return call_finish(
         tenant=tenant,
@@ -229,4 +220,28 @@ def inbound_call_record_unanswered(
         end_reason=reason,
         error=reason if status == CallStatus.FAILED else "",
         ended_by="inbound routing",
+    )
+
+
+def _inbound_call(
+    route: InboundRoute,
+    *,
+    from_number: str,
+    provider_call_id: str,
+    context: dict[str, Any] | None,
+    status: CallStatus,
+    **extra: Any,
+) -> Call:
+    """The inbound Call row of a routed call (the number's tenant and agent, caller and callee)."""
+    assert route.tenant is not None
+    return call_create(
+        tenant=route.tenant,
+        agent=route.agent,
+        direction=CallDirection.INBOUND,
+        from_number=from_number[:32],
+        to_number=route.to_number,
+        context=context or {},
+        status=status,
+        provider_call_id=provider_call_id,
+        **extra,
     )
