@@ -25,6 +25,7 @@ from agents_app.runtime_config import loader
 from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.number_cache import InboundNumber, inbound_number
 from telephony_app.services import call_create, call_fail, call_finish
 from voiceplatform.models import Tenant
 from worker.schedule import is_open
@@ -56,29 +57,26 @@ class InboundRoute:
         return self.phone_number.tenant if self.phone_number is not None else None
 
 
-# What routing reads of a number's agent; the rest of the (wide) agent row stays in the database,
-# which takes a third off this lookup on the inbound webhook's hot path. Other fields still load
-# on access, with one more query.
-_ROUTE_FIELDS = (
-    *(field.name for field in PhoneNumber._meta.concrete_fields),
-    *(f"tenant__{field.name}" for field in Tenant._meta.concrete_fields),
-    *(f"agent__{name}" for name in ("code", "name", "is_active", "tenant")),
-)
-
-
 def phone_number_for_inbound(number: str) -> PhoneNumber | None:
-    """The PhoneNumber a caller dialed, whoever owns it, with its tenant and agent.
+    """The PhoneNumber a caller dialed, whoever owns it, with its tenant and agent (from the
+    number cache, telephony_app/number_cache.py).
 
     Deliberately not tenant-scoped: an inbound call names only a number, and numbers are unique
     across the platform, so the number is what tells us the tenant. Everything after this lookup
     (credentials, agent config, the Call row) is scoped to that number's tenant."""
+    entry = inbound_number_for(number)
+    return entry.phone_number if entry is not None else None
+
+
+def inbound_number_for(number: str) -> InboundNumber | None:
+    """phone_number_for_inbound with the tenant's Twilio credential row as well."""
     try:
         normalized = normalize_e164(number)
     except ValidationError:
         return None
     if not normalized:
         return None
-    return PhoneNumber.objects.select_related("tenant", "agent").only(*_ROUTE_FIELDS).filter(number=normalized).first()
+    return inbound_number(normalized)
 
 
 def inbound_route(

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agents_app.models import Agent
@@ -97,7 +97,13 @@ def _save(call: Call) -> None:
     """
     call.full_clean(exclude=["tenant", "agent"], validate_unique=False, validate_constraints=False)
     try:
-        with transaction.atomic():
+        if connection.in_atomic_block:
+            # A savepoint, so that a refused row leaves the caller's transaction usable.
+            with transaction.atomic():
+                call.save()
+        else:
+            # One statement is atomic on its own; BEGIN/COMMIT around it would cost two more round
+            # trips to the database on the inbound webhook's path.
             call.save()
     except IntegrityError as exc:
         if "call_tenant_provider_call_id_uniq" in str(exc):

@@ -30,13 +30,15 @@ from telephony_app.inbound import (
     InboundRoute,
     inbound_call_connect,
     inbound_call_record_unanswered,
+    inbound_number_for,
     inbound_route,
-    phone_number_for_inbound,
 )
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.number_cache import InboundNumber, inbound_numbers_forget
 from telephony_app.services import call_create, call_transition
+from voiceplatform.crypto import SecretDecryptionError
 from voiceplatform.models import Provider, Tenant
-from voiceplatform.selectors import credential_resolve
+from voiceplatform.selectors import ResolvedCredential, credential_from_stored, credential_resolve
 
 logger = logging.getLogger(__name__)
 
@@ -79,10 +81,28 @@ class TwilioSigner:
 
 def signer_for(*, tenant: Tenant, phone_number: PhoneNumber | None) -> TwilioSigner | None:
     """The tenant's Twilio auth token (its own credential, else TWILIO_AUTH_TOKEN); None without one."""
-    credential = credential_resolve(tenant=tenant, provider=Provider.TWILIO)
+    return _signer(tenant, phone_number, credential_resolve(tenant=tenant, provider=Provider.TWILIO))
+
+
+def _signer(
+    tenant: Tenant, phone_number: PhoneNumber | None, credential: ResolvedCredential | None
+) -> TwilioSigner | None:
     if credential is None or not credential.secret:
         return None
     return TwilioSigner(tenant, phone_number, credential.secret, credential.account_id)
+
+
+def number_signer(entry: InboundNumber) -> TwilioSigner | None:
+    """signer_for the owner of a dialed number, with the credential row the number cache holds."""
+    phone_number = entry.phone_number
+    try:
+        credential = credential_from_stored(provider=Provider.TWILIO, stored=entry.twilio_credential)
+    except SecretDecryptionError:
+        # The cached ciphertext predates a key rotation (re-encrypted by a queryset update, which
+        # sends no signal): forget it and read the row as it is now.
+        inbound_numbers_forget([phone_number.number])
+        return signer_for(tenant=phone_number.tenant, phone_number=phone_number)
+    return _signer(phone_number.tenant, phone_number, credential)
 
 
 def public_url(request: HttpRequest) -> str:
@@ -105,10 +125,10 @@ def signature_is_valid(*, signer: TwilioSigner, request: HttpRequest) -> bool:
 
 def voice_signers(params: Mapping[str, str]) -> list[TwilioSigner]:
     """Who may have signed a voice webhook: the owner of the dialed number (To), if any."""
-    phone_number = phone_number_for_inbound(params.get("To", ""))
-    if phone_number is None:
+    entry = inbound_number_for(params.get("To", ""))
+    if entry is None:
         return []
-    signer = signer_for(tenant=phone_number.tenant, phone_number=phone_number)
+    signer = number_signer(entry)
     return [signer] if signer is not None else []
 
 
@@ -116,9 +136,9 @@ def status_signers(params: Mapping[str, str]) -> list[TwilioSigner]:
     """Who may have signed a status callback: the owner of our side's number (To on inbound
     calls, From on outbound ones), else the tenants that already have a Call with this CallSid."""
     inbound = params.get("Direction", INBOUND_DIRECTION) == INBOUND_DIRECTION
-    phone_number = phone_number_for_inbound(params.get("To" if inbound else "From", ""))
-    if phone_number is not None:
-        signer = signer_for(tenant=phone_number.tenant, phone_number=phone_number)
+    entry = inbound_number_for(params.get("To" if inbound else "From", ""))
+    if entry is not None:
+        signer = number_signer(entry)
         return [signer] if signer is not None else []
     call_sid = params.get("CallSid", "")
     if not call_sid:

@@ -8,6 +8,7 @@ key encrypts; all of them decrypt, which is how keys are rotated.
 from __future__ import annotations
 
 import base64
+import functools
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -21,7 +22,9 @@ class SecretDecryptionError(Exception):
     """The ciphertext does not belong to this tenant or no configured key opens it."""
 
 
+@functools.lru_cache(maxsize=4096)
 def _tenant_fernet(master_key: str, tenant_id: int) -> Fernet:
+    """Derived once per process and tenant: HKDF costs more than the decryption it serves."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT, info=f"tenant:{tenant_id}".encode())
     derived = hkdf.derive(base64.urlsafe_b64decode(master_key.encode()))
     return Fernet(base64.urlsafe_b64encode(derived))

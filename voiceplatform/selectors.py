@@ -100,20 +100,20 @@ def credentials_resolve(*, tenant: Tenant, providers: Iterable[str]) -> dict[str
         credential.provider: credential
         for credential in ProviderCredential.objects.for_tenant(tenant).filter(provider__in=wanted)
     }
-    resolved: dict[str, ResolvedCredential | None] = {}
-    for provider in wanted:
-        credential = stored.get(provider)
-        if credential is not None:
-            resolved[provider] = ResolvedCredential(
-                provider=provider,
-                secret=credential.get_secret(),
-                base_url=credential.base_url,
-                account_id=credential.account_id,
-                source="tenant",
-            )
-        else:
-            resolved[provider] = _environment_credential(provider)
-    return resolved
+    return {provider: credential_from_stored(provider=provider, stored=stored.get(provider)) for provider in wanted}
+
+
+def credential_from_stored(*, provider: str, stored: ProviderCredential | None) -> ResolvedCredential | None:
+    """credential_resolve for a row already read (the tenant's credential of this provider, or None)."""
+    if stored is None:
+        return _environment_credential(provider)
+    return ResolvedCredential(
+        provider=provider,
+        secret=stored.get_secret(),
+        base_url=stored.base_url,
+        account_id=stored.account_id,
+        source="tenant",
+    )
 
 
 def _environment_credential(provider: str) -> ResolvedCredential | None:

@@ -1,0 +1,112 @@
+"""The dialed number's routing facts, served from Redis: the inbound webhooks' hot path.
+
+Every inbound webhook starts from the number that was dialed: which PhoneNumber it is, whose
+(tenant), which agent answers it, and the tenant's Twilio credential that must have signed the
+request. Read from PostgreSQL those are two queries and about 4 ms of ORM work per call; here
+they are one Redis GET. Entries are written on a miss, dropped on commit by the signal handlers
+in telephony_app/signals.py whenever a number, agent, tenant or Twilio credential changes, and
+expire after NUMBER_CACHE_TTL_SECONDS anyway, which bounds what a change made by a path without
+signals (a queryset update) could leave behind. Redis down: straight to the database.
+
+Keys are vp:inbound:v1:<E.164 number>, not per tenant, on purpose: numbers are unique across
+the platform, and the number is what tells us the tenant (see phone_number_for_inbound). Values
+are pickled model instances, as in Django's own cache backends; the credential stays encrypted.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+from django.db import transaction
+
+from agents_app.runtime_config import redis_client
+from telephony_app.models import PhoneNumber
+from voiceplatform.models import Provider, ProviderCredential, Tenant
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "vp:inbound:v1:"
+NUMBER_CACHE_TTL_SECONDS = 60
+
+# What routing reads of a number's agent; the rest of the (wide) agent row stays in the database.
+# Other fields still load on access, with one more query.
+_ROUTE_FIELDS = (
+    *(field.name for field in PhoneNumber._meta.concrete_fields),
+    *(f"tenant__{field.name}" for field in Tenant._meta.concrete_fields),
+    *(f"agent__{name}" for name in ("code", "name", "is_active", "tenant")),
+)
+
+
+@dataclass(frozen=True)
+class InboundNumber:
+    """A dialed number of the platform, with its tenant, its agent and the tenant's own Twilio
+    credential (None: the tenant has none, so TWILIO_AUTH_TOKEN applies)."""
+
+    phone_number: PhoneNumber
+    twilio_credential: ProviderCredential | None
+
+
+def cache_key(number: str) -> str:
+    return KEY_PREFIX + number
+
+
+def _from_database(number: str) -> InboundNumber | None:
+    phone_number = (
+        PhoneNumber.objects.select_related("tenant", "agent").only(*_ROUTE_FIELDS).filter(number=number).first()
+    )
+    if phone_number is None:
+        return None
+    credential = ProviderCredential.objects.for_tenant(phone_number.tenant).filter(provider=Provider.TWILIO).first()
+    return InboundNumber(phone_number, credential)
+
+
+def inbound_number(number: str) -> InboundNumber | None:
+    """The routing facts of an E.164 number (None: no tenant has it), from Redis when it can."""
+    key = cache_key(number)
+    client = redis_client()
+    try:
+        cached = client.get(key)
+    except redis.RedisError:
+        logger.warning("inbound number cache unreachable; reading the database")
+        return _from_database(number)
+    if cached is not None:
+        try:
+            entry: InboundNumber | None = pickle.loads(cached)  # noqa: S301 (our own Redis, as Django's cache)
+            return entry
+        except Exception:  # written by another code version: read again below
+            logger.warning("inbound number cache entry for %s unreadable; reading the database", number)
+    entry = _from_database(number)
+    try:
+        # An unknown number is cached too, so that calls to it (or forged webhooks) cost no query;
+        # creating the number drops the entry.
+        client.set(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL), ex=NUMBER_CACHE_TTL_SECONDS)
+    except redis.RedisError:
+        logger.warning("inbound number cache unreachable; %s not cached", number)
+    return entry
+
+
+def inbound_numbers_forget(numbers: Iterable[str]) -> None:
+    """Drops the entries of these numbers now; the next call reads the database."""
+    keys = [cache_key(number) for number in numbers if number]
+    if not keys:
+        return
+    try:
+        redis_client().delete(*keys)
+    except redis.RedisError:
+        logger.warning("inbound number cache unreachable; %d entries left to expire", len(keys))
+
+
+def inbound_numbers_forget_on_commit(numbers: Iterable[str]) -> None:
+    """inbound_numbers_forget once the current transaction commits (at once outside one)."""
+    wanted = sorted(set(numbers))
+    if wanted:
+        transaction.on_commit(lambda: inbound_numbers_forget(wanted))
+
+
+def tenant_numbers(tenant_id: int) -> list[str]:
+    """Every number of a tenant (what to forget when its agents, name or credential change)."""
+    return list(PhoneNumber.objects.filter(tenant_id=tenant_id).values_list("number", flat=True))
