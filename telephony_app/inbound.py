@@ -80,9 +80,14 @@ def inbound_number_for(number: str) -> InboundNumber | None:
 
 
 def inbound_route(
-    *, to_number: str, phone_number: PhoneNumber | None = None, now: datetime.datetime | None = None
+    *,
+    to_number: str,
+    phone_number: PhoneNumber | None = None,
+    inbound_rules: dict[str, Any] | None = None,
+    now: datetime.datetime | None = None,
 ) -> InboundRoute:
-    """Where a call to `to_number` goes now. Pass `phone_number` when the caller already looked it up."""
+    """Where a call to `to_number` goes now. Pass `phone_number` when the caller already looked it
+    up, and `inbound_rules` when it holds the agent's (the number cache's InboundNumber does)."""
     if phone_number is None:
         phone_number = phone_number_for_inbound(to_number)
     if phone_number is None:
@@ -95,13 +100,15 @@ def inbound_route(
         return _unavailable(phone_number, f"number {number} has no agent assigned")
     if not agent.is_active:
         return _unavailable(phone_number, f"agent {agent.name!r} is inactive", agent=agent)
-    loaded = loader.get(tenant_code=phone_number.tenant.code, agent_code=agent.code)
-    config = loaded.config
-    if config is None or config.get("is_default"):
-        # Nothing to route with: the worker's default config would only apologise; let it, so the
-        # caller still reaches the apology and the fallback number (issue: fallback_to_default).
-        config = config or {}
-    inbound = config.get("inbound") or {}
+    config: dict[str, Any] | None = None
+    if inbound_rules is not None:
+        inbound = inbound_rules
+    else:
+        config = loader.get(tenant_code=phone_number.tenant.code, agent_code=agent.code).config
+        # No config, or the default: nothing to route with. The worker's default config would only
+        # apologise; let it, so the caller still reaches the apology and the fallback number
+        # (issue: fallback_to_default).
+        inbound = (config or {}).get("inbound") or {}
     if not is_open(inbound, now or timezone.now()):
         message = (inbound.get("out_of_hours_message") or "").strip() or CLOSED_LINE
         return InboundRoute(

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 
 from agents_app.validation import validate_e164
-from voiceplatform.models import TenantOwned
+from voiceplatform.models import Tenant, TenantOwned
 
 
 class CallDirection(models.TextChoices):
@@ -52,17 +52,22 @@ STATUS_RANK: dict[str, int] = {
 
 
 class Call(TenantOwned):
-    """A call (or chat). `code` is the call id used in URLs, room metadata (`call_id`) and the API."""
+    """A call (or chat). `code` is the call id used in URLs, room metadata (`call_id`) and the API.
 
+    Every index costs each inbound call's INSERT (the webhook's hot path), so none is redundant:
+    the tenant's own lookups use call_tenant_created_idx (tenant first), status filters use
+    call_status_updated_idx (status first), and no query matches room names or statuses by LIKE."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     agent = models.ForeignKey(
         "agents_app.Agent", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
     agent_name = models.CharField(max_length=120, blank=True, help_text="Snapshot; survives agent deletion.")
     direction = models.CharField(max_length=16, choices=CallDirection.choices)
-    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.QUEUED, db_index=True)
+    status = models.CharField(max_length=16, choices=CallStatus.choices, default=CallStatus.QUEUED)
     from_number = models.CharField(max_length=32, blank=True)
     to_number = models.CharField(max_length=32, blank=True)
-    room_name = models.CharField(max_length=128, blank=True, db_index=True)
+    room_name = models.CharField(max_length=128, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -90,6 +95,8 @@ class Call(TenantOwned):
             models.Index(fields=["tenant", "agent", "-created_at"], name="call_tenant_agent_created_idx"),
             # The reaper's query: non-terminal calls not updated for a while.
             models.Index(fields=["status", "updated_at"], name="call_status_updated_idx"),
+            # The LiveKit webhook and the worker find a call by its room (exact match only).
+            models.Index(fields=["room_name"], name="call_room_name_idx"),
         ]
         constraints = [
             models.CheckConstraint(

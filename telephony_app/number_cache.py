@@ -1,14 +1,16 @@
 """The dialed number's routing facts, served from Redis: the inbound webhooks' hot path.
 
 Every inbound webhook starts from the number that was dialed: which PhoneNumber it is, whose
-(tenant), which agent answers it, and the tenant's Twilio credential that must have signed the
-request. Read from PostgreSQL those are two queries and about 4 ms of ORM work per call; here
-they are one Redis GET. Entries are written on a miss, dropped on commit by the signal handlers
-in telephony_app/signals.py whenever a number, agent, tenant or Twilio credential changes, and
-expire after NUMBER_CACHE_TTL_SECONDS anyway, which bounds what a change made by a path without
-signals (a queryset update) could leave behind. Redis down: straight to the database.
+(tenant), which agent answers it and by what rules (business hours), and the tenant's Twilio
+credential that must have signed the request. Read from PostgreSQL and the config cache those are
+two queries, a second Redis read and about 4 ms of ORM work per call; here they are one Redis GET.
+Entries are written on a miss, dropped on commit by the signal handlers in telephony_app/signals.py
+whenever a number, agent (its business hours and holidays are saved with it), tenant or Twilio
+credential changes, and expire after NUMBER_CACHE_TTL_SECONDS anyway, which bounds what a change
+made by a path without signals (a queryset update) could leave behind. Redis down: straight to the
+database.
 
-Keys are vp:inbound:v1:<E.164 number>, not per tenant, on purpose: numbers are unique across
+Keys are vp:inbound:v2:<E.164 number>, not per tenant, on purpose: numbers are unique across
 the platform, and the number is what tells us the tenant (see phone_number_for_inbound). Values
 are pickled model instances, as in Django's own cache backends; the credential stays encrypted.
 """
@@ -19,17 +21,18 @@ import logging
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.db import transaction
 
-from agents_app.runtime_config import redis_client
+from agents_app.runtime_config import loader, redis_client
 from telephony_app.models import PhoneNumber
 from voiceplatform.models import Provider, ProviderCredential, Tenant
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "vp:inbound:v1:"
+KEY_PREFIX = "vp:inbound:v2:"  # bumped whenever InboundNumber changes shape
 NUMBER_CACHE_TTL_SECONDS = 60
 
 # What routing reads of a number's agent; the rest of the (wide) agent row stays in the database.
@@ -43,11 +46,15 @@ _ROUTE_FIELDS = (
 
 @dataclass(frozen=True)
 class InboundNumber:
-    """A dialed number of the platform, with its tenant, its agent and the tenant's own Twilio
-    credential (None: the tenant has none, so TWILIO_AUTH_TOKEN applies)."""
+    """A dialed number of the platform, with its tenant, its agent, the tenant's own Twilio
+    credential (None: the tenant has none, so TWILIO_AUTH_TOKEN applies) and the agent's inbound
+    rules (the "inbound" part of its runtime config: business hours, holidays, out-of-hours message,
+    fallback number), so routing needs no second read. None when the number has no active agent or
+    its config could only come from a stale copy or the default: routing then asks the loader."""
 
     phone_number: PhoneNumber
     twilio_credential: ProviderCredential | None
+    inbound_rules: dict[str, Any] | None = None
 
 
 def cache_key(number: str) -> str:
@@ -61,7 +68,19 @@ def _from_database(number: str) -> InboundNumber | None:
     if phone_number is None:
         return None
     credential = ProviderCredential.objects.for_tenant(phone_number.tenant).filter(provider=Provider.TWILIO).first()
-    return InboundNumber(phone_number, credential)
+    return InboundNumber(phone_number, credential, _inbound_rules(phone_number))
+
+
+def _inbound_rules(phone_number: PhoneNumber) -> dict[str, Any] | None:
+    agent = phone_number.agent
+    if agent is None or not agent.is_active:
+        return None
+    # count=False: filling this cache is not a call start (the call's own start counts).
+    loaded = loader.get(tenant_code=phone_number.tenant.code, agent_code=agent.code, count=False)
+    config = loaded.config
+    if loaded.source not in ("cache", "database") or config is None or config.get("is_default"):
+        return None  # nothing fresh to keep: every call asks the loader (and its fallbacks) again
+    return dict(config.get("inbound") or {})
 
 
 def inbound_number(number: str) -> InboundNumber | None:

@@ -77,6 +77,8 @@ class TwilioSigner:
     phone_number: PhoneNumber | None
     auth_token: str = dataclasses.field(repr=False)
     account_sid: str
+    # The number's agent's inbound rules, when the number cache had them (see InboundNumber).
+    inbound_rules: dict[str, Any] | None = None
 
 
 def signer_for(*, tenant: Tenant, phone_number: PhoneNumber | None) -> TwilioSigner | None:
@@ -102,7 +104,8 @@ def number_signer(entry: InboundNumber) -> TwilioSigner | None:
         # sends no signal): forget it and read the row as it is now.
         inbound_numbers_forget([phone_number.number])
         return signer_for(tenant=phone_number.tenant, phone_number=phone_number)
-    return _signer(phone_number.tenant, phone_number, credential)
+    signer = _signer(phone_number.tenant, phone_number, credential)
+    return dataclasses.replace(signer, inbound_rules=entry.inbound_rules) if signer is not None else None
 
 
 def public_url(request: HttpRequest) -> str:
@@ -246,12 +249,18 @@ def _existing(*, tenant: Tenant, call_sid: str) -> Call | None:
     return Call.objects.for_tenant(tenant).filter(provider_call_id=call_sid).first()
 
 
-def twilio_voice_answer(*, tenant: Tenant, phone_number: PhoneNumber, params: Mapping[str, str]) -> str:
+def twilio_voice_answer(
+    *,
+    tenant: Tenant,
+    phone_number: PhoneNumber,
+    params: Mapping[str, str],
+    inbound_rules: dict[str, Any] | None = None,
+) -> str:
     """The TwiML for a verified voice webhook; the call is in the call log once, however often
     Twilio retries (a retry gets the TwiML of the call already recorded)."""
     call_sid = params.get("CallSid", "")
     try:
-        return _answer(phone_number=phone_number, params=params)
+        return _answer(phone_number=phone_number, params=params, inbound_rules=inbound_rules)
     except (IntegrityError, ValidationError):
         # A retry, or two deliveries racing: the CallSid's unique constraint refused the second Call
         # before any LiveKit room was made, and the call recorded first answers both. (Looking it up
@@ -262,8 +271,10 @@ def twilio_voice_answer(*, tenant: Tenant, phone_number: PhoneNumber, params: Ma
         return twiml_for_call(existing)
 
 
-def _answer(*, phone_number: PhoneNumber, params: Mapping[str, str]) -> str:
-    route = inbound_route(to_number=phone_number.number, phone_number=phone_number)
+def _answer(
+    *, phone_number: PhoneNumber, params: Mapping[str, str], inbound_rules: dict[str, Any] | None = None
+) -> str:
+    route = inbound_route(to_number=phone_number.number, phone_number=phone_number, inbound_rules=inbound_rules)
     from_number, call_sid = params.get("From", ""), params.get("CallSid", "")
     if route.outcome == "unavailable":
         logger.info("twilio call %s to %s not taken: %s", call_sid, route.to_number, route.reason)

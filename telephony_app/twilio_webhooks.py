@@ -70,7 +70,9 @@ def twilio_voice(request: HttpRequest, *, signer: TwilioSigner, params: dict[str
     """TwiML for an incoming call: the agent's room over SIP, the out-of-hours message, or an apology."""
     assert signer.phone_number is not None  # voice_signers only names the owner of the dialed number
     try:
-        twiml = twilio_voice_answer(tenant=signer.tenant, phone_number=signer.phone_number, params=params)
+        twiml = twilio_voice_answer(
+            tenant=signer.tenant, phone_number=signer.phone_number, params=params, inbound_rules=signer.inbound_rules
+        )
     except Exception:
         # A 500 makes Twilio play its own "application error" to the caller; an apology is kinder,
         # and the traceback still reaches the logs.

@@ -137,3 +137,17 @@ def test_calls_still_connect_when_redis_is_down(twilio, livekit, tenant, number,
 
     assert connected(twilio.post(VOICE, voice_params(call_sid())))
     assert Call.objects.for_tenant(tenant).count() == 1
+
+
+def test_new_business_hours_apply_to_the_very_next_call(twilio, livekit, tenant, agent, number):
+    assert connected(twilio.post(VOICE, voice_params(call_sid())))  # open: no hours set
+
+    agent_update(
+        tenant=tenant,
+        agent=agent,
+        actor=SYSTEM,
+        fields={"business_hours_enabled": True, "out_of_hours_message": "Closed for the holidays."},
+    )
+    answer = verbs(twiml(twilio.post(VOICE, voice_params(call_sid()))))
+
+    assert answer == [("Say", "Closed for the holidays."), ("Hangup", "")]  # no hours at all: always closed
