@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -89,28 +90,57 @@ def _credentials() -> tuple[str, str, str]:
     return settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
 
 
+# CreateRoom, DeleteRoom and ListRooms need no room-scoped grant, so one token signed ahead serves
+# them all (livekit-api's token mode) where livekit-api would sign a new JWT per request, a tenth
+# of the inbound webhook's CPU. It is signed again at half its life.
+ROOMS_TOKEN_TTL_SECONDS = 600
+
+
 class _Clients:
-    """Long-lived LiveKitAPI clients (one per URL/key/secret) on one event loop."""
+    """Long-lived LiveKitAPI clients (per URL/key/secret) on one event loop, sharing one aiohttp session."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.session: aiohttp.ClientSession | None = None
         self.clients: dict[tuple[str, str, str], api.LiveKitAPI] = {}
+        self.rooms_clients: dict[tuple[str, str, str], tuple[api.LiveKitAPI, float]] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None or self.session.closed:
+            # No session-wide total timeout: each request gets its own below (5 s, 40 s for a transfer).
+            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None))
+        return self.session
 
     def client(self, url: str, key: str, secret: str) -> api.LiveKitAPI:
         """The client for these credentials; called on the loop only, so no lock is needed."""
         credentials = (url, key, secret)
         client = self.clients.get(credentials)
         if client is None:
-            # No session-wide total timeout: each request gets its own below (5 s, 40 s for a transfer).
             # failover=False: region failover is for LiveKit Cloud and would multiply our timeout.
-            client = api.LiveKitAPI(url, key, secret, timeout=aiohttp.ClientTimeout(total=None), failover=False)
+            client = api.LiveKitAPI(url, key, secret, session=self._session(), failover=False)
             self.clients[credentials] = client
         return client
 
+    def rooms_client(self, url: str, key: str, secret: str) -> api.LiveKitAPI:
+        """The client for CreateRoom, DeleteRoom and ListRooms: a token signed ahead, re-signed in time."""
+        credentials = (url, key, secret)
+        cached = self.rooms_clients.get(credentials)
+        now = time.monotonic()
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        grants = api.VideoGrants(room_create=True, room_list=True)
+        ttl = datetime.timedelta(seconds=ROOMS_TOKEN_TTL_SECONDS)
+        token = api.AccessToken(key, secret).with_grants(grants).with_ttl(ttl).to_jwt()
+        client = api.LiveKitAPI(url, token=token, session=self._session(), failover=False)
+        self.rooms_clients[credentials] = (client, now + ROOMS_TOKEN_TTL_SECONDS / 2)
+        return client
+
     async def close_clients(self) -> None:
-        for client in self.clients.values():
-            await client.aclose()
         self.clients.clear()
+        self.rooms_clients.clear()
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
 
 
 class _Background(_Clients):
@@ -188,14 +218,19 @@ def _close_runners() -> None:
 atexit.register(_close_runners)
 
 
-def _call(operation: Callable[[api.LiveKitAPI], Awaitable[T]], *, timeout: float | None = None) -> T:
+def _call(
+    operation: Callable[[api.LiveKitAPI], Awaitable[T]], *, timeout: float | None = None, rooms: bool = False
+) -> T:
+    """Runs `operation` with a client under a timeout; rooms=True for the room calls the pre-signed
+    token covers (CreateRoom, DeleteRoom, ListRooms)."""
     url, key, secret = _credentials()
     timeout = timeout or REQUEST_TIMEOUT_SECONDS
     inline = _get_inline()
     runner: _Clients = inline if inline is not None else _get_background()
 
     async def run() -> T:
-        return await asyncio.wait_for(operation(runner.client(url, key, secret)), timeout)
+        client = runner.rooms_client(url, key, secret) if rooms else runner.client(url, key, secret)
+        return await asyncio.wait_for(operation(client), timeout)
 
     future: concurrent.futures.Future[T] | None = None
     try:
@@ -228,7 +263,7 @@ def create_room(*, name: str, metadata: dict[str, Any], agent_dispatch: bool = T
         metadata=json.dumps(metadata),
         agents=[_dispatch(metadata)] if agent_dispatch else [],
     )
-    _call(lambda lk: lk.room.create_room(request))
+    _call(lambda lk: lk.room.create_room(request), rooms=True)
 
 
 def create_dispatch(*, room: str, metadata: dict[str, Any]) -> str:
@@ -260,12 +295,12 @@ def transfer_participant(*, room: str, identity: str, transfer_to: str) -> None:
 
 def delete_room(*, room: str) -> None:
     """Deletes the room, which disconnects everyone in it (hangs up)."""
-    _call(lambda lk: lk.room.delete_room(api.DeleteRoomRequest(room=room)))
+    _call(lambda lk: lk.room.delete_room(api.DeleteRoomRequest(room=room)), rooms=True)
 
 
 def list_rooms() -> list[str]:
     """The names of the rooms open now."""
-    response = _call(lambda lk: lk.room.list_rooms(api.ListRoomsRequest()))
+    response = _call(lambda lk: lk.room.list_rooms(api.ListRoomsRequest()), rooms=True)
     return [room.name for room in response.rooms]
 
 
@@ -279,7 +314,7 @@ def rooms_open(names: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(wanted), ROOMS_PER_LIST_REQUEST):
         batch = wanted[start : start + ROOMS_PER_LIST_REQUEST]
-        response = _call(lambda lk, batch=batch: lk.room.list_rooms(api.ListRoomsRequest(names=batch)))
+        response = _call(lambda lk, batch=batch: lk.room.list_rooms(api.ListRoomsRequest(names=batch)), rooms=True)
         found.update(room.name for room in response.rooms)
     return found & set(wanted)
 

@@ -38,6 +38,7 @@ class Received:
     method: str  # e.g. "RoomService/CreateRoom"
     message: Any
     claims: Any  # livekit.api.access_token.Claims
+    token: str = ""  # the Bearer JWT as sent
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _handler(fake: FakeLiveKit) -> type[BaseHTTPRequestHandler]:
                 return self._error(401, "unauthenticated", str(exc))
             method = route.removeprefix("livekit.")
             message = REQUESTS[route].FromString(body)
-            fake.received.append(Received(method, message, claims))
+            fake.received.append(Received(method, message, claims, auth.removeprefix("Bearer ")))
             if fake.delay_seconds:
                 time.sleep(fake.delay_seconds)
             if failure := fake.failures.get(method):

@@ -41,6 +41,29 @@ def test_create_room_sends_the_metadata_and_the_agent_dispatch(livekit):
     assert livekit_client.list_rooms() == ["test-room-1"]
 
 
+def test_room_calls_share_one_token_signed_ahead_with_only_room_grants(livekit, monkeypatch):
+    livekit_client.create_room(name="a", metadata=METADATA)
+    livekit_client.create_room(name="b", metadata=METADATA)
+    livekit_client.delete_room(room="a")
+    assert livekit_client.list_rooms() == ["b"]
+    livekit_client.create_dispatch(room="b", metadata=METADATA)  # room-scoped: signed for its room
+
+    room_calls, [dispatch] = livekit.received[:4], livekit.received[4:]
+    assert len({received.token for received in room_calls}) == 1  # one JWT, not one per request
+    video = room_calls[0].claims.video
+    assert (video.room_create, video.room_list, bool(video.room_admin), video.room) == (True, True, False, "")
+    assert dispatch.token != room_calls[0].token
+    expires = jwt.decode(room_calls[0].token, options={"verify_signature": False})["exp"]
+    assert 0 < expires - time.time() <= livekit_client.ROOMS_TOKEN_TTL_SECONDS
+
+    # at half its life the token is signed again, well before LiveKit would refuse it
+    later = time.monotonic() + livekit_client.ROOMS_TOKEN_TTL_SECONDS / 2 + 1
+    monkeypatch.setattr(livekit_client.time, "monotonic", lambda: later)
+    time.sleep(1.1)  # a JWT's times are whole seconds: make the new one differ
+    livekit_client.list_rooms()
+    assert livekit.received[-1].token != room_calls[0].token
+
+
 def test_create_room_without_dispatch_sends_no_agent(livekit):
     livekit_client.create_room(name="quiet", metadata={}, agent_dispatch=False)
 
