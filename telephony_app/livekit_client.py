@@ -91,8 +91,8 @@ def _credentials() -> tuple[str, str, str]:
 
 
 # CreateRoom, DeleteRoom and ListRooms need no room-scoped grant, so one token signed ahead serves
-# them all (livekit-api's token mode) where livekit-api would sign a new JWT per request, a tenth
-# of the inbound webhook's CPU. It is signed again at half its life.
+# them all (livekit-api's token mode) where livekit-api would sign a new JWT per request (0.12-0.2
+# ms of CPU, about 5 % of the inbound webhook). It is signed again at half its life.
 ROOMS_TOKEN_TTL_SECONDS = 600
 
 
@@ -169,7 +169,8 @@ class _Inline(_Clients):
     """The main thread's own loop, run only while a call waits for LiveKit. A process that serves
     one request at a time on its main thread (a gunicorn sync worker, a Celery prefork child) runs
     the request right there: handing it to the background thread and back costs two thread
-    switches and a quarter of a millisecond of CPU per request, a tenth of the inbound webhook."""
+    switches and 0.17-0.25 ms of CPU per request (measured against a local fake LiveKit), about
+    7 % of the inbound webhook."""
 
     def __init__(self) -> None:
         super().__init__(asyncio.new_event_loop())

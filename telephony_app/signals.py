@@ -32,8 +32,10 @@ def phone_number_changed(sender: type, instance: PhoneNumber, **kwargs: Any) -> 
 @receiver(post_save, sender=Agent)
 @receiver(post_delete, sender=Agent)
 def agent_changed(sender: type, instance: Agent, **kwargs: Any) -> None:
-    """An agent's name, activity or existence is part of its numbers' entries (a deleted agent
-    leaves its numbers without one)."""
+    """An agent's name, activity, inbound rules or existence is part of its numbers' entries (a
+    deleted agent leaves its numbers without one). agents_app comes before telephony_app in
+    INSTALLED_APPS, so its own on-commit refresh of the agent's config runs before this forget,
+    and an entry filled right after reads the new config."""
     inbound_numbers_forget_on_commit(tenant_numbers(instance.tenant_id))
 
 
