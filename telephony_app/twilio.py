@@ -87,11 +87,14 @@ def signer_for(*, tenant: Tenant, phone_number: PhoneNumber | None) -> TwilioSig
 
 
 def _signer(
-    tenant: Tenant, phone_number: PhoneNumber | None, credential: ResolvedCredential | None
+    tenant: Tenant,
+    phone_number: PhoneNumber | None,
+    credential: ResolvedCredential | None,
+    inbound_rules: dict[str, Any] | None = None,
 ) -> TwilioSigner | None:
     if credential is None or not credential.secret:
         return None
-    return TwilioSigner(tenant, phone_number, credential.secret, credential.account_id)
+    return TwilioSigner(tenant, phone_number, credential.secret, credential.account_id, inbound_rules)
 
 
 def number_signer(entry: InboundNumber) -> TwilioSigner | None:
@@ -104,8 +107,7 @@ def number_signer(entry: InboundNumber) -> TwilioSigner | None:
         # sends no signal): forget it and read the row as it is now.
         inbound_numbers_forget([phone_number.number])
         return signer_for(tenant=phone_number.tenant, phone_number=phone_number)
-    signer = _signer(phone_number.tenant, phone_number, credential)
-    return dataclasses.replace(signer, inbound_rules=entry.inbound_rules) if signer is not None else None
+    return _signer(phone_number.tenant, phone_number, credential, entry.inbound_rules)
 
 
 def public_url(request: HttpRequest) -> str:
