@@ -57,10 +57,15 @@ def stale_key(tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str) -> str:
     return f"vp:agentcfg-stale:{SCHEMA_VERSION}:{tenant_code}:{agent_code}"
 
 
-def build_runtime_config(agent: Agent) -> dict[str, Any]:
-    """The document every consumer sees (the reference's fields plus what the worker needs); no secrets."""
+def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> dict[str, Any]:
+    """The document every consumer sees (the reference's fields plus what the worker needs); no secrets.
+
+    is_saved=False: an agent that is not in the database (the voice worker's rehearsal) has no
+    business hours or holidays to read."""
     llm = catalog.llm_model(agent.llm_provider, agent.llm_model)
-    ranges = [HoursRange(h.weekday, h.start, h.end) for h in agent.business_hours.all()]
+    hours = agent.business_hours.all() if is_saved else []
+    holidays = agent.holidays.all() if is_saved else []
+    ranges = [HoursRange(h.weekday, h.start, h.end) for h in hours]
     return {
         "agent_id": str(agent.code),
         "tenant_id": str(agent.tenant.code),
@@ -100,7 +105,7 @@ def build_runtime_config(agent: Agent) -> dict[str, Any]:
             "timezone": agent.timezone,
             "business_hours_enabled": agent.business_hours_enabled,
             "business_hours": business_hours_document(ranges),
-            "holidays": [{"date": h.date.isoformat(), "name": h.name} for h in agent.holidays.all()],
+            "holidays": [{"date": h.date.isoformat(), "name": h.name} for h in holidays],
             "transfer_number": agent.transfer_number or None,
             "fallback_number": agent.fallback_number or None,
             "out_of_hours_message": agent.out_of_hours_message,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 
 import redis
@@ -21,7 +20,7 @@ from livekit.agents.ipc.log_queue import LogQueueHandler
 from livekit.agents.tokenize.basic import hyphenate_word
 
 from agents_app.runtime_config import loader
-from worker import entrypoint, factories, transport
+from worker import entrypoint, factories, rehearsal, transport
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +31,8 @@ LOAD_THRESHOLD = 1.0
 
 
 def setup_process(proc: JobProcess) -> None:
-    """Per job process, before its call: Silero VAD, the TLS context, connections opened, one log copy."""
+    """Per job process, before its call: Silero VAD, the TLS context, connections opened, one log
+    copy, and a rehearsal of a call's start (worker.rehearsal)."""
     from livekit.plugins import silero
 
     # The forkserver's django.setup() gave this process Django's stderr handler; the job's records
@@ -48,6 +48,8 @@ def setup_process(proc: JobProcess) -> None:
     # The trust store, parsed once here: every provider client of the call shares this context.
     transport.ssl_context()
     _open_connections()
+    # Last: the call's start, rehearsed, so the call does not pay this process's first uses.
+    rehearsal.rehearse(proc)
 
 
 def _open_connections() -> None:
@@ -70,26 +72,6 @@ def _open_connections() -> None:
 
 def _open_database_connection() -> None:
     connection.ensure_connection()
-    _warm_call_queries()
-
-
-def _warm_call_queries() -> None:
-    """Run, once per process, the query shapes a call's start runs (matching nothing).
-
-    A job process's first ORM query of each shape pays Django's one-off per-process work (lookup
-    and compiler set-up, lazy caches), ~5 ms per query at call start otherwise.
-    """
-    from telephony_app.models import Call
-    from telephony_app.selectors import call_for_job
-    from voiceplatform.models import Tenant
-    from voiceplatform.selectors import credentials_resolve
-
-    nobody = uuid.uuid4()
-    call_for_job(tenant_code=nobody, call_code=nobody)
-    Tenant.objects.filter(code=nobody).first()
-    absent = Tenant(pk=0, code=nobody)  # never saved: filters on it match no row
-    Call.objects.for_tenant(absent).select_related("agent").filter(code=nobody).first()
-    credentials_resolve(tenant=absent, providers=["-", "--"])
 
 
 def load_function(concurrency: int) -> Callable[[AgentServer], float]:

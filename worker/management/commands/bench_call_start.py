@@ -61,7 +61,7 @@ class _StartTimes(logging.Handler):
         self.job_started_at: dict[str, float] = {}
         self.session_started_ms: dict[str, float] = {}
         self.first_speech_ms: dict[str, float] = {}
-        self.stages: dict[str, list[float]] = {}
+        self.stages: dict[str, dict[str, float]] = {}  # call id -> stage -> ms
 
     def emit(self, record: logging.LogRecord) -> None:
         call_id = str(getattr(record, "call_id", ""))
@@ -71,9 +71,20 @@ class _StartTimes(logging.Handler):
         if hasattr(record, "start_ms"):
             self.session_started_ms[call_id] = float(record.start_ms)
         for stage, ms in getattr(record, "stages", {}).items():
-            self.stages.setdefault(stage, []).append(float(ms))
+            self.stages.setdefault(call_id, {})[stage] = float(ms)
         if hasattr(record, "first_speech_ms"):
             self.first_speech_ms[call_id] = float(record.first_speech_ms)
+
+    def stage_medians(self, call_ids: list[str]) -> str:
+        """Each start-up stage's p50 over these calls, in the order the stages happen."""
+        names: dict[str, None] = {}
+        for call_id in call_ids:
+            names.update(dict.fromkeys(self.stages.get(call_id, {})))
+        medians = []
+        for name in names:
+            samples = [self.stages[c][name] for c in call_ids if name in self.stages.get(c, {})]
+            medians.append(f"{name} {_percentile(samples, 0.5):.1f}")
+        return ", ".join(medians)
 
     def done(self, call_id: str) -> float | None:
         """Job start -> the session started and the greeting handed to the TTS (both), once known."""
@@ -85,6 +96,10 @@ class _StartTimes(logging.Handler):
 def _percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _listed(samples: list[float]) -> str:
+    return " ".join(f"{sample:.0f}" for sample in samples)
 
 
 class Command(BaseCommand):
@@ -125,8 +140,8 @@ class Command(BaseCommand):
             f"-> greeting's request at the provider: p50={_percentile(at_endpoint, 0.5):.1f} ms "
             f"(all {len(started)} calls)"
         )
-        stages = ", ".join(f"{name} {_percentile(ms[1:] or ms, 0.5):.1f}" for name, ms in times.stages.items())
-        self.stdout.write(f"start-up stages, p50 ms from job start: {stages}")
+        self.stdout.write(f"warm start-up stages, p50 ms from job start: {times.stage_medians(self.warm_ids)}")
+        self.stdout.write(f"cold start-up stages, p50 ms from job start: {times.stage_medians(self.cold_ids)}")
         self.stdout.write(
             f"calls={calls} warm min={min(warm):.1f} p50={_percentile(warm, 0.5):.1f} max={max(warm):.1f} ms; "
             f"cold min={min(cold):.1f} p50={_percentile(cold, 0.5):.1f} max={max(cold):.1f} ms"
@@ -158,6 +173,7 @@ class Command(BaseCommand):
         self, tenant: Tenant, agent: Any, provider: LocalProviderServer, times: _StartTimes, calls: int
     ) -> tuple[list[float], list[float], float, list[float]]:
         self.at_endpoint: list[float] = []
+        self.measured_ids: list[str] = []  # call ids in the order they were measured
         measure = partial(self._measure, tenant=tenant, agent=agent, provider=provider, times=times)
 
         async def invalidate() -> None:
@@ -169,9 +185,13 @@ class Command(BaseCommand):
             await measure(server)  # the first job of a fresh forkserver: not counted
         finally:
             await self._close(server, task)
+        first = len(self.measured_ids)
         cold = await self._phase(calls, measure, before_each=invalidate)
+        self.cold_ids = self.measured_ids[first : first + calls]
         warm = await self._phase(calls, measure)
+        self.warm_ids = self.measured_ids[first + calls :]
         self.stderr.write(f"mean warm {statistics.mean(warm):.1f} ms, mean cold {statistics.mean(cold):.1f} ms")
+        self.stderr.write(f"in call order, ms: warm {_listed(warm)}; cold {_listed(cold)}")
         return warm, cold, rss_mb, self.at_endpoint
 
     async def _phase(self, calls: int, measure: Any, *, before_each: Any = None) -> list[float]:
@@ -218,6 +238,7 @@ class Command(BaseCommand):
         the greeting handed to the TTS (the later of the two)."""
         call = await asyncio.to_thread(self._new_call, tenant, agent)
         metadata = json.dumps({"agent_id": str(agent.code), "tenant_id": str(tenant.code), "call_id": str(call.code)})
+        await asyncio.sleep(1.5)
         launched = time.time()
         room = models.Room(name=call.room_name, metadata=metadata)
         await server.simulate_job(call.room_name, fake_job=True, room_info=room)
@@ -231,6 +252,7 @@ class Command(BaseCommand):
         if speech is None or elapsed is None:
             raise CommandError(f"call {call.code} did not greet within 30 s; see the worker log above")
         self.at_endpoint.append((speech.at - times.job_started_at[call_id]) * 1000)
+        self.measured_ids.append(call_id)
         return elapsed
 
     @staticmethod
