@@ -8,6 +8,7 @@ and builds the TLS context its provider clients share (worker.transport).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 
@@ -50,6 +51,11 @@ def setup_process(proc: JobProcess) -> None:
     _open_connections()
     # Last: the call's start, rehearsed, so the call does not pay this process's first uses.
     rehearsal.rehearse(proc)
+    # Then the rehearsal's garbage collected, and everything still alive (Django, the plugins,
+    # Silero, the warmed caches) frozen out of the collector's reach: otherwise a young-generation
+    # collection walking those objects lands in every call's start (5-8 ms measured, each call).
+    gc.collect()
+    gc.freeze()
 
 
 def _open_connections() -> None:
