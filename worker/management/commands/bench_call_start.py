@@ -238,7 +238,6 @@ class Command(BaseCommand):
         the greeting handed to the TTS (the later of the two)."""
         call = await asyncio.to_thread(self._new_call, tenant, agent)
         metadata = json.dumps({"agent_id": str(agent.code), "tenant_id": str(tenant.code), "call_id": str(call.code)})
-        await asyncio.sleep(1.5)
         launched = time.time()
         room = models.Room(name=call.room_name, metadata=metadata)
         await server.simulate_job(call.room_name, fake_job=True, room_info=room)
