@@ -185,17 +185,16 @@ class Command(BaseCommand):
             await measure(server)  # the first job of a fresh forkserver: not counted
         finally:
             await self._close(server, task)
-        first = len(self.measured_ids)
-        cold = await self._phase(calls, measure, before_each=invalidate)
-        self.cold_ids = self.measured_ids[first : first + calls]
-        warm = await self._phase(calls, measure)
-        self.warm_ids = self.measured_ids[first + calls :]
+        cold, self.cold_ids = await self._phase(calls, measure, before_each=invalidate)
+        warm, self.warm_ids = await self._phase(calls, measure)
         self.stderr.write(f"mean warm {statistics.mean(warm):.1f} ms, mean cold {statistics.mean(cold):.1f} ms")
         self.stderr.write(f"in call order, ms: warm {_listed(warm)}; cold {_listed(cold)}")
         return warm, cold, rss_mb, self.at_endpoint
 
-    async def _phase(self, calls: int, measure: Any, *, before_each: Any = None) -> list[float]:
-        """`calls` calls one after the other; each stays connected (a silent caller) until its batch ends."""
+    async def _phase(self, calls: int, measure: Any, *, before_each: Any = None) -> tuple[list[float], list[str]]:
+        """`calls` calls one after the other; each stays connected (a silent caller) until its batch ends.
+        Returns their times and their call ids, in call order."""
+        first = len(self.measured_ids)
         samples: list[float] = []
         while len(samples) < calls:
             server, task = await self._start_server()
@@ -207,7 +206,7 @@ class Command(BaseCommand):
             finally:
                 # Ends the batch's calls as a worker shutdown does: sessions closed, Calls written.
                 await self._close(server, task)
-        return samples
+        return samples, self.measured_ids[first:]
 
     async def _idle_job_rss(self) -> float:
         """Resident memory of one idle job process (forked from the forkserver, VAD and connections ready)."""
