@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Callable
 
@@ -235,7 +236,8 @@ class Agent(TenantOwned):
 
 
 class BusinessHours(TenantOwned):
-    """One opening range of an agent on a weekday; a day may have several, none = closed."""
+    """One opening range of an agent, starting on a weekday (agents_app.validation.HoursRange has the
+    rules: an end before the start runs into the next day); a day may have several, none = closed."""
 
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="business_hours")
     weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
@@ -246,8 +248,10 @@ class BusinessHours(TenantOwned):
         ordering = ["weekday", "start"]
         verbose_name_plural = "business hours"
         constraints = [
+            # end < start is an overnight range (into the next day); end 00:00 is the day's midnight
             models.CheckConstraint(
-                condition=models.Q(start__lt=models.F("end")), name="business_hours_start_before_end"
+                condition=~models.Q(start=models.F("end")) | models.Q(end=datetime.time(0, 0)),
+                name="business_hours_start_is_not_end",
             )
         ]
 

@@ -115,19 +115,52 @@ def validate_ivr_menu_shape(value: Any) -> None:
         raise ValidationError(messages, code="ivr_menu")
 
 
+DAY_SECONDS = 24 * 3600
+WEEK_SECONDS = 7 * DAY_SECONDS
+MIDNIGHT = datetime.time(0, 0)
+
+
 @dataclass(frozen=True)
 class HoursRange:
-    weekday: int  # 0 = Monday
+    """Open from `start` on `weekday` (0 = Monday) until `end`: the same day when end is later than
+    start, else the next day (an overnight range, e.g. Friday 22:00-06:00 runs into Saturday). An
+    end of 00:00 (written 24:00) is the midnight that ends the day, so 00:00-24:00 is the whole day."""
+
+    weekday: int
     start: datetime.time
     end: datetime.time
 
+    @property
+    def is_overnight(self) -> bool:
+        return self.end != MIDNIGHT and self.end <= self.start
 
-def _parse_time(value: Any, where: str) -> datetime.time:
+    def week_span(self) -> tuple[int, int]:
+        """[start, end) in seconds from Monday 00:00; the end may pass the week's end (Sunday night)."""
+        start = self.weekday * DAY_SECONDS + _seconds(self.start)
+        end = self.weekday * DAY_SECONDS + _seconds(self.end)
+        return start, end if end > start else end + DAY_SECONDS
+
+    def label(self) -> str:
+        return f"{self.start:%H:%M}-{_end_text(self.end)}"
+
+
+def _seconds(value: datetime.time) -> int:
+    return value.hour * 3600 + value.minute * 60 + value.second
+
+
+def _end_text(value: datetime.time) -> str:
+    return "24:00" if value == MIDNIGHT else f"{value:%H:%M}"
+
+
+def _parse_time(value: Any, where: str, *, is_end: bool = False) -> datetime.time:
     if isinstance(value, datetime.time):
         return value
     if isinstance(value, str):
+        text = value.strip()
+        if is_end and text in ("24:00", "24:00:00"):
+            return MIDNIGHT
         try:
-            return datetime.time.fromisoformat(value.strip())
+            return datetime.time.fromisoformat(text)
         except ValueError:
             pass
     raise ValidationError(f"{where}: {value!r} is not a time like 09:00.")
@@ -136,8 +169,10 @@ def _parse_time(value: Any, where: str) -> datetime.time:
 def parse_business_hours(value: Any) -> list[HoursRange]:
     """Accept {"monday": {"start","end"} | [{"start","end"}, ...] | null | []} and return sorted ranges.
 
-    A missing day or null/[] means closed. Raises one ValidationError listing every problem:
-    unknown weekday, malformed or inverted range, overlapping ranges on a day.
+    A missing day or null/[] means closed. An end earlier than the start runs into the next day
+    (22:00-06:00), and 24:00 ends at midnight. Raises one ValidationError listing every problem:
+    unknown weekday, malformed range, a range that ends when it starts, overlapping ranges
+    (an overnight range overlaps the next morning's, Sunday night's Monday's).
     """
     if value is None:
         return []
@@ -156,30 +191,52 @@ def parse_business_hours(value: Any) -> list[HoursRange]:
         if not isinstance(items, list):
             problems.append(f"{key}: give {{'start': 'HH:MM', 'end': 'HH:MM'}} or a list of them.")
             continue
-        day_ranges = []
         for item in items:
             if not isinstance(item, dict) or "start" not in item or "end" not in item:
                 problems.append(f"{key}: each range needs 'start' and 'end'.")
                 continue
             try:
-                start, end = _parse_time(item["start"], key), _parse_time(item["end"], key)
+                start, end = _parse_time(item["start"], key), _parse_time(item["end"], key, is_end=True)
             except ValidationError as exc:
                 problems.extend(exc.messages)
                 continue
-            if start >= end:
-                problems.append(f"{key}: {start:%H:%M}-{end:%H:%M} ends before it starts.")
-                continue
-            day_ranges.append(HoursRange(WEEKDAYS.index(key), start, end))
-        day_ranges.sort(key=lambda r: r.start)
-        for before, after in itertools.pairwise(day_ranges):
-            if after.start < before.end:
+            if start == end and end != MIDNIGHT:
                 problems.append(
-                    f"{key}: {before.start:%H:%M}-{before.end:%H:%M} overlaps {after.start:%H:%M}-{after.end:%H:%M}."
+                    f"{key}: {start:%H:%M}-{end:%H:%M} ends when it starts; for the whole day use 00:00-24:00."
                 )
-        ranges.extend(day_ranges)
+                continue
+            ranges.append(HoursRange(WEEKDAYS.index(key), start, end))
+    problems.extend(_overlaps(ranges))
     if problems:
         raise ValidationError(problems)
     return sorted(ranges, key=lambda r: (r.weekday, r.start))
+
+
+def _overlaps(ranges: list[HoursRange]) -> list[str]:
+    """A message for each range that starts before the one before it (in the week) has ended; the
+    week wraps around, so Sunday night's range can overlap Monday morning's."""
+    ordered = sorted(ranges, key=HoursRange.week_span)
+    problems = []
+    for before, after in itertools.pairwise(ordered):
+        if after.week_span()[0] < before.week_span()[1]:
+            problems.append(_overlap_text(before, after))
+    if len(ordered) > 1 and ordered[0].week_span()[0] + WEEK_SECONDS < ordered[-1].week_span()[1]:
+        problems.append(_overlap_text(ordered[-1], ordered[0]))
+    return problems
+
+
+def _overlap_text(before: HoursRange, after: HoursRange) -> str:
+    return f"{WEEKDAYS[before.weekday]}: {before.label()} overlaps {WEEKDAYS[after.weekday]} {after.label()}."
+
+
+def is_within_hours(ranges: list[HoursRange], local: datetime.datetime) -> bool:
+    """Whether the local wall-clock moment falls in one of the ranges (start included, end excluded)."""
+    moment = local.weekday() * DAY_SECONDS + _seconds(local.time())
+    for item in ranges:
+        start, end = item.week_span()
+        if start <= moment < end or start <= moment + WEEK_SECONDS < end:
+            return True
+    return False
 
 
 def business_hours_document(ranges: list[HoursRange], *, compact: bool = False) -> dict[str, Any]:
@@ -190,7 +247,7 @@ def business_hours_document(ranges: list[HoursRange], *, compact: bool = False) 
     """
     document: dict[str, Any] = {day: [] for day in WEEKDAYS}
     for item in ranges:
-        document[WEEKDAYS[item.weekday]].append({"start": f"{item.start:%H:%M}", "end": f"{item.end:%H:%M}"})
+        document[WEEKDAYS[item.weekday]].append({"start": f"{item.start:%H:%M}", "end": _end_text(item.end)})
     if compact:
         for day, day_ranges in document.items():
             document[day] = None if not day_ranges else day_ranges[0] if len(day_ranges) == 1 else day_ranges

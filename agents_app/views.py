@@ -70,6 +70,10 @@ def _summary(agent: Agent) -> AgentSummary:
     )
 
 
+def _range_text(item: HoursRange) -> str:
+    return f"{item.label()} (next day)" if item.is_overnight else item.label()
+
+
 def _ranges(agent: Agent) -> list[HoursRange]:
     return [HoursRange(h.weekday, h.start, h.end) for h in agent.business_hours.all()]
 
@@ -80,7 +84,7 @@ def _hours_rows(agent: Agent) -> list[tuple[str, str]]:
     return [
         (
             day.title(),
-            ", ".join(f"{r.start:%H:%M}-{r.end:%H:%M}" for r in ranges if r.weekday == index) or "Closed",
+            ", ".join(_range_text(r) for r in ranges if r.weekday == index) or "Closed",
         )
         for index, day in enumerate(WEEKDAYS)
     ]

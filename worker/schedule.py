@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 
-from agents_app.validation import parse_business_hours, parse_holidays
+from agents_app.validation import is_within_hours, parse_business_hours, parse_holidays
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,9 @@ def agent_timezone(config: dict[str, Any]) -> tzinfo:
 def is_open(inbound: dict[str, Any], now: datetime) -> bool:
     """Whether the agent takes calls at `now` (aware): always when hours are off, never on a holiday.
 
-    Ranges include their start and exclude their end (open 09:00-17:00 means 17:00 is closed).
+    Ranges include their start and exclude their end (open 09:00-17:00 means 17:00 is closed); an
+    overnight range (Friday 22:00-06:00) is open into the next morning, and a holiday closes its
+    whole local date, the small hours of an overnight range included.
     """
     if now.tzinfo is None:
         raise ValueError("is_open needs an aware datetime")
@@ -44,5 +46,4 @@ def is_open(inbound: dict[str, Any], now: datetime) -> bool:
         return True
     if local.date() in holidays:
         return False
-    moment = local.time().replace(tzinfo=None)
-    return any(r.weekday == local.weekday() and r.start <= moment < r.end for r in ranges)
+    return is_within_hours(ranges, local)

@@ -284,14 +284,14 @@ BAD_INPUT = [
             }
         },
         ("metadata", "businessHours"),
-        "monday: 09:00-12:00 overlaps 11:30-14:00",
+        "monday: 09:00-12:00 overlaps monday 11:30-14:00",
         id="hours-overlap",
     ),
     pytest.param(
-        {"metadata": {"businessHours": {"tuesday": {"start": "17:00", "end": "09:00"}}}},
+        {"metadata": {"businessHours": {"tuesday": {"start": "17:00", "end": "17:00"}}}},
         ("metadata", "businessHours"),
-        "tuesday: 17:00-09:00 ends before it starts",
-        id="hours-inverted",
+        "tuesday: 17:00-17:00 ends when it starts; for the whole day use 00:00-24:00.",
+        id="hours-empty",
     ),
     pytest.param(
         {"metadata": {"businessHours": {"funday": {"start": "09:00", "end": "17:00"}}}},

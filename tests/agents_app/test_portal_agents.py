@@ -243,8 +243,8 @@ def test_create_through_the_form(tenant, teammate, client_for):
             "'not-a-voice' is not a voice id of ElevenLabs",
         ),
         (
-            {"business_hours_monday_0_start": "17:00", "business_hours_monday_0_end": "09:00"},
-            "monday: 17:00-09:00 ends before it starts.",
+            {"business_hours_monday_0_start": "17:00", "business_hours_monday_0_end": "17:00"},
+            "monday: 17:00-17:00 ends when it starts; for the whole day use 00:00-24:00.",
         ),
         ({"business_hours_friday_0_start": "09:00"}, "friday: give both a start and an end time."),
         ({"holidays": "2026-13-45 Nope"}, "'2026-13-45' is not a date like 2026-12-25."),

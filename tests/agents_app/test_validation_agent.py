@@ -97,11 +97,19 @@ def test_no_business_hours_at_all_means_no_ranges():
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ({"monday": {"start": "17:00", "end": "09:00"}}, "monday: 17:00-09:00 ends before it starts"),
-        ({"monday": {"start": "09:00", "end": "09:00"}}, "ends before it starts"),
+        ({"monday": {"start": "09:00", "end": "09:00"}}, "monday: 09:00-09:00 ends when it starts"),
+        (
+            {"monday": {"start": "22:00", "end": "06:00"}, "tuesday": {"start": "05:00", "end": "12:00"}},
+            "monday: 22:00-06:00 overlaps tuesday 05:00-12:00",
+        ),
+        (
+            {"sunday": {"start": "20:00", "end": "02:00"}, "monday": {"start": "01:00", "end": "09:00"}},
+            "sunday: 20:00-02:00 overlaps monday 01:00-09:00",
+        ),
+        ({"monday": {"start": "24:00", "end": "09:00"}}, "monday: '24:00' is not a time like 09:00"),
         (
             {"monday": [{"start": "09:00", "end": "12:00"}, {"start": "11:00", "end": "14:00"}]},
-            "monday: 09:00-12:00 overlaps 11:00-14:00",
+            "monday: 09:00-12:00 overlaps monday 11:00-14:00",
         ),
         ({"funday": {"start": "09:00", "end": "17:00"}}, "'funday' is not a weekday"),
         ({"monday": {"start": "9am", "end": "17:00"}}, "monday: '9am' is not a time like 09:00"),
@@ -124,7 +132,7 @@ def test_parse_business_hours_reports_every_problem_at_once():
     with pytest.raises(ValidationError) as excinfo:
         parse_business_hours(
             {
-                "monday": {"start": "17:00", "end": "09:00"},
+                "monday": {"start": "09:00", "end": "09:00"},
                 "someday": {"start": "09:00", "end": "17:00"},
                 "friday": [{"start": "09:00", "end": "12:00"}, {"start": "10:00", "end": "11:00"}],
             }
@@ -135,6 +143,35 @@ def test_parse_business_hours_reports_every_problem_at_once():
     assert any("monday" in m for m in messages)
     assert any("someday" in m for m in messages)
     assert any("friday" in m and "overlaps" in m for m in messages)
+
+
+def test_an_end_before_the_start_runs_into_the_next_day():
+    (night,) = parse_business_hours({"friday": {"start": "22:00", "end": "06:00"}})
+
+    assert night == HoursRange(4, datetime.time(22, 0), datetime.time(6, 0))
+    assert night.is_overnight
+    assert night.label() == "22:00-06:00"
+
+
+@pytest.mark.parametrize("end", ["24:00", "00:00"])
+def test_24_00_and_00_00_end_the_day_at_midnight(end):
+    (evening,) = parse_business_hours({"monday": {"start": "18:00", "end": end}})
+
+    assert evening == HoursRange(0, datetime.time(18, 0), datetime.time(0, 0))
+    assert not evening.is_overnight
+    assert business_hours_document([evening])["monday"] == [{"start": "18:00", "end": "24:00"}]
+
+
+def test_00_00_to_24_00_is_the_whole_day_and_touching_ranges_do_not_overlap():
+    ranges = parse_business_hours(
+        {
+            "saturday": {"start": "00:00", "end": "24:00"},
+            "friday": {"start": "18:00", "end": "24:00"},
+            "sunday": {"start": "00:00", "end": "06:00"},
+        }
+    )
+
+    assert [r.label() for r in ranges] == ["18:00-24:00", "00:00-24:00", "00:00-06:00"]
 
 
 def test_business_hours_document_gives_back_the_reference_form():

@@ -290,26 +290,69 @@ def test_holidays_are_whole_local_days(tenant, when, outcome):
     assert _routed(tenant, timezone="America/Los_Angeles", hours=hours, holidays=holidays, when=when) == outcome
 
 
-def test_an_overnight_range_is_refused_by_the_format(tenant):
-    with pytest.raises(ValidationError, match="ends before it starts"):
-        agent_create(
-            tenant=tenant,
-            actor=SYSTEM,
-            fields={"name": "Night desk", "system_prompt": "Be helpful."},
-            business_hours={"friday": {"start": "22:00", "end": "06:00"}},
-        )
-
-
 @pytest.mark.parametrize(
     ("when", "outcome"),
     [
         ("2026-11-20T21:59:00+00:00", "closed"),  # Friday 21:59
         ("2026-11-20T22:00:00+00:00", "connect"),  # Friday 22:00
-        ("2026-11-21T03:00:00+00:00", "connect"),  # Saturday 03:00, the night's second half
-        ("2026-11-21T06:00:00+00:00", "closed"),  # Saturday 06:00
+        ("2026-11-20T23:59:59+00:00", "connect"),  # the last second before midnight
+        ("2026-11-21T00:00:00+00:00", "connect"),  # midnight: Saturday, still the Friday night range
+        ("2026-11-21T05:59:59+00:00", "connect"),
+        ("2026-11-21T06:00:00+00:00", "closed"),  # Saturday 06:00: the end is excluded
+        ("2026-11-21T22:30:00+00:00", "closed"),  # Saturday night has no range of its own
     ],
 )
-def test_a_night_shift_is_two_ranges_across_midnight(tenant, when, outcome):
-    hours = {"friday": {"start": "22:00", "end": "23:59"}, "saturday": {"start": "00:00", "end": "06:00"}}
+def test_an_overnight_range_runs_into_the_next_morning(tenant, when, outcome):
+    hours = {"friday": {"start": "22:00", "end": "06:00"}}
 
     assert _routed(tenant, timezone="UTC", hours=hours, when=when) == outcome
+
+
+@pytest.mark.parametrize(
+    ("when", "outcome"),
+    [
+        ("2026-11-22T23:00:00+00:00", "connect"),  # Sunday 23:00
+        ("2026-11-23T01:59:00+00:00", "connect"),  # Monday 01:59: the week wraps around
+        ("2026-11-23T02:00:00+00:00", "closed"),
+    ],
+)
+def test_sunday_night_runs_into_monday(tenant, when, outcome):
+    hours = {"sunday": {"start": "22:00", "end": "02:00"}}
+
+    assert _routed(tenant, timezone="UTC", hours=hours, when=when) == outcome
+
+
+@pytest.mark.parametrize(
+    ("when", "outcome"),
+    [
+        # Spring forward, Sunday 2026-03-08: 02:00 EST becomes 03:00 EDT (a 7-hour night)
+        ("2026-03-08T02:59:00+00:00", "closed"),  # Saturday 21:59 EST
+        ("2026-03-08T03:00:00+00:00", "connect"),  # Saturday 22:00 EST
+        ("2026-03-08T06:59:00+00:00", "connect"),  # Sunday 01:59 EST
+        ("2026-03-08T07:00:00+00:00", "connect"),  # Sunday 03:00 EDT, the moment after the jump
+        ("2026-03-08T09:59:00+00:00", "connect"),  # Sunday 05:59 EDT
+        ("2026-03-08T10:00:00+00:00", "closed"),  # Sunday 06:00 EDT
+        # Fall back, Sunday 2026-11-01: 02:00 EDT becomes 01:00 EST (a 9-hour night)
+        ("2026-11-01T02:00:00+00:00", "connect"),  # Saturday 22:00 EDT
+        ("2026-11-01T10:59:00+00:00", "connect"),  # Sunday 05:59 EST
+        ("2026-11-01T11:00:00+00:00", "closed"),  # Sunday 06:00 EST
+    ],
+)
+def test_an_overnight_range_across_a_dst_change_follows_the_wall_clock(tenant, when, outcome):
+    hours = {"saturday": {"start": "22:00", "end": "06:00"}}
+
+    assert _routed(tenant, timezone="America/New_York", hours=hours, when=when) == outcome
+
+
+@pytest.mark.parametrize(
+    ("when", "outcome"),
+    [
+        ("2026-12-24T23:00:00+00:00", "connect"),  # Thursday night, before the holiday
+        ("2026-12-25T01:00:00+00:00", "closed"),  # the same night's small hours fall on Christmas Day
+    ],
+)
+def test_a_holiday_closes_the_small_hours_of_the_night_before(tenant, when, outcome):
+    hours = {"thursday": {"start": "20:00", "end": "04:00"}}
+    holidays = [{"date": "2026-12-25", "name": "Christmas"}]  # a Friday
+
+    assert _routed(tenant, timezone="UTC", hours=hours, holidays=holidays, when=when) == outcome
