@@ -206,7 +206,8 @@ class AgentForm(forms.Form):
         label="Business hours enabled", required=False, help_text="Off = always open."
     )
     business_hours = BusinessHoursField(
-        label="Opening hours", help_text=(
+        label="Opening hours",
+        help_text=(
             "Up to three ranges per day; a day without ranges is closed. An end before the start runs "
             "into the next day (22:00-06:00); 00:00 as an end is midnight."
         ),

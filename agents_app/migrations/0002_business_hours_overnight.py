@@ -5,19 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents_app', '0001_initial'),
-        ('voiceplatform', '0001_initial'),
+        ("agents_app", "0001_initial"),
+        ("voiceplatform", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='businesshours',
-            name='business_hours_start_before_end',
+            model_name="businesshours",
+            name="business_hours_start_before_end",
         ),
         migrations.AddConstraint(
-            model_name='businesshours',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('start', models.F('end')), _negated=True), ('end', datetime.time(0, 0)), _connector='OR'), name='business_hours_start_is_not_end'),
+            model_name="businesshours",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("start", models.F("end")), _negated=True), ("end", datetime.time(0, 0)), _connector="OR"
+                ),
+                name="business_hours_start_is_not_end",
+            ),
         ),
     ]

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import yaml
-from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from agents_app.services import agent_create
