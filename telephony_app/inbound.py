@@ -26,7 +26,7 @@ from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.number_cache import InboundNumber, inbound_number
-from telephony_app.services import call_create, call_fail, call_finish
+from telephony_app.services import ENDED_BY_ROUTING, call_create, call_fail, call_finish
 from voiceplatform.models import Tenant
 from worker.schedule import is_open
 
@@ -224,7 +224,7 @@ def inbound_call_record_unanswered(
         status=status,
         end_reason=reason,
         error=reason if status == CallStatus.FAILED else "",
-        ended_by="inbound routing",
+        ended_by=ENDED_BY_ROUTING,
     )
 
 

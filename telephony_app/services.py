@@ -37,6 +37,9 @@ REAPED_REASON = "no report from the voice worker (crashed or lost)"
 # time and duration, once. Every other terminal status (the worker's, Twilio's status callback's)
 # is final, as before.
 ENDED_BY_WORKER = "worker"
+# The inbound routing ends the calls no agent takes as it answers them (out of hours, unavailable);
+# for one forwarded to the fallback number, Twilio's final status report adds the talk time.
+ENDED_BY_ROUTING = "inbound routing"
 PROVISIONAL_ENDERS = frozenset({"livekit_webhook", "reconcile"})
 
 

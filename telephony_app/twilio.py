@@ -33,9 +33,9 @@ from telephony_app.inbound import (
     inbound_number_for,
     inbound_route,
 )
-from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.models import TERMINAL_STATUSES, Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.number_cache import InboundNumber, inbound_numbers_forget
-from telephony_app.services import call_create, call_transition
+from telephony_app.services import ENDED_BY_ROUTING, call_create, call_transition
 from voiceplatform.crypto import SecretDecryptionError
 from voiceplatform.models import Provider, Tenant
 from voiceplatform.selectors import ResolvedCredential, credential_from_stored, credential_resolve
@@ -359,14 +359,31 @@ def twilio_status_apply(*, tenant: Tenant, phone_number: PhoneNumber | None, par
     with transaction.atomic():
         locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
         was_terminal = locked.is_terminal
+        awaits_talk_time = _awaits_talk_time(locked)
         call = call_transition(tenant=tenant, call=locked, status=status, reason=reason, at=at)
         duration = _duration(params)
-        if not was_terminal and call.is_terminal and duration is not None:
-            # This report ended the call, so Twilio's billed duration is its duration; it is
-            # written only here, once, and later reports find the call terminal and leave it be.
+        if duration is not None and status in TERMINAL_STATUSES and (not was_terminal or awaits_talk_time):
+            # This report ended the call (or the call was forwarded by the routing, which could not
+            # know how long it would last), so Twilio's billed duration is its duration; it is
+            # written only here, once, and later reports find it written and leave it be.
             call.duration_seconds = duration
-            call.save(update_fields=["duration_seconds", "updated_at"])
+            fields = ["duration_seconds", "updated_at"]
+            if awaits_talk_time:
+                call.ended_at = max(call.ended_at or at, at)
+                call.context = {**call.context, "talk_time_from": "twilio"}
+                fields += ["ended_at", "context"]
+            call.save(update_fields=fields)
     return call
+
+
+def _awaits_talk_time(call: Call) -> bool:
+    """An out-of-hours call forwarded to the fallback number: the routing recorded it as transferred
+    at once, with no talk time, and Twilio's final report (not yet applied) has the real one."""
+    return (
+        call.status == CallStatus.TRANSFERRED
+        and call.context.get("ended_by") == ENDED_BY_ROUTING
+        and "talk_time_from" not in call.context
+    )
 
 
 def _create_from_status(*, tenant: Tenant, phone_number: PhoneNumber | None, params: Mapping[str, str]) -> Call:

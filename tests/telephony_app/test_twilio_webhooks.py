@@ -323,6 +323,33 @@ def test_out_of_hours_says_the_message_and_forwards_to_the_fallback_number(twili
     assert livekit.received == []
 
 
+def test_a_forwarded_out_of_hours_call_takes_its_duration_from_twilios_final_report_once(
+    twilio, livekit, tenant, make_agent
+):
+    credential_set(tenant=tenant, provider="twilio", secret=TOKEN, account_id=ACCOUNT_SID)
+    agent = make_agent(tenant, business_hours_enabled=True, fallback_number="+14155550999")
+    phone_number_create(tenant=tenant, number=NUMBER, agent=agent)
+    sid = call_sid()
+    twilio.post(VOICE, voice_params(sid))
+    routed = the_call(tenant, sid)
+    assert routed.status == CallStatus.TRANSFERRED
+    assert routed.duration_seconds < 1  # the routing cannot know how long the forwarded call will last
+
+    for params in (
+        status_params(sid, "in-progress"),
+        status_params(sid, "completed", duration="187"),  # the message and the forwarded conversation
+        status_params(sid, "completed", duration="187"),  # Twilio's retry
+        status_params(sid, "completed", duration="999"),  # a contradicting late report
+    ):
+        assert twilio.post(STATUS, params).status_code == 204
+
+    call = the_call(tenant, sid)
+    assert (call.status, call.duration_seconds) == (CallStatus.TRANSFERRED, 187.0)
+    assert "forwarded to +14155550999" in call.end_reason
+    assert call.ended_at >= routed.ended_at
+    assert Call.objects.for_tenant(tenant).count() == 1
+
+
 def test_out_of_hours_without_a_fallback_number_hangs_up_after_the_default_message(twilio, tenant, make_agent):
     credential_set(tenant=tenant, provider="twilio", secret=TOKEN, account_id=ACCOUNT_SID)
     phone_number_create(tenant=tenant, number=NUMBER, agent=make_agent(tenant, business_hours_enabled=True))
