@@ -36,7 +36,7 @@ from worker import call_report, factories, sip_route
 from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf, opening_line
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.context import CallContext, InvalidCallContext, parse_call_context
-from worker.speech import PrefetchedSpeech
+from worker.speech import HeldPrewarms, PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class CallState:
     is_finished: bool = False
     first_speech_ms: float | None = None
     opening: PrefetchedSpeech | None = None
+    prewarms: HeldPrewarms | None = None
     stages: dict[str, float] = field(default_factory=dict)  # ms from job start, for the start-up log line
     hangs_up_on_refusal: bool = False  # a phone caller is on the line: a refusal must hang up, not go quiet
 
@@ -132,8 +133,7 @@ async def run_call(ctx: JobContext) -> None:
         state.mark("prepared")
         session, agent = _build_session(ctx, state, plan)
         state.mark("built")
-        # session_host=False: browsers share test-call rooms, and they must not drive the session
-        await session.start(agent=agent, room=ctx.room, session_host=False)
+        await start_session(session, agent, ctx.room, state)
     except InvalidCallContext as exc:
         await _refuse(ctx, state, Refusal(f"invalid call metadata: {exc.reason}"), identify=True)
         return
@@ -343,6 +343,8 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
     greeting = opening_line(config, call_ctx, datetime.now(UTC))
     if greeting and tts is not None:
         state.opening = PrefetchedSpeech(greeting, tts, on_started=lambda: _log_first_speech(state))
+    # Before the AgentSession exists: its constructor already asks the LLM to prewarm.
+    state.prewarms = HeldPrewarms(llm=llm, tts=tts, stt=stt, tts_is_warm=state.opening is not None)
     session: AgentSession = AgentSession(
         llm=llm,
         tts=tts,
@@ -381,6 +383,14 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
     session.on("close", on_close)
     forward_dtmf(ctx.room, session)
     return session, agent
+
+
+async def start_session(session: AgentSession, agent: VoiceAgent, room: Any, state: CallState) -> None:
+    """Start the session in the call's room, then let the plugins open their connections."""
+    # session_host=False: browsers share test-call rooms, and they must not drive the session
+    await session.start(agent=agent, room=room, session_host=False)
+    if state.prewarms is not None:
+        state.prewarms.release()
 
 
 def _log_first_speech(state: CallState) -> None:

@@ -127,7 +127,7 @@ async def _rehearse_session(proc: JobProcess, base_url: str) -> None:
         )
         session, agent = entrypoint._build_session(job_ctx, state, plan)
         try:
-            await session.start(agent=agent, room=room, session_host=False)
+            await entrypoint.start_session(session, agent, room, state)
             # The greeting's synthesis fails at once (refused); the agent then says it the ordinary
             # way. Close only after that, so the agent is never asked to speak into a closing session.
             while state.opening is not None and state.opening.pending:

@@ -76,3 +76,33 @@ class PrefetchedSpeech:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+
+
+class HeldPrewarms:
+    """The plugins' connection prewarms, held while the session starts and run once it has.
+
+    AgentSession asks every plugin to prewarm (open its connection ahead) as it is built and as the
+    agent enters: for the OpenAI plugins that is a request built and sent on the event loop in the
+    middle of session.start(), which the caller's first words wait for. The TTS needs none when the
+    opening line is already being synthesized (that request opened its connection), and the LLM's
+    first request comes after the greeting has been spoken and the caller has answered, so its
+    prewarm can wait until the session has started. The STT streams nothing before the caller
+    speaks, and its prewarm is held the same way."""
+
+    def __init__(self, *, llm: object | None, tts: object | None, stt: object | None, tts_is_warm: bool) -> None:
+        self._held = [plugin for plugin in (llm, tts, stt) if plugin is not None and hasattr(plugin, "prewarm")]
+        self._skipped = {id(tts)} if tts is not None and tts_is_warm else set()
+        for plugin in self._held:
+            plugin.prewarm = _no_prewarm  # type: ignore[attr-defined]  # an instance attribute: the method is kept
+
+    def release(self) -> None:
+        """Give the plugins their prewarm back and run it now (idempotent)."""
+        held, self._held = self._held, []
+        for plugin in held:
+            del plugin.prewarm  # type: ignore[attr-defined]
+            if id(plugin) not in self._skipped:
+                plugin.prewarm()  # type: ignore[attr-defined]
+
+
+def _no_prewarm(*args: object, **kwargs: object) -> None:
+    return None

@@ -185,6 +185,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # the plugins' connection prewarm: any quick answer will do
+        script = self.server.script
+        with script.changed:
+            script.requests.append(ProviderRequest(at=time.time(), path=self.path, body={}))
+            script.changed.notify_all()
         self._send(404, "application/json", b'{"error": {"message": "not found"}}')
 
     def do_POST(self) -> None:

@@ -441,6 +441,26 @@ def test_greeting_goes_to_the_tts_before_the_session_has_started(tenant, make_vo
     assert roles(call)[0] == ("assistant", GREETING)
 
 
+def test_the_plugins_open_their_connections_only_once_the_session_has_started(
+    tenant, make_voice_agent, provider, caplog
+):
+    agent = make_voice_agent(tenant)
+    call = new_call(tenant, agent)
+    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    caplog.set_level("INFO", logger="worker.entrypoint")
+
+    run(run_job(metadata(agent, tenant=tenant, call=call), during=says("Bye.")))
+
+    started = next(r for r in caplog.records if getattr(r, "start_ms", None) is not None)
+    session_started_at = started.job_started_at + started.start_ms / 1000
+    # the LLM's prewarm (GET /models) waits for the session to have started, then still runs
+    [llm_prewarm] = provider.requests("/models")
+    assert llm_prewarm.at >= session_started_at
+    # the TTS needs none: the greeting's own synthesis request opened its connection
+    assert [r.path for r in provider.requests("/")] == []
+    assert roles(call.__class__.objects.get(pk=call.pk))[0] == ("assistant", GREETING)
+
+
 def test_greeting_is_still_spoken_when_its_early_synthesis_fails(tenant, make_voice_agent, provider):
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)

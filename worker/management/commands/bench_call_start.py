@@ -9,7 +9,11 @@ server in this process, is the tenant's LLM, TTS and STT endpoint (its credentia
 The time is from the job's entrypoint starting (its wall clock, logged by run_call) to both the
 session having started and the greeting having been handed to the TTS plugin (both logged by the
 job; the greeting's arrival at the provider endpoint is printed too). Warm: the
-agent's config is in Redis; cold: its cache keys are deleted before the call. Last line:
+agent's config is in Redis; cold: its cache keys are deleted before the call. Each call is hung up
+(its job shut down as a worker shutdown ends it: session closed, Call written) before the next one
+starts, so each start is timed with no other call on the machine; --keep-calls keeps every call of
+a batch connected instead (a silent caller) until the batch ends, which times later calls beside
+up to 24 live ones, as this benchmark did before. Last line:
 bench_call_start warm_p50_ms=<x> warm_p99_ms=<x> cold_p50_ms=<x> job_rss_mb=<x>
 """
 
@@ -107,9 +111,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--calls", type=int, default=20, help="calls per cache state (default 20)")
+        parser.add_argument(
+            "--keep-calls",
+            action="store_true",
+            help="keep each batch's calls connected until the batch ends, instead of hanging each up before the next",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         calls = options["calls"]
+        self.keep_calls = options["keep_calls"]
         if calls < 1:
             raise CommandError("--calls must be at least 1")
         provider = LocalProviderServer().start()  # the tenant's credentials point every OpenAI plugin at it
@@ -203,6 +213,8 @@ class Command(BaseCommand):
                     if before_each is not None:
                         await before_each()
                     samples.append(await measure(server))
+                    if not self.keep_calls:
+                        await self._hang_up(server)
             finally:
                 # Ends the batch's calls as a worker shutdown does: sessions closed, Calls written.
                 await self._close(server, task)
@@ -224,6 +236,22 @@ class Command(BaseCommand):
         while server.worker_info.http_port == 0 and not task.done():
             await asyncio.sleep(0.01)
         return server, task
+
+    @staticmethod
+    async def _hang_up(server: AgentServer) -> None:
+        """End the live call as a worker shutdown ends a job (session closed, Call written), then wait
+        for the next idle process to be ready, so the next call is the only one on the machine."""
+        # The process pool is AgentServer's own (livekit-agents 1.8.9 has no public way to end one job).
+        pool = server._proc_pool
+        for info in server.active_jobs:
+            executor = pool.get_by_job_id(info.job.id)
+            if executor is not None:
+                await executor.aclose()
+        for _ in range(1200):  # up to a minute, as for the first idle process
+            if not pool._warmed_proc_queue.empty():
+                return
+            await asyncio.sleep(0.05)
+        raise CommandError("no idle job process became ready after a call; see the worker log above")
 
     @staticmethod
     async def _close(server: AgentServer, task: asyncio.Task[None]) -> None:
