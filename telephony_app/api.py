@@ -226,7 +226,10 @@ class PhoneNumberSerializer(serializers.Serializer):
         max_length=128,
         required=False,
         allow_blank=True,
-        help_text="LiveKit SIP trunk id (ST_...) the number is routed through",
+        help_text=(
+            "LiveKit inbound SIP trunk id (ST_...) the number is routed through; when set, calls to the "
+            "number through any other trunk are refused"
+        ),
     )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)

@@ -25,6 +25,7 @@ from livekit import rtc
 from livekit.agents import JobContext
 
 from telephony_app.inbound import (
+    InboundRoute,
     inbound_call_connect,
     inbound_call_record_unanswered,
     inbound_room_name,
@@ -121,7 +122,7 @@ def sip_call_route(*, caller: SipCaller, room_name: str, job_id: str) -> SipRout
 
 def _route_by_number(caller: SipCaller, *, room_name: str, job_id: str) -> SipRoute:
     dialed = caller.dialed_number
-    route = inbound_route(to_number=dialed)
+    route = _through_the_numbers_trunk(inbound_route(to_number=dialed), caller)
     context: dict[str, Any] = {
         "created_by": "voice worker",
         "route": "sip",
@@ -156,6 +157,18 @@ def _route_by_number(caller: SipCaller, *, room_name: str, job_id: str) -> SipRo
     )
     call_ctx = parse_call_context(json.dumps(connected.metadata), None)
     return SipRoute(context=call_ctx, tenant=tenant, call=connected.call)
+
+
+def _through_the_numbers_trunk(route: InboundRoute, caller: SipCaller) -> InboundRoute:
+    """A number bound to a LiveKit inbound trunk (PhoneNumber.sip_trunk_id) answers only calls that
+    came in through that trunk: any other trunk delivering it is misrouted or spoofed, and the call
+    becomes unavailable, recorded with both trunk ids. A number with no trunk id takes any trunk."""
+    expected = route.phone_number.sip_trunk_id if route.phone_number is not None else ""
+    if route.outcome == "unavailable" or not expected or caller.trunk_id == expected:
+        return route
+    came_in = caller.trunk_id or "(none: no sip.trunkID)"
+    reason = f"the call came in through SIP trunk {came_in}, not the number's {expected}"
+    return dataclasses.replace(route, outcome="unavailable", reason=reason)
 
 
 def _retried_call(tenant: Tenant, caller: SipCaller) -> Call | None:

@@ -324,6 +324,26 @@ def test_number_that_reaches_no_agent_is_refused_and_recorded_as_failed(
     assert call.transcript == []
 
 
+def test_a_call_through_another_trunk_than_the_numbers_is_refused_and_recorded(
+    tenant, make_voice_agent, provider, caplog
+):
+    agent = make_voice_agent(tenant)
+    phone_number_create(tenant=tenant, number=NUMBER, provider="sip", agent=agent, sip_trunk_id="ST_inbound7Qw")
+
+    wrong = run(run_sip_job(make_room(sip_participant(NUMBER, **{"sip.trunkID": "ST_someoneElse"}))))
+
+    assert_refused(wrong, "came in through SIP trunk ST_someoneElse, not the number's ST_inbound7Qw", caplog)
+    call = Call.objects.for_tenant(tenant).get()
+    assert call.status == CallStatus.FAILED and "ST_someoneElse" in call.error
+
+    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Goodbye."))
+    room = make_room(sip_participant(NUMBER, sip_call_id="SCL_second"))  # the number's own trunk
+    right = run(run_sip_job(room, during=says("That's all, thanks.")))
+
+    assert right.session_started
+    assert Call.objects.for_tenant(tenant).get(provider_call_id="SCL_second").status == CallStatus.COMPLETED
+
+
 def test_no_sip_caller_within_the_timeout_is_refused_with_the_reason(tenant, monkeypatch, caplog):
     monkeypatch.setattr(sip_route, "SIP_CALLER_TIMEOUT", 0.3)
     browser = create_autospec(rtc.RemoteParticipant, instance=True)  # someone, but not a phone caller
