@@ -107,6 +107,8 @@ APP_VARIABLES = [
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "TRUST_X_FORWARDED_PROTO",
+    "WEB_BIND",
+    "WEB_WORKERS",
     "PYTHONWARNINGS",
 ]
 
@@ -185,6 +187,26 @@ def test_malformed_variable_stops_start_up_with_one_line_naming_it(variable, val
     assert variable in lines[0]
     assert lines[0].startswith("configuration error: ")
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(("variable", "value"), [("WEB_WORKERS", "many"), ("WEB_WORKERS", "0")])
+def test_the_production_server_refuses_a_malformed_setting_with_one_line(variable, value):
+    env = {**_valid_env(), variable: value}
+
+    server = [sys.executable, "-m", "gunicorn", "-c", "python:voiceplatform.gunicorn_conf"]
+    result = subprocess.run(
+        [*server, "voiceplatform.wsgi:application"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stderr.splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"configuration error: {variable} must be")
 
 
 def test_malformed_fernet_key_is_not_echoed():

@@ -1,7 +1,8 @@
 """Benchmark of Twilio's voice webhook under a production server; the last line is machine-readable.
 
 Starts a fake LiveKit Twirp API on loopback (telephony_app.fake_livekit), the platform under
-gunicorn (2 sync workers) against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
+gunicorn with the shipped settings (voiceplatform/gunicorn_conf.py, 2 sync workers by default)
+against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
 with a Twilio credential, an agent and a number, and has a separate process
 (telephony_app.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
 Everything it started and wrote is removed at the end.
@@ -139,10 +140,11 @@ class Command(BaseCommand):
             "LIVEKIT_SIP_HOST": SIP_HOST,
             "LOG_LEVEL": "warning",
         }
+        env["WEB_BIND"], env["WEB_WORKERS"] = f"127.0.0.1:{port}", str(workers)
+        # The production server's own settings (voiceplatform/gunicorn_conf.py): what ships is what is measured.
         command = [
-            sys.executable, "-m", "gunicorn", "voiceplatform.wsgi:application",
-            "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--worker-class", "sync",
-            "--backlog", "2048", "--timeout", "30", "--log-level", "warning", "--preload",
+            sys.executable, "-m", "gunicorn", "-c", "python:voiceplatform.gunicorn_conf",
+            "voiceplatform.wsgi:application", "--log-level", "warning",
         ]  # fmt: skip
         server = subprocess.Popen(command, cwd=BASE_DIR, env=env, start_new_session=True)
         deadline = time.monotonic() + 30
