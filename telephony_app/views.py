@@ -272,7 +272,10 @@ class PhoneNumberForm(forms.Form):
         max_length=128,
         required=False,
         label="LiveKit SIP trunk id",
-        help_text="The inbound trunk (ST_...) the number arrives on, for SIP numbers.",
+        help_text=(
+            "The LiveKit inbound trunk (ST_...) the number arrives on, for SIP numbers. When set, calls "
+            "to this number through any other trunk are refused."
+        ),
     )
 
     def __init__(self, data: Any, *, tenant: Tenant, initial: dict[str, Any] | None = None) -> None:
