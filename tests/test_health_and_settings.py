@@ -129,8 +129,12 @@ def _valid_env() -> dict[str, str]:
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return _run(sys.executable, "manage.py", *args, env=env)
+
+
+def _run(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", *args],
+        list(argv),
         cwd=django_settings.BASE_DIR,
         env=env,
         capture_output=True,
@@ -193,15 +197,14 @@ def test_malformed_variable_stops_start_up_with_one_line_naming_it(variable, val
 def test_the_production_server_refuses_a_malformed_setting_with_one_line(variable, value):
     env = {**_valid_env(), variable: value}
 
-    server = [sys.executable, "-m", "gunicorn", "-c", "python:voiceplatform.gunicorn_conf"]
-    result = subprocess.run(
-        [*server, "voiceplatform.wsgi:application"],
-        cwd=django_settings.BASE_DIR,
+    result = _run(
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:voiceplatform.gunicorn_conf",
+        "voiceplatform.wsgi:application",
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
 
     assert result.returncode == 2, (result.stdout, result.stderr)
