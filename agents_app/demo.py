@@ -1,4 +1,6 @@
-"""Three realistic demo agents for seed_demo; created once per tenant, matched by name."""
+"""Three realistic demo agents, created by seed_demo on its first run on a database (its SeedMarker).
+
+Never again after that: a demo agent the user renamed or deleted stays renamed or deleted."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ GLOBAL_MODELS = frozenset(
         "contenttypes.ContentType",
         "sessions.Session",
         "admin.LogEntry",  # operator audit trail, visible to superusers only
+        "voiceplatform.SeedMarker",  # one-time setup steps of the whole database (seed_demo)
     }
 )
 
@@ -44,6 +45,16 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SeedMarker(models.Model):
+    """A one-time setup step this database has done (e.g. "demo-seeded"); never removed by the app."""
+
+    key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class TenantQuerySet(models.QuerySet):
