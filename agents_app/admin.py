@@ -6,12 +6,16 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from agents_app import services
 from agents_app.models import Agent, BusinessHours, Holiday, PromptVersion
+from agents_app.references import agent_references
 from agents_app.runtime_config import loader
 from voiceplatform.actor import Actor
 from voiceplatform.admin import TenantScopedAdmin
@@ -163,6 +167,29 @@ class AgentAdmin(TenantScopedAdmin):
         if formset.model is not PromptVersion:
             form.instance.save(update_fields=["updated_at"])  # refreshes the cached config after the schedule
 
+    # Deleting: the confirmation pages name what refers to each agent (other agents' IVR options,
+    # phone numbers, campaigns), and confirming detaches them with the delete, as in the portal.
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        agent = self.get_object(request, unquote(object_id))
+        found = agent_references(tenant=agent.tenant, agent=agent) if agent is not None else []
+        references = [(agent, found)] if found else []
+        return super().delete_view(request, object_id, {**(extra_context or {}), "agent_references": references})
+
+    def delete_model(self, request: HttpRequest, obj: Agent) -> None:
+        services.agent_delete(tenant=obj.tenant, agent=obj, detach=True)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
+        for agent in queryset.select_related("tenant"):
+            services.agent_delete(tenant=agent.tenant, agent=agent, detach=True)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _func, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (_delete_selected_naming_references, name, description)
+        return actions
+
     @admin.action(description="Activate selected agents")
     def activate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset.select_related("tenant"):
@@ -177,3 +204,15 @@ class AgentAdmin(TenantScopedAdmin):
     def duplicate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset.select_related("tenant"):
             services.agent_duplicate(tenant=agent.tenant, agent=agent, actor=Actor(user=request.user))
+
+
+def _delete_selected_naming_references(
+    modeladmin: AgentAdmin, request: HttpRequest, queryset: QuerySet[Agent]
+) -> HttpResponse | None:
+    """Django's bulk delete, with each agent's references added to its confirmation page."""
+    response = delete_selected(modeladmin, request, queryset)
+    if isinstance(response, TemplateResponse) and response.context_data is not None:
+        agents = queryset.select_related("tenant")
+        found = [(agent, agent_references(tenant=agent.tenant, agent=agent)) for agent in agents]
+        response.context_data["agent_references"] = [(agent, refs) for agent, refs in found if refs]
+    return response

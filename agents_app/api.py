@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from agents_app import selectors, services
 from agents_app.models import Agent, DialerType, Direction, VoicemailAction
 from agents_app.runtime_config import loader
+from agents_app.references import dangling_ivr_problems, references_json
 from agents_app.validation import HoursRange, business_hours_document
 from telephony_app import browser_sessions, livekit_client
 from telephony_app.api import CallSerializer
@@ -464,6 +465,50 @@ DetailResponse = inline_serializer("DetailResponse", fields={"detail": serialize
         ],
     ),
     create=extend_schema(summary="Create an agent", examples=[_TASK1_EXAMPLE]),
+AgentDeleteConflictResponse = inline_serializer(
+    "AgentDeleteConflictResponse",
+    fields={
+        "detail": serializers.CharField(),
+        "problems": serializers.ListField(child=serializers.CharField(), help_text="One line per reference"),
+        "references": inline_serializer(
+            "AgentReference",
+            many=True,
+            fields={
+                "kind": serializers.ChoiceField(choices=["ivr_option", "phone_number", "campaign"]),
+                "id": serializers.UUIDField(help_text="The referring agent's or number's id"),
+                "label": serializers.CharField(),
+                "onDetach": serializers.CharField(help_text="What ?detach=true does to it"),
+            },
+        ),
+    },
+)
+_DELETE_CONFLICT_EXAMPLE = OpenApiExample(
+    "Still in use (409)",
+    response_only=True,
+    status_codes=["409"],
+    value={
+        "detail": "Support Agent is still used by 1 thing: phone number +14155550123 (Support line). "
+        "Repeat with ?detach=true to detach them and delete the agent.",
+        "problems": [
+            "phone number +14155550123 (Support line): +14155550123 is left with no agent: "
+            "its callers hear that no one is available"
+        ],
+        "references": [
+            {
+                "kind": "phone_number",
+                "id": "3f6b2a9e-8c41-4d7a-b0e5-6a2f1c9d8e47",
+                "label": "phone number +14155550123 (Support line)",
+                "onDetach": "+14155550123 is left with no agent: its callers hear that no one is available",
+            }
+        ],
+    },
+)
+
+
+def _dangling_problems(*, tenant: Any, code: str) -> list[str]:
+    """IVR options naming a deleted agent: the readiness list shows them (the config leaves them out)."""
+    agent = Agent.objects.for_tenant(tenant).filter(code=code).first()
+    return dangling_ivr_problems(tenant=tenant, agent=agent) if agent is not None else []
     retrieve=extend_schema(summary="Get an agent"),
     update=extend_schema(
         summary="Update an agent",
@@ -471,7 +516,24 @@ DetailResponse = inline_serializer("DetailResponse", fields={"detail": serialize
         examples=[_TASK3_EXAMPLE],
     ),
     partial_update=extend_schema(summary="Update some fields of an agent"),
-    destroy=extend_schema(summary="Delete an agent"),
+    destroy=extend_schema(
+        summary="Delete an agent",
+        description=(
+            "Deletes the agent with its hours, holidays and prompt history. When something still refers to it "
+            "(another agent's IVR option, a phone number it answers, a campaign), the answer is 409 with the "
+            "`references` and nothing changes; repeat with `?detach=true` to detach them (IVR options removed, "
+            "numbers left with no agent) and delete in one transaction."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "detach",
+                OpenApiTypes.BOOL,
+                description="true: detach whatever refers to the agent and delete it; false (default): refuse (409)",
+            )
+        ],
+        responses={204: None, 400: AgentDeleteConflictResponse, 404: DetailResponse, 409: AgentDeleteConflictResponse},
+        examples=[_DELETE_CONFLICT_EXAMPLE],
+    ),
 )
 class AgentViewSet(
     mixins.ListModelMixin,
@@ -528,8 +590,20 @@ class AgentViewSet(
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self._write(request, self.get_object())
 
-    def perform_destroy(self, instance: Agent) -> None:
-        services.agent_delete(tenant=self.tenant, agent=instance)
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raw = request.query_params.get("detach", "false").lower()
+        if raw not in _BOOL_PARAM:
+            raise serializers.ValidationError({"detach": "Use true or false."})
+        try:
+            services.agent_delete(tenant=self.tenant, agent=self.get_object(), detach=_BOOL_PARAM[raw])
+        except services.AgentInUse as in_use:
+            body = {
+                "detail": f"{in_use} Repeat with ?detach=true to detach them and delete the agent.",
+                "problems": [ref.as_text() for ref in in_use.references],
+                "references": references_json(in_use.references),
+            }
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(summary="Duplicate an agent", request=None, responses={201: AgentSerializer})
     @action(detail=True, methods=["post"])
@@ -556,11 +630,12 @@ class AgentViewSet(
                 "source": loaded.source,
                 "cached_until": loaded.cached_until.isoformat() if loaded.cached_until else None,
                 "timestamp": timezone.now().isoformat(),
-                "readiness": {"ready": verdict.ready, "problems": list(verdict.problems)},
+                "readiness": {"ready": not problems, "problems": problems},
             }
         )
 
     @extend_schema(
+        problems = [*verdict.problems, *_dangling_problems(tenant=self.tenant, code=id)]
         summary="Text chat with the agent (start, send a message, end)",
         description=(
             "Runs the agent as in a call (same instructions, greeting and tools, its own language model with this "

@@ -12,7 +12,14 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 
 from agents_app import catalog
-from agents_app.validation import placeholder_problem, validate_e164, validate_ivr_menu_shape
+from agents_app.references import agent_references
+from agents_app.validation import (
+    inbound_agent_problem,
+    placeholder_problem,
+    prompt_size_problems,
+    validate_e164,
+    validate_ivr_menu_shape,
+)
 from voiceplatform.models import TenantOwned, validate_timezone
 
 
@@ -46,7 +53,6 @@ class Weekday(models.IntegerChoices):
 
 PROMPT_FIELDS = ("system_prompt", "personality", "greeting_message")
 TEMPLATE_FIELDS = ("system_prompt", "personality", "greeting_message")  # the worker fills in their {{placeholders}}
-CHARS_PER_TOKEN = 4  # a conservative estimate for English text; used only to reject prompts that cannot fit
 
 
 class Agent(TenantOwned):
@@ -54,8 +60,9 @@ class Agent(TenantOwned):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
     system_prompt = models.TextField(blank=True)
-    personality = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
-    greeting_message = models.TextField(blank=True, validators=[MaxLengthValidator(1000)])
+    # Their limits follow the model (validation.prompt_size_problems, run by clean()).
+    personality = models.TextField(blank=True)
+    greeting_message = models.TextField(blank=True)
     # Language model
     llm_provider = models.CharField(max_length=32, default="openai")
     llm_model = models.CharField(max_length=100, default="gpt-4o-mini")
@@ -135,6 +142,7 @@ class Agent(TenantOwned):
             errors.setdefault(field, []).append(message)
 
         self._clean_llm(add)
+        self._clean_prompt_size(add)
         self._clean_voice(add)
         self._clean_stt(add)
         if self.min_endpointing_delay is not None and self.max_endpointing_delay is not None:
@@ -146,8 +154,40 @@ class Agent(TenantOwned):
             if problem := placeholder_problem(getattr(self, field) or ""):
                 add(field, problem)
         self._clean_ivr_targets(add)
+        self._clean_direction(add)
         if errors:
             raise ValidationError(errors)
+
+    def _clean_direction(self, add: Callable[[str, str], None]) -> None:
+        """An agent that answers a phone number must keep taking inbound calls (the same rule as the number
+        forms); the registry names the numbers, so agents_app does not import telephony_app."""
+        if self.pk is None or self.tenant_id is None:
+            return
+        problem = inbound_agent_problem(name=self.name or "This agent", direction=self.direction)
+        if problem is None:
+            return
+        answering = [ref.label for ref in agent_references(tenant=self.tenant, agent=self) if ref.answers_inbound]
+        if answering:
+            add(
+                "direction",
+                f"{self.name} answers {', '.join(answering)}, so it cannot become outbound-only. "
+                "Give the number to another agent first, or keep the direction inbound or both.",
+            )
+
+    def _clean_prompt_size(self, add: Callable[[str, str], None]) -> None:
+        model = catalog.llm_model(self.llm_provider, self.llm_model)
+        reply = self.max_output_tokens if isinstance(self.max_output_tokens, int) else None
+        if model and model.max_output_tokens:
+            # An over-limit max_output_tokens is reported by _clean_llm; clamping keeps the prompt from being blamed.
+            reply = min(reply or model.max_output_tokens, model.max_output_tokens)
+        problems = prompt_size_problems(
+            texts={field: getattr(self, field) or "" for field in PROMPT_FIELDS},
+            context_window=model.context_window if model else 0,
+            max_output_tokens=reply,
+            model_name=model.name if model else self.llm_model,
+        )
+        for field, message in problems.items():
+            add(field, message)
 
     def _clean_ivr_targets(self, add: Callable[[str, str], None]) -> None:
         """IVR options that hand the call to an agent must name another agent of this tenant."""
@@ -186,17 +226,6 @@ class Agent(TenantOwned):
             return
         if model.max_output_tokens and self.max_output_tokens and self.max_output_tokens > model.max_output_tokens:
             add("max_output_tokens", f"{model.name} writes at most {model.max_output_tokens} tokens per reply.")
-        if model.context_window:
-            prompt_chars = sum(len(getattr(self, field) or "") for field in PROMPT_FIELDS)
-            # An over-limit max_output_tokens is reported above; clamping it keeps the prompt from being blamed.
-            reserved = min(self.max_output_tokens or model.context_window // 4, model.max_output_tokens or 0)
-            budget_tokens = model.context_window - reserved
-            if prompt_chars / CHARS_PER_TOKEN > budget_tokens:
-                add(
-                    "system_prompt",
-                    f"The prompt (about {prompt_chars // CHARS_PER_TOKEN} tokens) does not fit {model.name}'s "
-                    f"context window of {model.context_window} tokens with room for a reply.",
-                )
 
     def _clean_voice(self, add: Callable[[str, str], None]) -> None:
         provider = catalog.tts_provider(self.tts_provider)

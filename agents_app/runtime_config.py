@@ -25,6 +25,7 @@ from django.db import DatabaseError
 
 from agents_app import catalog
 from agents_app.models import Agent
+from agents_app.references import dangling_ivr_targets
 from agents_app.validation import HoursRange, business_hours_document
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> dict[str, An
             "transfer_number": agent.transfer_number or None,
             "fallback_number": agent.fallback_number or None,
             "out_of_hours_message": agent.out_of_hours_message,
-            "ivr_menu": agent.ivr_menu or None,
+            "ivr_menu": _ivr_menu_without_dangling(agent),
         },
         "outbound": {
             "dialer_type": agent.dialer_type,
@@ -122,6 +123,23 @@ def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> dict[str, An
         },
         "updated_at": agent.updated_at.isoformat(),
     }
+
+
+def _ivr_menu_without_dangling(agent: Agent) -> dict[str, Any] | None:
+    """The IVR menu minus options that hand the call to an agent that no longer exists: a call must
+    never be sent to a dangling id (the detail page's readiness panel names such options)."""
+    menu = agent.ivr_menu
+    if not menu:
+        return None
+    dangling = set(dangling_ivr_targets(tenant=agent.tenant, menu=menu, own_code=agent.code))
+    if not dangling:
+        return menu
+    options = [
+        option
+        for option in menu.get("options", [])
+        if not (isinstance(option, dict) and option.get("action") == "agent" and str(option.get("agentId")) in dangling)
+    ]
+    return {**menu, "options": options}
 
 
 def default_config(*, agent_code: uuid.UUID | str, tenant_code: uuid.UUID | str) -> dict[str, Any]:

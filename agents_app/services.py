@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from agents_app.models import PROMPT_FIELDS, Agent, BusinessHours, Holiday, PromptVersion
+from agents_app.references import AgentReference, agent_references, agent_references_detach
 from agents_app.validation import HoursRange, normalize_e164, parse_business_hours, parse_holidays
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
@@ -25,6 +26,30 @@ EDITABLE_FIELDS = frozenset(
 )
 PHONE_FIELDS = ("transfer_number", "fallback_number")
 UNSET: Any = object()
+# A check that reads another field's value: when that field itself could not be read (a form or
+# serializer error), its verdict would be about a value nobody sent, so agent_check drops it.
+DEPENDS_ON: dict[str, frozenset[str]] = {
+    "llm_model": frozenset({"llm_provider"}),
+    "max_output_tokens": frozenset({"llm_provider", "llm_model"}),
+    "system_prompt": frozenset({"llm_provider", "llm_model", "max_output_tokens"}),
+    "voice_id": frozenset({"tts_provider"}),
+    "tts_model": frozenset({"tts_provider"}),
+    "stt_model": frozenset({"stt_provider"}),
+    "stt_language": frozenset({"stt_provider", "stt_model"}),
+    "max_endpointing_delay": frozenset({"min_endpointing_delay"}),
+    "voicemail_message": frozenset({"voicemail_action"}),
+}
+
+
+class AgentInUse(Exception):
+    """The agent is referred to (IVR options, phone numbers, campaigns); delete with detach=True."""
+
+    def __init__(self, agent: Agent, references: list[AgentReference]) -> None:
+        self.references = references
+        super().__init__(
+            f"{agent.name} is still used by {len(references)} "
+            f"{'thing' if len(references) == 1 else 'things'}: {'; '.join(r.label for r in references)}."
+        )
 
 
 def _apply_fields(agent: Agent, fields: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
@@ -66,6 +91,38 @@ def _validate(
     if errors:
         raise ValidationError(errors)
     return ranges, parsed_holidays
+
+
+def agent_check(
+    *,
+    tenant: Tenant,
+    agent: Agent | None,
+    fields: Mapping[str, Any],
+    business_hours: Any = UNSET,
+    holidays: Any = UNSET,
+    unreadable: Collection[str] = (),
+) -> dict[str, list[str]]:
+    """Every problem agent_create/agent_update would report for these values, writing nothing.
+
+    For a form or request that already failed on some fields (`unreadable`, left out of `fields`):
+    the rest is checked now, so one save reports every mistake, not one round at a time."""
+    candidate = Agent(tenant=tenant, timezone=tenant.timezone) if agent is None else _fresh(tenant, agent)
+    errors: dict[str, list[str]] = {}
+    _apply_fields(candidate, fields, errors)
+    try:
+        _validate(candidate, errors=errors, business_hours=business_hours, holidays=holidays)
+    except ValidationError as exc:
+        errors = exc.message_dict
+    unreadable = set(unreadable)
+    return {
+        field: messages
+        for field, messages in errors.items()
+        if field not in unreadable and not DEPENDS_ON.get(field, frozenset()) & unreadable
+    }
+
+
+def _fresh(tenant: Tenant, agent: Agent) -> Agent:
+    return Agent.objects.for_tenant(tenant).get(pk=agent.pk)
 
 
 def _write_schedule(agent: Agent, ranges: list[HoursRange] | None, holidays: list | None) -> None:
@@ -174,9 +231,19 @@ def agent_duplicate(*, tenant: Tenant, agent: Agent, actor: Actor, name: str = "
 
 
 @transaction.atomic
-def agent_delete(*, tenant: Tenant, agent: Agent) -> None:
-    Agent.objects.for_tenant(tenant).get(pk=agent.pk).delete()
-    logger.info("agent %s deleted", agent.code)
+def agent_delete(*, tenant: Tenant, agent: Agent, detach: bool = False) -> list[AgentReference]:
+    """Delete the agent with its hours, holidays and prompt history. Anything that refers to it
+    (other agents' IVR options, phone numbers, campaigns) refuses the delete with AgentInUse, or
+    with detach=True is detached in this same transaction; returns what was detached."""
+    agent = Agent.objects.for_tenant(tenant).select_for_update().get(pk=agent.pk)
+    references = agent_references(tenant=tenant, agent=agent)
+    if references and not detach:
+        raise AgentInUse(agent, references)
+    if references:
+        agent_references_detach(tenant=tenant, agent=agent)
+    agent.delete()
+    logger.info("agent %s deleted, %d references detached", agent.code, len(references))
+    return references
 
 
 @transaction.atomic

@@ -47,6 +47,69 @@ def placeholder_problem(text: str) -> str | None:
     return f"Unknown {noun} {names}. Use one of {allowed_placeholders_text()}."
 
 
+# Prompt size. The three texts go to the model on every turn, so they must leave most of the
+# context window to the conversation: together at most a quarter of it (estimated at ~4 characters
+# a token, no tokenizer involved), and each under a hard cap whatever the model, because a voice
+# agent re-reads them every turn (latency, cost). A model of unknown window gets only the caps.
+CHARS_PER_TOKEN = 4
+PROMPT_SHARE_OF_CONTEXT = 4  # the texts may use at most 1/4 of the context window
+PROMPT_FIELD_MAX_CHARS = {"system_prompt": 32_000, "personality": 2_000, "greeting_message": 1_000}
+PROMPT_FIELD_LABELS = {"system_prompt": "system prompt", "personality": "personality", "greeting_message": "greeting"}
+
+
+def estimated_tokens(chars: int) -> int:
+    """The token estimate the limits use (rounded up), shown by the form's live counter too."""
+    return -(-chars // CHARS_PER_TOKEN)
+
+
+def prompt_budget_tokens(*, context_window: int, max_output_tokens: int | None) -> int | None:
+    """How many tokens the three prompt texts may use with this model; None = unknown window."""
+    if not context_window:
+        return None
+    budget = context_window // PROMPT_SHARE_OF_CONTEXT
+    if max_output_tokens:  # the reply must fit too, however long it may be
+        budget = min(budget, context_window - max_output_tokens)
+    return max(budget, 0)
+
+
+def prompt_size_problems(
+    *, texts: dict[str, str], context_window: int, max_output_tokens: int | None, model_name: str
+) -> dict[str, str]:
+    """Field -> what is too long: a text over its own cap, or the three over the model's budget
+    (reported on the system prompt, the text that is usually the long one)."""
+    problems: dict[str, str] = {}
+    for field, cap in PROMPT_FIELD_MAX_CHARS.items():
+        length = len(texts.get(field) or "")
+        if length > cap:
+            problems[field] = (
+                f"The {PROMPT_FIELD_LABELS[field]} is {length:,} characters; the limit is {cap:,}. "
+                "Shorten it: the agent re-reads it on every turn of a call."
+            )
+    budget = prompt_budget_tokens(context_window=context_window, max_output_tokens=max_output_tokens)
+    total = sum(len(texts.get(field) or "") for field in PROMPT_FIELD_MAX_CHARS)
+    if budget is not None and estimated_tokens(total) > budget and "system_prompt" not in problems:
+        problems["system_prompt"] = (
+            f"The system prompt, personality and greeting are about {estimated_tokens(total):,} tokens together; "
+            f"with {model_name} they may use at most {budget:,} of its context window of {context_window} tokens "
+            "(a quarter, and never the room the longest reply needs), so the rest is left for the conversation."
+        )
+    return problems
+
+
+OUTBOUND_ONLY = "outbound"  # agents_app.models.Direction.OUTBOUND (models imports this module)
+
+
+def inbound_agent_problem(*, name: str, direction: str) -> str | None:
+    """Why this agent cannot answer a phone number's inbound calls, or None: the one rule the
+    number forms, the numbers API, the admin and the agent's own direction check share."""
+    if direction == OUTBOUND_ONLY:
+        return (
+            f"{name} is outbound-only: it places calls and cannot answer a number. Choose an agent that takes "
+            "inbound calls, or change this agent's direction to inbound or both."
+        )
+    return None
+
+
 IVR_ACTIONS = ("transfer", "agent", "message")
 
 IVR_MENU_SCHEMA: dict[str, Any] = {

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from agents_app import catalog, selectors, services
+from agents_app import catalog, references, selectors, services
 from agents_app.forms import IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
 from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
 from agents_app.runtime_config import loader
@@ -335,6 +335,7 @@ def agent_detail(request: HttpRequest, membership: Membership, code: str) -> Htt
         "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
         "readiness": readiness(tenant=tenant, config=loaded.config),
         "metrics": _staff_metrics(request),
+        "setup_problems": references.dangling_ivr_problems(tenant=tenant, agent=agent),
     }
     return render(request, "agents_app/agent_detail.html", context)
 
@@ -377,13 +378,31 @@ def agent_deactivate(request: HttpRequest, membership: Membership, code: str) ->
 
 @portal_view(write=True)
 def agent_delete(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
-    """GET asks for confirmation; POST deletes the agent with its hours, holidays and prompt history."""
-    agent = selectors.agent_get(tenant=membership.tenant, code=code)
+    """GET asks for confirmation, naming what refers to the agent; POST deletes it with its hours,
+    holidays and prompt history, detaching the references only if the page listed them (and the
+    list has not changed since: otherwise the page is shown again with the new list)."""
+    tenant = membership.tenant
+    agent = selectors.agent_get(tenant=tenant, code=code)
+    found = references.agent_references(tenant=tenant, agent=agent)
+    fingerprint = references.references_fingerprint(found)
+    changed = False
     if request.method == "POST":
-        services.agent_delete(tenant=membership.tenant, agent=agent)
-        messages.success(request, f"Agent {agent.name} was deleted.")
-        return redirect("agents-agent-list")
-    return render(request, "agents_app/agent_confirm_delete.html", {"agent": agent})
+        confirmed = request.POST.get("detach") == "1" and request.POST.get("references", "") == fingerprint
+        changed = bool(found) and not confirmed
+        if not changed:
+            try:
+                services.agent_delete(tenant=tenant, agent=agent, detach=bool(found))
+            except services.AgentInUse as in_use:  # a reference appeared after the check above
+                found, changed = in_use.references, True
+                fingerprint = references.references_fingerprint(found)
+            else:
+                detached = (
+                    f" {len(found)} reference{'s' if len(found) != 1 else ''} to it were detached." if found else ""
+                )
+                messages.success(request, f"Agent {agent.name} was deleted.{detached}")
+                return redirect("agents-agent-list")
+    context = {"agent": agent, "references": found, "fingerprint": fingerprint, "changed": changed}
+    return render(request, "agents_app/agent_confirm_delete.html", context, status=409 if changed else 200)
 
 
 # Prompt history ------------------------------------------------------------------------------

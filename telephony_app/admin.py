@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
+from agents_app.models import Agent
+from agents_app.validation import inbound_agent_problem
 from telephony_app.models import Call, PhoneNumber
 from voiceplatform.admin import TenantScopedAdmin
 
@@ -53,10 +56,24 @@ class CallAdmin(TenantScopedAdmin):
         return False
 
 
+class PhoneNumberAdminForm(forms.ModelForm):
+    class Meta:
+        model = PhoneNumber
+        fields = ["tenant", "number", "label", "provider", "agent", "is_active", "sip_trunk_id"]
+
+    def clean_agent(self) -> Agent | None:
+        """The portal's and the API's rule: an outbound-only agent cannot answer a number."""
+        agent = self.cleaned_data.get("agent")
+        if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
+            raise forms.ValidationError(problem)
+        return agent
+
+
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(TenantScopedAdmin):
     """The model's validators keep numbers in E.164 and the agent in the number's tenant here too."""
 
+    form = PhoneNumberAdminForm
     list_display = ["number", "label", "tenant", "provider", "agent", "is_active", "updated_at"]
     list_filter = ["provider", "is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["code", "number", "label", "sip_trunk_id"]

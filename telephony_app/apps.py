@@ -7,4 +7,8 @@ class TelephonyAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from agents_app.references import register_agent_references
         from telephony_app import signals  # noqa: F401  (connects the number cache invalidation handlers)
+        from telephony_app.agent_references import PhoneNumberReferences
+
+        register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from agents_app.models import Agent
-from agents_app.validation import normalize_e164
+from agents_app.validation import inbound_agent_problem, normalize_e164
 from telephony_app import costs
 from telephony_app.models import (
     ACTIVE_STATUSES,
@@ -329,6 +329,8 @@ def _save_phone_number(phone_number: PhoneNumber) -> PhoneNumber:
 def phone_number_create(
     *,
     tenant: Tenant,
+    if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
+        raise ValidationError({"agent": problem})
     number: str,
     label: str = "",
     provider: str = NumberProvider.TWILIO,

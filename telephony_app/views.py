@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 
 from agents_app.models import Agent
 from agents_app.selectors import agent_list
+from agents_app.validation import inbound_agent_problem
 from telephony_app import costs, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.models import Membership, Tenant
@@ -281,6 +282,12 @@ class PhoneNumberForm(forms.Form):
     def __init__(self, data: Any, *, tenant: Tenant, initial: dict[str, Any] | None = None) -> None:
         super().__init__(data, initial=initial)
         self.fields["agent"].queryset = agent_list(tenant=tenant)  # only this tenant's agents can be chosen
+
+    def clean_agent(self) -> Agent | None:
+        agent = self.cleaned_data["agent"]
+        if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
+            raise forms.ValidationError(problem)
+        return agent
 
     @staticmethod
     def initial_for(phone_number: PhoneNumber) -> dict[str, Any]:

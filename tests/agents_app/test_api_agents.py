@@ -325,7 +325,7 @@ BAD_INPUT = [
     pytest.param(
         {"systemPrompt": "Be helpful. " * 38_000},
         ("systemPrompt",),
-        "does not fit GPT-4o mini's context window of 128000 tokens",
+        "the limit is 32,000",
         id="prompt-too-long",
     ),
     pytest.param(

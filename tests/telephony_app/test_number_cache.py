@@ -104,7 +104,7 @@ def test_an_inactive_or_deleted_agent_stops_taking_calls_at_once(twilio, livekit
     agent_update(tenant=tenant, agent=agent, actor=SYSTEM, fields={"is_active": False})
     assert verbs(twiml(twilio.post(VOICE, voice_params(call_sid()))))[0] == ("Say", UNAVAILABLE_LINE)
 
-    agent_delete(tenant=tenant, agent=agent)
+    agent_delete(tenant=tenant, agent=agent, detach=True)  # the number answered it: detach, as a user confirms
     assert verbs(twiml(twilio.post(VOICE, voice_params(call_sid()))))[0] == ("Say", UNAVAILABLE_LINE)
     assert calls(tenant)[-1].end_reason == f"number {NUMBER} has no agent assigned"
 
