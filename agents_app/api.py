@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -23,8 +24,8 @@ from rest_framework.response import Response
 
 from agents_app import selectors, services
 from agents_app.models import Agent, DialerType, Direction, VoicemailAction
-from agents_app.runtime_config import loader
 from agents_app.references import dangling_ivr_problems, references_json
+from agents_app.runtime_config import loader
 from agents_app.validation import HoursRange, business_hours_document
 from telephony_app import browser_sessions, livekit_client
 from telephony_app.api import CallSerializer
@@ -453,18 +454,6 @@ TestSessionResponse = inline_serializer(
     },
 )
 DetailResponse = inline_serializer("DetailResponse", fields={"detail": serializers.CharField()})
-
-
-@extend_schema_view(
-    list=extend_schema(
-        summary="List agents",
-        parameters=[
-            OpenApiParameter("isActive", OpenApiTypes.BOOL, description="only active (true) or inactive (false)"),
-            OpenApiParameter("direction", OpenApiTypes.STR, enum=Direction.values),
-            OpenApiParameter("search", OpenApiTypes.STR, description="name contains (case-insensitive)"),
-        ],
-    ),
-    create=extend_schema(summary="Create an agent", examples=[_TASK1_EXAMPLE]),
 AgentDeleteConflictResponse = inline_serializer(
     "AgentDeleteConflictResponse",
     fields={
@@ -505,10 +494,66 @@ _DELETE_CONFLICT_EXAMPLE = OpenApiExample(
 )
 
 
+def _has_path(errors: Any, path: str) -> bool:
+    """Whether the serializer's errors cover this dotted path (an error on a parent covers it too)."""
+    node = errors
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return True
+        if part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _without(data: Any, errors: Any) -> Any:
+    """The request body minus every value the serializer refused."""
+    if not isinstance(data, dict) or not isinstance(errors, dict):
+        return data
+    kept = dict(data)
+    for key, error in errors.items():
+        if key in kept and isinstance(error, dict) and isinstance(kept[key], dict):
+            kept[key] = _without(kept[key], error)
+        else:
+            kept.pop(key, None)
+    return kept
+
+
+def _every_problem(*, tenant: Any, agent: Agent | None, data: Any, errors: Any) -> dict[str, Any]:
+    """The serializer's errors plus what the service finds in the fields that did read."""
+    merged: dict[str, Any] = json.loads(json.dumps(errors))  # plain dicts and strings, safe to extend
+    if not isinstance(data, dict) or "non_field_errors" in merged:
+        return merged
+    readable = AgentSerializer(data=_without(data, merged), partial=True)
+    if not readable.is_valid():
+        return merged
+    unreadable = {field for field, path in MODEL_TO_PATH.items() if _has_path(merged, path)}
+    problems = services.agent_check(tenant=tenant, agent=agent, unreadable=unreadable, **readable.to_service_kwargs())
+    for field, messages in problems.items():
+        path = MODEL_TO_PATH.get(field, "non_field_errors" if field == "__all__" else field).split(".")
+        node = merged
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node.setdefault(path[-1], []).extend(messages)
+    return merged
+
+
 def _dangling_problems(*, tenant: Any, code: str) -> list[str]:
     """IVR options naming a deleted agent: the readiness list shows them (the config leaves them out)."""
     agent = Agent.objects.for_tenant(tenant).filter(code=code).first()
     return dangling_ivr_problems(tenant=tenant, agent=agent) if agent is not None else []
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List agents",
+        parameters=[
+            OpenApiParameter("isActive", OpenApiTypes.BOOL, description="only active (true) or inactive (false)"),
+            OpenApiParameter("direction", OpenApiTypes.STR, enum=Direction.values),
+            OpenApiParameter("search", OpenApiTypes.STR, description="name contains (case-insensitive)"),
+        ],
+    ),
+    create=extend_schema(summary="Create an agent", examples=[_TASK1_EXAMPLE]),
     retrieve=extend_schema(summary="Get an agent"),
     update=extend_schema(
         summary="Update an agent",
@@ -531,7 +576,7 @@ def _dangling_problems(*, tenant: Any, code: str) -> list[str]:
                 description="true: detach whatever refers to the agent and delete it; false (default): refuse (409)",
             )
         ],
-        responses={204: None, 400: AgentDeleteConflictResponse, 404: DetailResponse, 409: AgentDeleteConflictResponse},
+        responses={204: None, 409: AgentDeleteConflictResponse},
         examples=[_DELETE_CONFLICT_EXAMPLE],
     ),
 )
@@ -565,7 +610,10 @@ class AgentViewSet(
 
     def _write(self, request: Request, agent: Agent | None) -> Response:
         serializer = self.get_serializer(data=request.data, partial=agent is not None)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():  # the service still checks what did read: every mistake in one answer
+            raise serializers.ValidationError(
+                _every_problem(tenant=self.tenant, agent=agent, data=request.data, errors=serializer.errors)
+            )
         kwargs = serializer.to_service_kwargs()
         try:
             if agent is None:
@@ -623,6 +671,7 @@ class AgentViewSet(
         if loaded.config is None:
             return Response({"detail": "No Agent matches the given query."}, status=status.HTTP_404_NOT_FOUND)
         verdict = readiness(tenant=self.tenant, config=loaded.config)
+        problems = [*verdict.problems, *_dangling_problems(tenant=self.tenant, code=id)]
         return Response(
             {
                 "success": loaded.source != "default",
@@ -635,7 +684,6 @@ class AgentViewSet(
         )
 
     @extend_schema(
-        problems = [*verdict.problems, *_dangling_problems(tenant=self.tenant, code=id)]
         summary="Text chat with the agent (start, send a message, end)",
         description=(
             "Runs the agent as in a call (same instructions, greeting and tools, its own language model with this "

@@ -304,6 +304,20 @@ class AgentForm(forms.Form):
             "note": data["note"],
         }
 
+    def readable_service_kwargs(self) -> tuple[dict[str, Any], set[str]]:
+        """For a form that failed: agent_check arguments from the fields that did clean, and the names of
+        those that did not (so the service checks the rest now, not in a second round)."""
+        unreadable = set(self.errors) | ({"voice_id"} if "custom_voice_id" in self.errors else set())
+        data = self.cleaned_data
+        fields = {name: data[name] for name in MODEL_FIELDS if name in data and name not in unreadable}
+        if "ivr_menu" in fields:
+            fields["ivr_menu"] = fields["ivr_menu"] or {}
+        kwargs: dict[str, Any] = {"fields": fields}
+        for name in ("business_hours", "holidays"):
+            if name in data and name not in unreadable:
+                kwargs[name] = data[name]
+        return kwargs, unreadable
+
 
 class AgentFilterForm(forms.Form):
     q = forms.CharField(label="Name", required=False, max_length=120)

@@ -103,6 +103,17 @@ def _apply_errors(form: Form, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, field_errors)
 
 
+def _report_every_problem(form: AgentForm, *, tenant: Tenant, agent: Agent | None) -> None:
+    """A form that failed on some fields still gets the service's verdict on the others, so one save
+    shows every mistake instead of one round at a time."""
+    kwargs, unreadable = form.readable_service_kwargs()
+    problems = services.agent_check(tenant=tenant, agent=agent, unreadable=unreadable, **kwargs)
+    for field, field_errors in problems.items():
+        name = field if field in form.fields else None
+        if name not in form.errors:
+            form.add_error(name, field_errors)
+
+
 def _safe_next(request: HttpRequest, default: str) -> str:
     target = request.POST.get("next", "")
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
@@ -276,7 +287,9 @@ def agent_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     tenant = membership.tenant
     initial = AgentForm.initial_for(Agent(tenant=tenant, timezone=tenant.timezone), ranges=None, holidays=[])
     form = AgentForm(request.POST if request.method == "POST" else None, initial=initial)
-    if form.is_bound and form.is_valid():
+    if form.is_bound and not form.is_valid():
+        _report_every_problem(form, tenant=tenant, agent=None)
+    elif form.is_bound:
         try:
             agent = services.agent_create(tenant=tenant, actor=Actor(user=request.user), **form.service_kwargs())
         except ValidationError as error:
@@ -294,7 +307,9 @@ def agent_edit(request: HttpRequest, membership: Membership, code: str) -> HttpR
     holidays = [(holiday.date, holiday.name) for holiday in agent.holidays.all()]
     initial = AgentForm.initial_for(agent, ranges=_ranges(agent), holidays=holidays)
     form = AgentForm(request.POST if request.method == "POST" else None, initial=initial)
-    if form.is_bound and form.is_valid():
+    if form.is_bound and not form.is_valid():
+        _report_every_problem(form, tenant=tenant, agent=agent)
+    elif form.is_bound:
         try:
             agent = services.agent_update(
                 tenant=tenant, agent=agent, actor=Actor(user=request.user), **form.service_kwargs()
@@ -334,8 +349,8 @@ def agent_detail(request: HttpRequest, membership: Membership, code: str) -> Htt
         "runtime": loaded,
         "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
         "readiness": readiness(tenant=tenant, config=loaded.config),
-        "metrics": _staff_metrics(request),
         "setup_problems": references.dangling_ivr_problems(tenant=tenant, agent=agent),
+        "metrics": _staff_metrics(request),
     }
     return render(request, "agents_app/agent_detail.html", context)
 

@@ -309,6 +309,8 @@ def _check_agent(*, tenant: Tenant, agent: Agent | None) -> None:
     if agent is not None and agent.tenant_id != tenant.pk:
         # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
         raise ValidationError({"agent": "No such agent."})
+    if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
+        raise ValidationError({"agent": problem})
 
 
 def _save_phone_number(phone_number: PhoneNumber) -> PhoneNumber:
@@ -329,8 +331,6 @@ def _save_phone_number(phone_number: PhoneNumber) -> PhoneNumber:
 def phone_number_create(
     *,
     tenant: Tenant,
-    if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
-        raise ValidationError({"agent": problem})
     number: str,
     label: str = "",
     provider: str = NumberProvider.TWILIO,
