@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.apps import apps
 from django.db.models import Model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from agents_app.services import agent_create, agent_update
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
@@ -22,6 +24,7 @@ from voiceplatform.actor import SYSTEM
 from voiceplatform.models import (
     GLOBAL_MODELS,
     ApiKey,
+    Invitation,
     Membership,
     ProviderCredential,
     Role,
@@ -33,6 +36,7 @@ from voiceplatform.services import api_key_create, credential_set
 # Parameterised URLs that are not tenant objects, each with the reason it needs no isolation case.
 NOT_TENANT_OBJECT_URLS = {
     "password_reset_confirm": "a signed token for one user, checked by Django's token generator",
+    "tenancy-invitation-accept": "a signed link for one invitation (tests/test_invitations.py), not a tenant's page",
 }
 # The operator admin has its own scoping (TenantScopedAdmin), tested in tests/test_admin.py.
 EXEMPT_NAMESPACES = {"admin"}
@@ -108,6 +112,11 @@ class ObjectUrl:
 
 def _make_membership(tenant: Tenant) -> Model:
     return MembershipFactory(tenant=tenant, user=UserFactory(username=f"member@{tenant.slug}.test"), role=Role.EDITOR)
+
+
+def _make_invitation(tenant: Tenant) -> Model:
+    expires_at = timezone.now() + timedelta(days=1)
+    return Invitation.objects.create(tenant=tenant, email=f"invitee@{tenant.slug}.test", expires_at=expires_at)
 
 
 def _make_api_key(tenant: Tenant) -> Model:
@@ -203,6 +212,7 @@ OBJECT_URLS = [
         (Attempt("post", {"role": Role.OWNER}), Attempt("post", {"role": Role.VIEWER}, htmx=True)),
     ),
     ObjectUrl("tenancy-member-remove", "code", _make_membership, (Attempt("post"), Attempt("post", htmx=True))),
+    ObjectUrl("tenancy-invitation-revoke", "code", _make_invitation, (Attempt("post"),)),
     ObjectUrl("tenancy-apikey-revoke", "code", _make_api_key, (Attempt("post"), Attempt("post", htmx=True))),
     ObjectUrl("tenancy-credential-delete", "code", _make_credential, (Attempt("post"),)),
     ObjectUrl(

@@ -8,10 +8,12 @@ from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from voiceplatform.models import ApiKey, Membership, ProviderCredential, Tenant
+from voiceplatform.services import membership_change_check
 
 
 def staff_tenant_ids(request: HttpRequest) -> list[int]:
@@ -73,11 +75,78 @@ class TenantAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(TenantScopedAdmin):
+    """Staff change memberships under the portal's rule (membership_change_check); superusers do not."""
+
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role"]
     search_fields = ["user__email", "user__username", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
     readonly_fields = ["code"]
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if request.user.is_superuser:
+            return form_class
+        # The form's clean() asks the same rule as the portal, acting as this staff user.
+        return type("StaffMembershipForm", (StaffMembershipFormMixin, form_class), {"staff_user": request.user})
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            actions.pop("delete_selected", None)  # deletes one by one, each checked by the rule
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        if obj is None or request.user.is_superuser:
+            return True
+        return membership_change_problem(staff_user=request.user, tenant=obj.tenant, current=obj, new_role=None) is None
+
+
+def membership_change_problem(
+    *, staff_user: Any, tenant: Tenant, current: Membership | None, new_role: str | None
+) -> ValidationError | None:
+    """What the portal's rule says against this staff user's change, or None when it is allowed."""
+    actor = Membership.objects.for_tenant(tenant).filter(user=staff_user).first()
+    try:
+        membership_change_check(tenant=tenant, actor=actor, current=current, new_role=new_role)
+    except ValidationError as error:
+        return error
+    return None
+
+
+class StaffMembershipFormMixin(forms.ModelForm):
+    """Refuses, as a form error, any membership change the portal would refuse this staff user."""
+
+    staff_user: Any
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        tenant, role = cleaned.get("tenant"), cleaned.get("role")
+        if tenant is None or role is None or self.errors:
+            return cleaned
+        current = None
+        if self.instance.pk is not None:
+            before = Membership.objects.select_related("tenant").get(pk=self.instance.pk)
+            if before.tenant_id != tenant.pk or before.user_id != cleaned.get("user", before.user).pk:
+                # Moving a membership is taking it away from one tenant and giving it in another.
+                self._add_problem(
+                    membership_change_problem(
+                        staff_user=self.staff_user, tenant=before.tenant, current=before, new_role=None
+                    )
+                )
+            else:
+                current = before
+        self._add_problem(
+            membership_change_problem(staff_user=self.staff_user, tenant=tenant, current=current, new_role=role)
+        )
+        return cleaned
+
+    def _add_problem(self, problem: ValidationError | None) -> None:
+        if problem is not None:
+            field = "role" if "role" in getattr(problem, "error_dict", {}) else None
+            self.add_error(field, problem.messages)
 
 
 @admin.register(ApiKey)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import uuid
 import zoneinfo
@@ -23,6 +24,11 @@ GLOBAL_MODELS = frozenset(
         "contenttypes.ContentType",
         "sessions.Session",
         "admin.LogEntry",  # operator audit trail, visible to superusers only
+        # django-axes' login attempts and lockouts: per account and address, not per tenant.
+        "axes.AccessAttempt",
+        "axes.AccessAttemptExpiration",
+        "axes.AccessFailureLog",
+        "axes.AccessLog",
         "voiceplatform.SeedMarker",  # one-time setup steps of the whole database (seed_demo)
     }
 )
@@ -105,6 +111,49 @@ class Membership(TenantOwned):
     def can_manage(self) -> bool:
         """Owners and admins manage members, API keys and provider credentials."""
         return self.role in (Role.OWNER, Role.ADMIN)
+
+
+class InvitationQuerySet(TenantQuerySet):
+    def by_signed_link(self, code: str) -> Self:
+        """The invitation a signed link names, whatever its tenant.
+
+        Cross-tenant on purpose: the invitee has no membership yet, and the link's signature (made
+        with SECRET_KEY) is what proves it was issued by this server for this invitation.
+        """
+        return self.select_related("tenant").filter(code=code)
+
+
+class Invitation(TenantOwned):
+    """An offer of a role in a tenant, sent to an email address; a membership only once accepted."""
+
+    email = models.EmailField(max_length=254)  # stored lower-case
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant} ({self.role})"
+
+    def state(self, now: datetime.datetime) -> str:
+        """'accepted', 'revoked', 'expired' or 'pending' at `now`."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if now >= self.expires_at else "pending"
 
 
 API_KEY_PREFIX_LENGTH = 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import uuid
 from collections.abc import Iterable
@@ -17,6 +18,7 @@ from telephony_app.models import ACTIVE_STATUSES, Call
 from voiceplatform.models import (
     PROVIDER_ENV,
     ApiKey,
+    Invitation,
     Membership,
     ProviderCredential,
     Tenant,
@@ -46,6 +48,16 @@ def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
 
 def membership_get(*, tenant: Tenant, code: uuid.UUID | str) -> Membership:
     return _get_or_404(Membership.objects.for_tenant(tenant).select_related("user"), code)
+
+
+def invitation_list_pending(*, tenant: Tenant, now: datetime.datetime) -> QuerySet[Invitation]:
+    """Invitations whose link still works, newest first."""
+    queryset = Invitation.objects.for_tenant(tenant).filter(accepted_at=None, revoked_at=None, expires_at__gt=now)
+    return queryset.select_related("invited_by").order_by("-created_at")
+
+
+def invitation_get(*, tenant: Tenant, code: uuid.UUID | str) -> Invitation:
+    return _get_or_404(Invitation.objects.for_tenant(tenant), code)
 
 
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:

@@ -5,23 +5,23 @@ from __future__ import annotations
 import logging
 import secrets
 import string
-from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
 from voiceplatform.models import (
     API_KEY_PREFIX_LENGTH,
     ApiKey,
+    Invitation,
     Membership,
     Provider,
     ProviderCredential,
@@ -48,50 +48,149 @@ def tenant_create(*, name: str, slug: str, timezone_name: str = "UTC", owner: Ab
     return tenant
 
 
-@dataclass(frozen=True)
-class Invitation:
-    membership: Membership
-    set_password_url: str | None  # only for a user created by this invitation
+INVITATION_SALT = "voiceplatform.invitation"
 
 
-def set_password_url(user: AbstractBaseUser) -> str:
-    uid = urlsafe_base64_encode(force_bytes(user.pk))
-    token = default_token_generator.make_token(user)
-    return settings.PUBLIC_BASE_URL + reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": token})
+class InvitationUnusable(Exception):
+    """The link cannot be used; `reason` is 'invalid', 'expired', 'revoked' or 'accepted'."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"invitation link {reason}")
 
 
-def _check_role_change_allowed(*, actor: Membership, target_role: str) -> None:
-    if target_role == Role.OWNER and actor.role != Role.OWNER:
-        raise ValidationError({"role": "Only an owner can make someone an owner."})
+def membership_change_check(
+    *, tenant: Tenant, actor: Membership | None, current: Membership | None, new_role: str | None
+) -> None:
+    """The one rule for giving, changing or taking away a role in a tenant (portal, API and admin).
+
+    `current` is the membership being changed (None when someone is added), `new_role` the role it
+    gets (None when it is removed). Raises ValidationError naming what is not allowed.
+    """
+    if actor is None or actor.tenant_id != tenant.pk or not actor.can_manage:
+        raise ValidationError("Only owners and admins of this tenant can manage its members.")
+    if new_role is not None and new_role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {new_role!r}; choose one of {', '.join(Role.values)}."})
+    current_role = current.role if current is not None else None
+    if Role.OWNER in (current_role, new_role) and current_role != new_role and actor.role != Role.OWNER:
+        if new_role == Role.OWNER:
+            raise ValidationError({"role": "Only an owner can make someone an owner."})
+        if new_role is None:
+            raise ValidationError({"role": "Only an owner can remove an owner."})
+        raise ValidationError({"role": "Only an owner can change the role of an owner."})
+    if current is not None and current_role == Role.OWNER and new_role != Role.OWNER:
+        if _owners_left_after(tenant=tenant, excluding=current) == 0:
+            if new_role is None:
+                raise ValidationError("The last owner cannot be removed.")
+            raise ValidationError({"role": "A tenant needs at least one owner; make someone else owner first."})
 
 
 @transaction.atomic
-def membership_invite(*, tenant: Tenant, email: str, role: str, actor: Membership) -> Invitation:
-    """Add a person by email; a new user gets a set-password link (logged and returned)."""
-    if role not in Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
-    _check_role_change_allowed(actor=actor, target_role=role)
-    email = get_user_model().objects.normalize_email(email).strip()
-    user_model = get_user_model()
-    user = user_model.objects.filter(email__iexact=email).first()
-    created = user is None
-    if created:
-        username = email.lower()
-        if user_model.objects.filter(username=username).exists():
-            raise ValidationError({"email": "A user with that login already exists."})
-        user = user_model.objects.create_user(username=username, email=email)
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    if Membership.objects.for_tenant(tenant).filter(user=user).exists():
+def invitation_create(*, tenant: Tenant, email: str, role: str, actor: Membership) -> Invitation:
+    """Invite an address to the tenant; the link goes by email only, the inviter never sees it.
+
+    The result is the same whether or not the address has an account: nobody is added until the
+    invitee opens the link and accepts.
+    """
+    membership_change_check(tenant=tenant, actor=actor, current=None, new_role=role)
+    email = get_user_model().objects.normalize_email(email).strip().lower()
+    if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
         raise ValidationError({"email": f"{email} is already a member of {tenant.name}."})
-    membership = Membership.objects.create(tenant=tenant, user=user, role=role)
-    link = set_password_url(user) if created else None
-    if link:
-        # The link is the invitee's way in; it is shown to the inviter and logged for the operator.
-        logger.info("invitation for %s to tenant %s: set a password at %s", email, tenant.slug, link)
-    else:
-        logger.info("existing user %s added to tenant %s as %s", email, tenant.slug, role)
-    return Invitation(membership=membership, set_password_url=link)
+    now = timezone.now()
+    # One working link per address: a new invitation replaces a pending one.
+    Invitation.objects.for_tenant(tenant).filter(email=email, accepted_at=None, revoked_at=None).update(revoked_at=now)
+    invitation = Invitation(
+        tenant=tenant,
+        email=email,
+        role=role,
+        invited_by=actor.user,
+        expires_at=now + timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
+    )
+    invitation.full_clean()
+    invitation.save()
+    transaction.on_commit(lambda: _invitation_send(invitation=invitation, inviter=actor.user))
+    # The link is a credential: it goes to the invitee's mailbox, never to the log.
+    logger.info("invitation %s to tenant %s as %s created", invitation.code, tenant.slug, role)
+    return invitation
+
+
+def invitation_url(invitation: Invitation) -> str:
+    token = signing.TimestampSigner(salt=INVITATION_SALT).sign(str(invitation.code))
+    return settings.PUBLIC_BASE_URL + reverse("tenancy-invitation-accept", kwargs={"token": token})
+
+
+def _invitation_send(*, invitation: Invitation, inviter: AbstractBaseUser) -> None:
+    who = inviter.get_full_name() or inviter.email or inviter.get_username()
+    days = settings.INVITATION_MAX_AGE_DAYS
+    body = (
+        f"{who} invited you to join {invitation.tenant.name} on voiceplatform as "
+        f"{invitation.get_role_display()}.\n\n"
+        f"Open this link to accept (valid for {days} days, usable once):\n{invitation_url(invitation)}\n\n"
+        "If you did not expect this, ignore this email: nothing happens unless you accept."
+    )
+    send_mail(f"Invitation to {invitation.tenant.name} on voiceplatform", body, None, [invitation.email])
+
+
+def invitation_revoke(*, tenant: Tenant, invitation: Invitation) -> None:
+    """Make a pending invitation's link stop working at once."""
+    Invitation.objects.for_tenant(tenant).filter(pk=invitation.pk, accepted_at=None, revoked_at=None).update(
+        revoked_at=timezone.now()
+    )
+    logger.info("invitation %s to tenant %s revoked", invitation.code, tenant.slug)
+
+
+def invitation_from_token(*, token: str) -> Invitation:
+    """The pending invitation a link names; InvitationUnusable says why it cannot be used."""
+    signer = signing.TimestampSigner(salt=INVITATION_SALT)
+    try:
+        code = signer.unsign(token, max_age=timedelta(days=settings.INVITATION_MAX_AGE_DAYS))
+    except signing.SignatureExpired:
+        raise InvitationUnusable("expired") from None
+    except signing.BadSignature:
+        raise InvitationUnusable("invalid") from None
+    invitation = Invitation.objects.by_signed_link(code).first()
+    if invitation is None:
+        raise InvitationUnusable("invalid")
+    state = invitation.state(timezone.now())
+    if state != "pending":
+        raise InvitationUnusable(state)
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, invitation: Invitation, user: AbstractBaseUser) -> Membership:
+    """Give `user` the invited role; only the account with the invited address may accept."""
+    invitation = Invitation.objects.for_tenant(invitation.tenant).select_for_update().get(pk=invitation.pk)
+    state = invitation.state(timezone.now())
+    if state != "pending":
+        raise InvitationUnusable(state)
+    if (user.email or "").strip().lower() != invitation.email:
+        raise ValidationError(f"This invitation is for {invitation.email}; log in with that address to accept it.")
+    membership = Membership.objects.for_tenant(invitation.tenant).filter(user=user).first()
+    if membership is None:
+        membership = Membership.objects.create(tenant=invitation.tenant, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    logger.info("invitation %s to tenant %s accepted", invitation.code, invitation.tenant.slug)
+    return membership
+
+
+@transaction.atomic
+def invitation_accept_new_user(*, invitation: Invitation, password: str) -> AbstractBaseUser:
+    """Create the invitee's account with `password`, then accept; refused if the address has one."""
+    user_model = get_user_model()
+    if user_account_exists(email=invitation.email):
+        raise ValidationError("An account with this address exists already: log in to accept the invitation.")
+    user = user_model.objects.create_user(username=invitation.email, email=invitation.email, password=password)
+    invitation_accept(invitation=invitation, user=user)
+    return user
+
+
+def user_account_exists(*, email: str) -> bool:
+    """Whether an account uses this address as its email or login (shown only to the link's holder)."""
+    users = get_user_model().objects
+    return users.filter(email__iexact=email).exists() or users.filter(username__iexact=email).exists()
 
 
 def _owners_left_after(*, tenant: Tenant, excluding: Membership) -> int:
@@ -100,17 +199,8 @@ def _owners_left_after(*, tenant: Tenant, excluding: Membership) -> int:
 
 @transaction.atomic
 def membership_change_role(*, tenant: Tenant, membership: Membership, role: str, actor: Membership) -> Membership:
-    if role not in Role.values:
-        raise ValidationError({"role": f"Unknown role {role!r}; choose one of {', '.join(Role.values)}."})
     membership = Membership.objects.for_tenant(tenant).select_for_update().get(pk=membership.pk)
-    if membership.role == Role.OWNER or role == Role.OWNER:
-        _check_role_change_allowed(actor=actor, target_role=Role.OWNER)
-    if (
-        membership.role == Role.OWNER
-        and role != Role.OWNER
-        and _owners_left_after(tenant=tenant, excluding=membership) == 0
-    ):
-        raise ValidationError({"role": "A tenant needs at least one owner; make someone else owner first."})
+    membership_change_check(tenant=tenant, actor=actor, current=membership, new_role=role)
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
@@ -119,10 +209,7 @@ def membership_change_role(*, tenant: Tenant, membership: Membership, role: str,
 @transaction.atomic
 def membership_remove(*, tenant: Tenant, membership: Membership, actor: Membership) -> None:
     membership = Membership.objects.for_tenant(tenant).select_for_update().get(pk=membership.pk)
-    if membership.role == Role.OWNER:
-        _check_role_change_allowed(actor=actor, target_role=Role.OWNER)
-        if _owners_left_after(tenant=tenant, excluding=membership) == 0:
-            raise ValidationError("The last owner cannot be removed.")
+    membership_change_check(tenant=tenant, actor=actor, current=membership, new_role=None)
     membership.delete()
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONCE
 
 from voiceplatform.config import Settings
 
@@ -65,6 +67,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "voiceplatform.apps.VoicePlatformConfig",
     "agents_app",
     "telephony_app",
@@ -74,6 +77,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "voiceplatform.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "voiceplatform.security.PortalCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -82,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "voiceplatform.portal.CurrentTenantMiddleware",
+    # Last, so it turns a login that hit the lockout into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "voiceplatform.urls"
@@ -126,7 +132,32 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal-dashboard"
 LOGOUT_REDIRECT_URL = "login"
-PASSWORD_RESET_TIMEOUT = 7 * 24 * 3600  # invitation links stay valid for a week
+PASSWORD_RESET_TIMEOUT = 7 * 24 * 3600  # set-password links stay valid for a week
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", 7, minimum=1)
+
+# Login throttling (django-axes, database handler: operators see and clear lockouts in the admin
+# under "Axes" and with `manage.py axes_reset`). After LOGIN_FAILURE_LIMIT failed logins for one
+# account, or from one address, further attempts for it are refused for LOGIN_LOCKOUT_MINUTES
+# (each refused attempt restarts the wait). Covers /accounts/login/ and /admin/login/.
+# The stock backend comes first: it refuses a locked-out login before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one over the limit locks
+AXES_LOCKOUT_CALLABLE = "voiceplatform.views.login_locked_out"  # 429, Retry-After and a page
+AXES_RESET_ON_SUCCESS = False  # a right password must not wipe an address's failures
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+# Behind N reverse proxies the client address is the Nth entry from the right of X-Forwarded-For
+# (used by the login and API-key throttles); 0 = use the connection's address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT
+    AXES_IPWARE_PROXY_ORDER = "right-most"
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+# Failed API-key authentications allowed per address per minute before the API answers 429.
+API_KEY_FAILURE_LIMIT = env.int("API_KEY_FAILURE_LIMIT", 20, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -153,6 +184,24 @@ if env.bool("TRUST_X_FORWARDED_PROTO", False):
 SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load balancers probe over plain HTTP
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp 4): scripts only from this origin or an inline <script>
+# carrying the request's nonce ({{ request.csp_nonce }}); no inline event handlers. Inline styles
+# stay allowed (they cannot run code; htmx, the admin and Swagger UI use them).
+# voiceplatform.security.PortalCSPMiddleware adds LiveKit's browser URL to connect-src per request.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "media-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 # W021: HSTS preload is a one-way commitment an operator opts into with SECURE_HSTS_PRELOAD.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
@@ -169,6 +218,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "voiceplatform.api_base.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # Only failed API-key authentications count (voiceplatform.api_auth.ApiKeyFailureThrottle).
+    "DEFAULT_THROTTLE_RATES": {"api_key_failures": f"{API_KEY_FAILURE_LIMIT}/min"},
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT or None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "voiceplatform API",

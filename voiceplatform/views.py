@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.forms import SetPasswordForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from voiceplatform import selectors, services
 from voiceplatform.forms import ApiKeyForm, CredentialForm, InviteForm, RoleForm
-from voiceplatform.models import Membership, ProviderCredential
+from voiceplatform.models import Invitation, Membership, ProviderCredential
 from voiceplatform.portal import SESSION_TENANT_KEY, portal_view
 
 logger = logging.getLogger(__name__)
@@ -79,26 +83,89 @@ def tenant_switch(request: HttpRequest, membership: Membership) -> HttpResponse:
 def member_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     tenant = membership.tenant
     form = InviteForm(request.POST or None)
-    invite_link = None
     if request.method == "POST" and form.is_valid():
         try:
-            invitation = services.membership_invite(
+            invitation = services.invitation_create(
                 tenant=tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], actor=membership
             )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
-            invite_link = invitation.set_password_url
-            messages.success(request, f"{invitation.membership.user.email} is now a member.")
-            form = InviteForm()
-    status = 400 if form.errors else 200
+            # Word for word the same whether or not the address has an account anywhere.
+            days = settings.INVITATION_MAX_AGE_DAYS
+            messages.success(request, f"Invitation sent to {invitation.email}. The link works for {days} days.")
+            return redirect("tenancy-member-list")
     context = {
         "members": selectors.membership_list(tenant=tenant),
+        "invitations": selectors.invitation_list_pending(tenant=tenant, now=timezone.now()),
         "form": form,
-        "invite_link": invite_link,
         "role_form": RoleForm(),
     }
-    return render(request, "portal/members.html", context, status=status)
+    return render(request, "portal/members.html", context, status=400 if form.errors else 200)
+
+
+@require_POST
+@portal_view(manage=True)
+def invitation_revoke(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    invitation = selectors.invitation_get(tenant=membership.tenant, code=code)
+    services.invitation_revoke(tenant=membership.tenant, invitation=invitation)
+    messages.success(request, f"The invitation to {invitation.email} was revoked; its link no longer works.")
+    return redirect("tenancy-member-list")
+
+
+@never_cache
+def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitee's page: accept with the account they are logged in with, or create one."""
+    try:
+        invitation = services.invitation_from_token(token=token)
+    except services.InvitationUnusable as exc:
+        return render(request, "registration/invitation_unusable.html", {"reason": exc.reason}, status=410)
+    context: dict[str, object] = {"invitation": invitation}
+    if request.user.is_authenticated:
+        return _invitation_accept_logged_in(request, invitation, context)
+    if services.user_account_exists(email=invitation.email):
+        context["mode"] = "log_in"
+        return render(request, "registration/invitation.html", context)
+    return _invitation_accept_new_user(request, invitation, context)
+
+
+def _invitation_accept_logged_in(request: HttpRequest, invitation: Invitation, context: dict) -> HttpResponse:
+    if (request.user.email or "").lower() != invitation.email:
+        context["mode"] = "wrong_account"
+        return render(request, "registration/invitation.html", context, status=403)
+    context["mode"] = "accept"
+    if request.method != "POST":
+        return render(request, "registration/invitation.html", context)
+    try:
+        services.invitation_accept(invitation=invitation, user=request.user)
+    except services.InvitationUnusable as exc:
+        return render(request, "registration/invitation_unusable.html", {"reason": exc.reason}, status=410)
+    return _joined(request, invitation)
+
+
+def _invitation_accept_new_user(request: HttpRequest, invitation: Invitation, context: dict) -> HttpResponse:
+    user_model = get_user_model()
+    form = SetPasswordForm(user_model(username=invitation.email, email=invitation.email), request.POST or None)
+    context.update(mode="new_user", form=form)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.invitation_accept_new_user(
+                invitation=invitation, password=form.cleaned_data["new_password1"]
+            )
+        except services.InvitationUnusable as exc:
+            return render(request, "registration/invitation_unusable.html", {"reason": exc.reason}, status=410)
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return _joined(request, invitation)
+    return render(request, "registration/invitation.html", context, status=400 if form.errors else 200)
+
+
+def _joined(request: HttpRequest, invitation: Invitation) -> HttpResponse:
+    request.session[SESSION_TENANT_KEY] = str(invitation.tenant.code)
+    messages.success(request, f"Welcome to {invitation.tenant.name}: you joined as {invitation.get_role_display()}.")
+    return redirect("portal-dashboard")
 
 
 @require_POST
@@ -199,6 +266,18 @@ def credential_delete(request: HttpRequest, membership: Membership, code: str) -
     services.credential_delete(tenant=membership.tenant, credential=credential)
     messages.success(request, f"{credential.get_provider_display()} credential deleted.")
     return redirect("tenancy-credential-list")
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: dict | None = None
+) -> HttpResponse:
+    """django-axes' lockout answer: 429, Retry-After and a page saying how long to wait."""
+    minutes = settings.LOGIN_LOCKOUT_MINUTES
+    context = {"minutes": minutes, "is_admin": request.path.startswith("/admin/")}
+    response = render(request, "registration/locked_out.html", context, status=429)
+    # Each refused attempt restarts the wait (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT).
+    response["Retry-After"] = str(minutes * 60)
+    return response
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
