@@ -1,14 +1,17 @@
-"""The admin applies the portal's role rule to staff: no promoting oneself, no touching owners."""
+"""The admin applies the portal's role rule to staff (no promoting oneself, no touching owners); invitations."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import MembershipFactory, UserFactory
-from voiceplatform.models import Membership, Role
+from voiceplatform.models import Invitation, Membership, Role
 
 
 def _staff(tenant, role: str):
@@ -117,3 +120,20 @@ def test_an_owner_on_staff_may_promote(tenant, owner, teammate):
     assert response.status_code == 302
     membership.refresh_from_db()
     assert membership.role == Role.OWNER
+
+
+def test_operators_see_and_revoke_invitations_of_their_tenants_only(tenant, other_tenant, staff_admin):
+    expires_at = timezone.now() + timedelta(days=1)
+    mine = Invitation.objects.create(tenant=tenant, email="a@example.test", expires_at=expires_at)
+    theirs = Invitation.objects.create(tenant=other_tenant, email="b@example.test", expires_at=expires_at)
+    client = _client(staff_admin)
+    changelist = reverse("admin:voiceplatform_invitation_changelist")
+
+    page = client.get(changelist).text
+    client.post(changelist, {"action": "revoke", "index": "0", "_selected_action": [mine.pk, theirs.pk]})
+
+    assert "a@example.test" in page and "b@example.test" not in page
+    mine.refresh_from_db()
+    theirs.refresh_from_db()
+    assert mine.revoked_at is not None
+    assert theirs.revoked_at is None

@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from voiceplatform.models import ApiKey, Membership, ProviderCredential, Tenant
-from voiceplatform.services import membership_change_check
+from voiceplatform.models import ApiKey, Invitation, Membership, ProviderCredential, Tenant
+from voiceplatform.services import invitation_revoke, membership_change_check
 
 
 def staff_tenant_ids(request: HttpRequest) -> list[int]:
@@ -147,6 +147,26 @@ class StaffMembershipFormMixin(forms.ModelForm):
         if problem is not None:
             field = "role" if "role" in getattr(problem, "error_dict", {}) else None
             self.add_error(field, problem.messages)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(TenantScopedAdmin):
+    """Operators see invitations and can revoke them; they are made in the portal, which emails the link."""
+
+    list_display = ["email", "tenant", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "tenant__name"]
+    fields = ["code", "tenant", "email", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    readonly_fields = fields  # revoked only through the action, accepted only through the link
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected invitations")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Invitation]) -> None:
+        for invitation in queryset:
+            invitation_revoke(tenant=invitation.tenant, invitation=invitation)
 
 
 @admin.register(ApiKey)
