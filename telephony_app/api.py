@@ -327,8 +327,10 @@ class HandleCallConnectResponse(serializers.Serializer):
 
 
 class HandleCallClosedResponse(serializers.Serializer):
-    action = _enum(["closed"])()
-    message = serializers.CharField(help_text="Play this to the caller (the agent's out-of-hours message)")
+    action = _enum(["closed", "busy"])()
+    message = serializers.CharField(
+        allow_blank=True, help_text="Play this to the caller (the agent's out-of-hours message); may be empty"
+    )
     fallbackNumber = serializers.CharField(allow_null=True, help_text="Then forward the caller here; null = hang up")
     callId = serializers.UUIDField(help_text="The Call in the call log (already ended)")
 
@@ -424,7 +426,9 @@ class PhoneNumberViewSet(
             "Twilio's voice webhook (number → agent → business hours) decides, and the call is written "
             "to the call log. 201 `connect`: a LiveKit room with the agent dispatched, bridge the caller "
             "to `sipUri`. 200 `closed`: out of business hours, play `message` then forward to "
-            "`fallbackNumber`. 409 `unavailable`: the number is inactive or reaches no active agent. "
+            "`fallbackNumber`. 200 `busy`: the agent already has its `maxConcurrentCalls` open calls; "
+            "the same shape as `closed` (forward to its transfer or fallback number, else play its "
+            "out-of-hours message). 409 `unavailable`: the number is inactive or reaches no active agent. "
             "502: LiveKit failed (the call is marked failed); 503: LiveKit or its SIP host is not configured."
         ),
         request=HandleCallSerializer,
@@ -480,6 +484,17 @@ class PhoneNumberViewSet(
             )
         try:
             connected = inbound.inbound_call_connect(route, from_number=caller, context=context)
+        except inbound.AgentAtCapacity as busy:
+            call = inbound.inbound_call_record_unanswered(busy.route, from_number=caller, context=context)
+            assert call is not None  # the route has the tenant's own number
+            return Response(
+                {
+                    "action": "busy",
+                    "message": busy.route.message,
+                    "fallbackNumber": busy.route.fallback_number or None,
+                    "callId": str(call.code),
+                }
+            )
         except livekit_client.LiveKitError as exc:
             return Response({"detail": f"Could not connect the call: {exc}"}, status=status.HTTP_502_BAD_GATEWAY)
         return Response(

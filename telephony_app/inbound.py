@@ -6,10 +6,17 @@ handle-call hook, and LiveKit SIP dispatch rules seen by the voice worker):
 inbound_route decides and writes nothing. The callers then record the call: inbound_call_connect
 (a ringing Call, and a LiveKit room with the agent dispatched) or inbound_call_record_unanswered
 (a Call already in its final state, so even a call the agent never took is in the call log).
+
+inbound_call_connect also enforces the agent's max_concurrent_calls: in one transaction it locks
+the agent's row, counts the agent's open phone calls (a small partial index holds only those) and
+inserts the Call, so two calls racing for the last slot cannot both get it. The call over the
+limit raises AgentAtCapacity with a "busy" route: the agent's transfer (else fallback) number, or
+its out-of-hours message, recorded like an out-of-hours call with the limit as the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import uuid
@@ -18,13 +25,14 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from agents_app.models import Agent
 from agents_app.runtime_config import loader
 from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
-from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.number_cache import InboundNumber, inbound_number
 from telephony_app.services import ENDED_BY_ROUTING, call_create, call_fail, call_finish
 from voiceplatform.models import Tenant
@@ -35,8 +43,10 @@ logger = logging.getLogger(__name__)
 # What a caller hears when the number reaches no agent; it says nothing about why.
 UNAVAILABLE_LINE = "Sorry, this number cannot take your call right now. Please try again later. Goodbye."
 CLOSED_LINE = "We are closed right now. Please call back during our business hours."
+# Over the agent's concurrent-call limit with no number to forward to and no out-of-hours message.
+BUSY_LINE = "All our lines are busy right now. Please call back in a few minutes. Goodbye."
 
-Outcome = Literal["connect", "closed", "unavailable"]
+Outcome = Literal["connect", "closed", "unavailable", "busy"]
 
 
 @dataclass(frozen=True)
@@ -48,9 +58,10 @@ class InboundRoute:
     phone_number: PhoneNumber | None = None
     agent: Agent | None = None
     config: dict[str, Any] | None = None
-    message: str = ""  # closed / unavailable: what the caller hears
-    fallback_number: str = ""  # closed: where the caller is forwarded, if anywhere
+    message: str = ""  # closed / unavailable / busy: what the caller hears
+    fallback_number: str = ""  # closed / busy: where the caller is forwarded, if anywhere
     reason: str = ""
+    rules: dict[str, Any] | None = None  # connect: the agent's inbound rules (for a busy answer)
 
     @property
     def tenant(self) -> Tenant | None:
@@ -121,7 +132,7 @@ def inbound_route(
             fallback_number=inbound.get("fallback_number") or "",
             reason="out of business hours",
         )
-    return InboundRoute("connect", number, phone_number=phone_number, agent=agent, config=config)
+    return InboundRoute("connect", number, phone_number=phone_number, agent=agent, config=config, rules=inbound)
 
 
 def _unavailable(phone_number: PhoneNumber, reason: str, *, agent: Agent | None = None) -> InboundRoute:
@@ -146,6 +157,46 @@ def sip_uri(room: str) -> str:
     return f"sip:{room}@{host}" if host else ""
 
 
+class AgentAtCapacity(Exception):
+    """The agent already has max_concurrent_calls open calls; `route` is this call's busy answer."""
+
+    def __init__(self, route: InboundRoute) -> None:
+        super().__init__(route.reason)
+        self.route = route
+
+
+def busy_route(route: InboundRoute, *, limit: int) -> InboundRoute:
+    """A connect route turned away by the agent's limit: forward to its transfer number (else its
+    fallback number), or, with neither, play its out-of-hours message (else BUSY_LINE) and hang up."""
+    rules = route.rules or {}
+    number = rules.get("transfer_number") or rules.get("fallback_number") or ""
+    message = "" if number else ((rules.get("out_of_hours_message") or "").strip() or BUSY_LINE)
+    reason = f"over the agent's limit of {limit} concurrent call{'s' if limit != 1 else ''}"
+    return dataclasses.replace(route, outcome="busy", message=message, fallback_number=number, reason=reason)
+
+
+def _admit(route: InboundRoute) -> None:
+    """Raises AgentAtCapacity when the route's agent has max_concurrent_calls open phone calls.
+
+    Call within the transaction that inserts the Call: the row lock (FOR NO KEY UPDATE, which does
+    not block the Call rows' own foreign-key checks) makes a second call for the same agent wait
+    until the first one's Call is committed, so its count includes it. Counting stops at the limit."""
+    tenant, agent = route.tenant, route.agent
+    assert tenant is not None and agent is not None
+    locked = Agent.objects.for_tenant(tenant).filter(pk=agent.pk).order_by().select_for_update(no_key=True)
+    list(locked.values_list("pk", flat=True))
+    limit = agent.max_concurrent_calls
+    open_calls = (
+        Call.objects.for_tenant(tenant)
+        .filter(agent_id=agent.pk, status__in=ACTIVE_STATUSES, direction__in=PHONE_DIRECTIONS)
+        .order_by()
+        .values("pk")[:limit]
+        .count()
+    )
+    if open_calls >= limit:
+        raise AgentAtCapacity(busy_route(route, limit=limit))
+
+
 @dataclass(frozen=True)
 class ConnectedCall:
     call: Call
@@ -162,25 +213,30 @@ def inbound_call_connect(
     context: dict[str, Any] | None = None,
     create_room: bool = True,
     room_name: str | None = None,
+    check_capacity: bool = True,
 ) -> ConnectedCall:
     """A ringing inbound Call for a `connect` route and, unless told not to, its LiveKit room with
     metadata {agent_id, tenant_id, call_id, call_type, caller_number, callee_number} and the agent
     dispatched. A LiveKit failure fails the Call (with the reason) and is raised to the caller.
-    `room_name` names a room that already exists (a SIP dispatch rule made it); default in-<call id>."""
+    `room_name` names a room that already exists (a SIP dispatch rule made it); default in-<call id>.
+    Raises AgentAtCapacity, writing nothing, when the agent has max_concurrent_calls open calls."""
     if route.outcome != "connect" or route.tenant is None or route.agent is None:
         raise ValueError(f"inbound_call_connect needs a connect route, got {route.outcome}")
     tenant = route.tenant
     code = uuid.uuid4()
     room = room_name or inbound_room_name(code)
-    call = _inbound_call(
-        route,
-        from_number=from_number,
-        provider_call_id=provider_call_id,
-        context=context,
-        status=CallStatus.RINGING,
-        room_name=room,
-        code=code,
-    )
+    with transaction.atomic():
+        if check_capacity:
+            _admit(route)
+        call = _inbound_call(
+            route,
+            from_number=from_number,
+            provider_call_id=provider_call_id,
+            context=context,
+            status=CallStatus.RINGING,
+            room_name=room,
+            code=code,
+        )
     metadata = {
         "agent_id": str(route.agent.code),
         "tenant_id": str(tenant.code),
@@ -201,8 +257,9 @@ def inbound_call_connect(
 def inbound_call_record_unanswered(
     route: InboundRoute, *, from_number: str, provider_call_id: str = "", context: dict[str, Any] | None = None
 ) -> Call | None:
-    """The call log's row for a call no agent took: out of hours (transferred to the fallback number,
-    else completed) or unavailable (failed, with the reason). None when the number is not ours."""
+    """The call log's row for a call no agent took: out of hours or over the agent's limit
+    (transferred to the number it was forwarded to, else completed) or unavailable (failed, with
+    the reason). None when the number is not ours."""
     tenant = route.tenant
     if tenant is None:
         return None
@@ -210,6 +267,10 @@ def inbound_call_record_unanswered(
         status, reason = CallStatus.TRANSFERRED, f"out of business hours: forwarded to {route.fallback_number}"
     elif route.outcome == "closed":
         status, reason = CallStatus.COMPLETED, "out of business hours: message played, no fallback number"
+    elif route.outcome == "busy" and route.fallback_number:
+        status, reason = CallStatus.TRANSFERRED, f"{route.reason}: forwarded to {route.fallback_number}"
+    elif route.outcome == "busy":
+        status, reason = CallStatus.COMPLETED, f"{route.reason}: message played, no transfer or fallback number"
     elif route.outcome == "unavailable":
         status, reason = CallStatus.FAILED, route.reason
     else:

@@ -41,6 +41,8 @@ TERMINAL_STATUSES = frozenset(
     }
 )
 ACTIVE_STATUSES = frozenset({CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS})
+# The calls an agent's max_concurrent_calls counts: phone calls (test sessions and chats are not).
+PHONE_DIRECTIONS = (CallDirection.INBOUND, CallDirection.OUTBOUND)
 # A status may only move to a higher rank; every terminal status shares the top rank, so the
 # first one wins and a later (re-ordered or retried) report cannot replace it.
 STATUS_RANK: dict[str, int] = {
@@ -97,6 +99,13 @@ class Call(TenantOwned):
             models.Index(fields=["status", "updated_at"], name="call_status_updated_idx"),
             # The LiveKit webhook and the worker find a call by its room (exact match only).
             models.Index(fields=["room_name"], name="call_room_name_idx"),
+            # An agent's open phone calls, counted against max_concurrent_calls by the inbound routing:
+            # partial, so it holds only the few calls in progress and a finished call leaves it.
+            models.Index(
+                fields=["agent"],
+                condition=Q(status__in=sorted(ACTIVE_STATUSES), direction__in=PHONE_DIRECTIONS),
+                name="call_agent_open_phone_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -10,7 +10,7 @@ credential changes, and expire after NUMBER_CACHE_TTL_SECONDS anyway, which boun
 made by a path without signals (a queryset update) could leave behind. Redis down: straight to the
 database.
 
-Keys are vp:inbound:v2:<E.164 number>, not per tenant, on purpose: numbers are unique across
+Keys are vp:inbound:v3:<E.164 number>, not per tenant, on purpose: numbers are unique across
 the platform, and the number is what tells us the tenant (see phone_number_for_inbound). Values
 are pickled model instances, as in Django's own cache backends; the credential stays encrypted.
 """
@@ -32,7 +32,7 @@ from voiceplatform.models import Provider, ProviderCredential, Tenant
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "vp:inbound:v2:"  # bumped whenever InboundNumber changes shape
+KEY_PREFIX = "vp:inbound:v3:"  # bumped whenever InboundNumber changes shape
 NUMBER_CACHE_TTL_SECONDS = 60
 
 # What routing reads of a number's agent; the rest of the (wide) agent row stays in the database.
@@ -40,7 +40,7 @@ NUMBER_CACHE_TTL_SECONDS = 60
 _ROUTE_FIELDS = (
     *(field.name for field in PhoneNumber._meta.concrete_fields),
     *(f"tenant__{field.name}" for field in Tenant._meta.concrete_fields),
-    *(f"agent__{name}" for name in ("code", "name", "is_active", "tenant")),
+    *(f"agent__{name}" for name in ("code", "name", "is_active", "tenant", "max_concurrent_calls")),
 )
 
 

@@ -27,6 +27,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony_app import livekit_client
 from telephony_app.inbound import (
+    AgentAtCapacity,
     InboundRoute,
     inbound_call_connect,
     inbound_call_record_unanswered,
@@ -166,9 +167,11 @@ def twiml_say_hangup(message: str) -> str:
 
 
 def twiml_closed(*, message: str, fallback_number: str) -> str:
-    """The out-of-hours message, then the fallback number (or a hang-up when there is none)."""
+    """The message (if any), then the fallback number (or a hang-up when there is none): out of
+    hours, and over the agent's concurrent-call limit."""
     response = VoiceResponse()
-    response.say(message)
+    if message:
+        response.say(message)
     if fallback_number:
         response.dial(fallback_number)
     else:
@@ -221,7 +224,7 @@ def twiml_for_call(call: Call) -> str:
     outcome = answered.get("outcome")
     if outcome == "connect" and call.status != CallStatus.FAILED and settings.LIVEKIT_SIP_HOST:
         return twiml_connect(room=call.room_name, call_code=str(call.code))
-    if outcome == "closed":
+    if outcome in ("closed", "busy"):
         return twiml_closed(message=answered.get("message", ""), fallback_number=answered.get("fallback_number", ""))
     return twiml_say_hangup(answered.get("message") or APOLOGY_LINE)
 
@@ -302,6 +305,10 @@ def _answer(
             provider_call_id=call_sid,
             context=_context(params, outcome="connect"),
         )
+    except AgentAtCapacity as busy:
+        logger.info("twilio call %s to %s not connected: %s", call_sid, route.to_number, busy.route.reason)
+        _record_unanswered(busy.route, params)
+        return twiml_closed(message=busy.route.message, fallback_number=busy.route.fallback_number)
     except livekit_client.LiveKitError as exc:
         # inbound_call_connect already failed the Call with the reason; the caller hears an apology,
         # not Twilio's own "an application error has occurred".

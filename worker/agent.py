@@ -241,7 +241,9 @@ def greeting_text(config: dict[str, Any], ctx: CallContext, now: datetime) -> st
 def opening_line(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
     """The greeting VoiceAgent.on_enter will say, known before the session starts ('' when the call
     opens otherwise: the default config's apology, the out-of-hours message, or no greeting)."""
-    if config.get("is_default") or (ctx.call_type == "inbound" and not is_open(config.get("inbound") or {}, now)):
+    if config.get("is_default") or ctx.scripted is not None:
+        return ""
+    if ctx.call_type == "inbound" and not is_open(config.get("inbound") or {}, now):
         return ""
     return greeting_text(config, ctx, now)
 
@@ -331,6 +333,9 @@ class VoiceAgent(Agent):
             # The platform could not load this agent: apologise and hand the caller to a person.
             number = self.inbound.get("fallback_number") or self.inbound.get("transfer_number")
             await self._scripted_goodbye(greeting_text(self.config, self.call, now), number, "default config")
+        elif (scripted := self.call.scripted) is not None:
+            # Over the agent's limit of concurrent calls (worker/sip_route.py decided what is said).
+            await self._scripted_goodbye(scripted.message, scripted.forward_to or None, scripted.reason)
         elif self.call.call_type == "inbound" and not is_open(self.inbound, now):
             message = (self.inbound.get("out_of_hours_message") or "").strip() or CLOSED_LINE
             await self._scripted_goodbye(message, self.inbound.get("fallback_number"), "out of hours")

@@ -23,6 +23,16 @@ class InvalidCallContext(ValueError):
 
 
 @dataclass(frozen=True)
+class ScriptedAnswer:
+    """A call the agent answers without conversing (over its concurrent-call limit): say `message`
+    (if any), then transfer to `forward_to` (or hang up). Set by the SIP routing, never by metadata."""
+
+    reason: str
+    message: str = ""
+    forward_to: str = ""
+
+
+@dataclass(frozen=True)
 class CallContext:
     agent_id: str
     tenant_id: str | None = None
@@ -32,6 +42,7 @@ class CallContext:
     callee_number: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     route: str = ""  # "sip": agent, tenant and Call are still to be found from the dialed number
+    scripted: ScriptedAnswer | None = None
 
     @property
     def is_sip_route(self) -> bool:

@@ -259,7 +259,8 @@ def _open_call(state: CallState, call_ctx: CallContext, tenant: Tenant) -> Call:
             call = Call.objects.for_tenant(tenant).select_related("agent").filter(code=call_ctx.call_id).first()
         if call is None:
             raise Refusal(f"call {call_ctx.call_id} does not exist in tenant {tenant.code}")
-        if call.is_terminal:
+        if call.is_terminal and call_ctx.scripted is None:
+            # (A scripted call, over the agent's limit, is recorded as ended before the agent speaks.)
             raise Refusal(f"call {call.code} already ended ({call.status})")
         if call.agent is not None and str(call.agent.code) != call_ctx.agent_id:
             raise Refusal(

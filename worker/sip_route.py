@@ -25,6 +25,7 @@ from livekit import rtc
 from livekit.agents import JobContext
 
 from telephony_app.inbound import (
+    AgentAtCapacity,
     InboundRoute,
     inbound_call_connect,
     inbound_call_record_unanswered,
@@ -34,7 +35,7 @@ from telephony_app.inbound import (
 )
 from telephony_app.models import Call, CallDirection
 from voiceplatform.models import Tenant
-from worker.context import CallContext, parse_call_context
+from worker.context import CallContext, ScriptedAnswer, parse_call_context
 
 logger = logging.getLogger(__name__)
 
@@ -147,16 +148,42 @@ def _route_by_number(caller: SipCaller, *, room_name: str, job_id: str) -> SipRo
         return SipRoute(context=_context_of(existing, tenant), tenant=tenant, call=existing)
     # Out of hours the agent still takes the call: VoiceAgent.on_enter plays the out-of-hours
     # message and forwards the caller to the fallback number, so the call log shows the forward.
-    connected = inbound_call_connect(
-        dataclasses.replace(route, outcome="connect"),
-        from_number=caller.caller_number,
-        provider_call_id=caller.sip_call_id,
-        context={**context, "business_hours": route.outcome},
-        create_room=False,
-        room_name=room_name,
-    )
+    # (The limit of concurrent calls is for calls the agent converses on: not checked out of hours.)
+    try:
+        connected = inbound_call_connect(
+            dataclasses.replace(route, outcome="connect"),
+            from_number=caller.caller_number,
+            provider_call_id=caller.sip_call_id,
+            context={**context, "business_hours": route.outcome},
+            create_room=False,
+            room_name=room_name,
+            check_capacity=route.outcome == "connect",
+        )
+    except AgentAtCapacity as busy:
+        return _busy(busy.route, caller, context=context)
     call_ctx = parse_call_context(json.dumps(connected.metadata), None)
     return SipRoute(context=call_ctx, tenant=tenant, call=connected.call)
+
+
+def _busy(route: InboundRoute, caller: SipCaller, *, context: dict[str, Any]) -> SipRoute:
+    """A caller over the agent's limit: the Call is recorded as ended now (it holds no slot), and the
+    agent only plays the busy answer (VoiceAgent.on_enter: message, then forward or hang up)."""
+    assert route.tenant is not None and route.agent is not None
+    logger.info("SIP call %s to %s not connected: %s", caller.sip_call_id, route.to_number, route.reason)
+    call = inbound_call_record_unanswered(
+        route, from_number=caller.caller_number, provider_call_id=caller.sip_call_id, context=context
+    )
+    assert call is not None
+    call_ctx = CallContext(
+        agent_id=str(route.agent.code),
+        tenant_id=str(route.tenant.code),
+        call_id=str(call.code),
+        call_type=CallDirection.INBOUND.value,
+        caller_number=caller.caller_number,
+        callee_number=route.to_number,
+        scripted=ScriptedAnswer(reason=route.reason, message=route.message, forward_to=route.fallback_number),
+    )
+    return SipRoute(context=call_ctx, tenant=route.tenant, call=call)
 
 
 def _through_the_numbers_trunk(route: InboundRoute, caller: SipCaller) -> InboundRoute:

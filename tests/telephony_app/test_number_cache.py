@@ -57,8 +57,13 @@ def test_a_warm_webhook_reads_no_routing_rows_from_the_database(twilio, livekit,
 
     assert response.status_code == 200, response.content
     assert b"<Sip>" in response.content
-    # the Call row is the only statement: number, tenant, agent and token came from Redis
-    assert [query["sql"].split()[0] for query in queries.captured_queries] == ["INSERT"]
+    # number, tenant, agent and token came from Redis; the database only admits and writes the Call:
+    # the agent's row lock and its open-call count (max_concurrent_calls), then the Call row
+    statements = [query["sql"].split()[0] for query in queries.captured_queries]
+    assert statements == ["BEGIN", "SELECT", "SELECT", "SAVEPOINT", "INSERT", "RELEASE", "COMMIT"]
+    lock, count = (query["sql"] for query in queries.captured_queries[1:3])
+    assert lock.endswith("FOR NO KEY UPDATE") and '"agents_app_agent"' in lock
+    assert count.startswith("SELECT COUNT(*)") and '"telephony_app_call"' in count
 
 
 def test_reassigning_the_number_sends_the_next_call_to_the_new_agent(twilio, livekit, tenant, number, make_agent):

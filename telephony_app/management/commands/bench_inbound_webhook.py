@@ -5,11 +5,14 @@ gunicorn with the shipped settings (voiceplatform/gunicorn_conf.py, 2 sync worke
 against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
 with a Twilio credential, an agent and a number, and has a separate process
 (telephony_app.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
+Each call is ended CALL_SECONDS after it rang, as callers hang up, so the agent's open calls stay
+under its max_concurrent_calls (1000 here) and every webhook takes the connect path.
 Everything it started and wrote is removed at the end.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import random
@@ -18,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,18 +32,21 @@ from urllib.parse import quote, urlencode
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.utils import timezone
 
 from agents_app.services import agent_create
 from telephony_app.fake_livekit import FakeLiveKitServer
-from telephony_app.models import Call, PhoneNumber
+from telephony_app.models import Call, CallStatus, PhoneNumber
 from telephony_app.services import phone_number_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create
 
 BASE_DIR = Path(settings.BASE_DIR)
 VOICE_PATH = "/api/v1/telephony/twilio/voice"
 SIP_HOST = "bench.sip.invalid"
 CALLER = "+12125550100"
+CALL_SECONDS = 1.0
 
 
 def _free_port() -> int:
@@ -77,6 +84,28 @@ def _free_number() -> str:
     raise CommandError("could not find a free +1415555xxxx number")
 
 
+class _CallerHangUps(threading.Thread):
+    """Ends the tenant's ringing calls CALL_SECONDS after they rang, a few times a second."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        super().__init__(daemon=True)
+        self.tenant, self.stopping = tenant, threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(0.25):
+                rang_before = timezone.now() - datetime.timedelta(seconds=CALL_SECONDS)
+                ringing = Call.objects.for_tenant(self.tenant).filter(status=CallStatus.RINGING)
+                ringing.filter(created_at__lt=rang_before).update(status=CallStatus.COMPLETED)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+
+
 class Command(BaseCommand):
     help = "Load-test POST /api/v1/telephony/twilio/voice under gunicorn with signed webhooks and a fake LiveKit."
 
@@ -95,7 +124,11 @@ class Command(BaseCommand):
         try:
             token, account_sid = secrets.token_hex(16), "AC" + secrets.token_hex(16)
             credential_set(tenant=tenant, provider="twilio", secret=token, account_id=account_sid)
-            agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Bench agent", "system_prompt": "Hi."})
+            agent = agent_create(
+                tenant=tenant,
+                actor=SYSTEM,
+                fields={"name": "Bench agent", "system_prompt": "Hi.", "max_concurrent_calls": 1000},
+            )
             number = phone_number_create(tenant=tenant, number=_free_number(), agent=agent).number
             port = _free_port()
             base_url = f"http://127.0.0.1:{port}"
@@ -106,7 +139,11 @@ class Command(BaseCommand):
             }  # fmt: skip
             # Warm-up: every worker imports lazily and opens its database, Redis and LiveKit connections.
             self._load({**load, "rps": 10, "seconds": 1})
-            result = self._load({**load, "rps": rps, "seconds": seconds})
+            hang_ups = _CallerHangUps(tenant)
+            try:
+                result = self._load({**load, "rps": rps, "seconds": seconds})
+            finally:
+                hang_ups.stop()
             calls = Call.objects.for_tenant(tenant).count()
         finally:
             if server is not None:

@@ -1,0 +1,181 @@
+"""An agent's max_concurrent_calls, enforced for inbound calls: the call over the limit gets the
+agent's fallback (its transfer or fallback number, else its out-of-hours message) and is in the
+call log with the limit as its reason. Twilio's voice webhook over real HTTP with real signatures
+(the helpers of test_twilio_webhooks), the generic handle-call hook, and a real race on PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from telephony_app.inbound import BUSY_LINE
+from telephony_app.models import Call, CallStatus
+from telephony_app.services import call_finish, phone_number_create
+from tests.telephony_app.test_twilio_webhooks import (
+    ACCOUNT_SID,
+    CALLER,
+    NUMBER,
+    TOKEN,
+    VOICE,
+    Twilio,
+    call_sid,
+    calls,
+    twiml,
+    verbs,
+    voice_params,
+)
+from voiceplatform.services import credential_set
+
+pytestmark = pytest.mark.usefixtures("transactional_db")
+
+TRANSFER = "+14155550142"
+FALLBACK = "+14155550199"
+
+
+@pytest.fixture
+def twilio(live_server, settings) -> Twilio:
+    settings.PUBLIC_BASE_URL = live_server.url
+    return Twilio(live_server.url)
+
+
+@pytest.fixture
+def line(tenant, make_agent):
+    """A number answered by an agent that takes one call at a time, with the agent's knobs as given."""
+
+    def make(**fields: object):
+        credential_set(tenant=tenant, provider="twilio", secret=TOKEN, account_id=ACCOUNT_SID)
+        agent = make_agent(tenant, max_concurrent_calls=1, **fields)
+        phone_number_create(tenant=tenant, number=NUMBER, agent=agent)
+        return agent
+
+    return make
+
+
+def _connected(root) -> bool:
+    return [verb for verb, _ in verbs(root)] == ["Dial"] and root.find("Dial/Sip") is not None
+
+
+def test_the_call_over_the_limit_is_forwarded_to_the_transfer_number(twilio, livekit, tenant, line):
+    line(transfer_number=TRANSFER, fallback_number=FALLBACK)
+    first = twiml(twilio.post(VOICE, voice_params(call_sid())))
+
+    second = twiml(twilio.post(VOICE, voice_params(call_sid())))
+
+    assert _connected(first)
+    assert verbs(second) == [("Dial", TRANSFER)]
+    ringing, busy = calls(tenant)
+    assert ringing.status == CallStatus.RINGING
+    assert (busy.status, busy.room_name, busy.from_number) == (CallStatus.TRANSFERRED, "", CALLER)
+    assert busy.end_reason == f"over the agent's limit of 1 concurrent call: forwarded to {TRANSFER}"
+    assert len(livekit.messages("RoomService/CreateRoom")) == 1  # no room, no agent for the second
+
+
+def test_without_a_transfer_number_the_fallback_number_takes_the_call(twilio, livekit, tenant, line):
+    line(fallback_number=FALLBACK)
+    twilio.post(VOICE, voice_params(call_sid()))
+
+    second = twiml(twilio.post(VOICE, voice_params(call_sid())))
+
+    assert verbs(second) == [("Dial", FALLBACK)]
+
+
+def test_with_no_number_the_caller_hears_the_out_of_hours_message(twilio, livekit, tenant, line):
+    line(out_of_hours_message="All our assistants are talking to other callers. Please call back soon.")
+    twilio.post(VOICE, voice_params(call_sid()))
+
+    second = twiml(twilio.post(VOICE, voice_params(call_sid())))
+
+    assert verbs(second) == [
+        ("Say", "All our assistants are talking to other callers. Please call back soon."),
+        ("Hangup", ""),
+    ]
+    busy = calls(tenant)[-1]
+    assert busy.status == CallStatus.COMPLETED
+    assert busy.end_reason.startswith("over the agent's limit of 1 concurrent call: message played")
+
+
+def test_with_no_number_and_no_message_the_caller_hears_that_the_lines_are_busy(twilio, livekit, tenant, line):
+    line()
+    twilio.post(VOICE, voice_params(call_sid()))
+
+    assert verbs(twiml(twilio.post(VOICE, voice_params(call_sid())))) == [("Say", BUSY_LINE), ("Hangup", "")]
+
+
+def test_a_retried_busy_webhook_replays_the_same_answer_and_writes_no_second_row(twilio, livekit, tenant, line):
+    line(transfer_number=TRANSFER)
+    twilio.post(VOICE, voice_params(call_sid()))
+    params = voice_params(call_sid())
+
+    first, retry = twiml(twilio.post(VOICE, params)), twiml(twilio.post(VOICE, params))
+
+    assert verbs(first) == verbs(retry) == [("Dial", TRANSFER)]
+    assert len(calls(tenant)) == 2
+
+
+def test_a_slot_freed_by_a_finished_call_takes_the_next_call(twilio, livekit, tenant, line):
+    line(transfer_number=TRANSFER)
+    twilio.post(VOICE, voice_params(call_sid()))
+    [first] = calls(tenant)
+    call_finish(tenant=tenant, call=first, status=CallStatus.COMPLETED, end_reason="caller hung up")
+
+    assert _connected(twiml(twilio.post(VOICE, voice_params(call_sid()))))
+
+
+def test_test_sessions_and_other_agents_calls_take_no_slot(twilio, livekit, tenant, line, make_agent, make_call):
+    agent = line(transfer_number=TRANSFER)
+    make_call(tenant, agent=agent, direction="test", status=CallStatus.IN_PROGRESS)
+    make_call(tenant, agent=make_agent(tenant, name="Other"), status=CallStatus.IN_PROGRESS)
+
+    assert _connected(twiml(twilio.post(VOICE, voice_params(call_sid()))))
+
+
+def test_an_outbound_call_in_progress_holds_a_slot(twilio, livekit, tenant, line, make_call):
+    agent = line(transfer_number=TRANSFER)
+    make_call(tenant, agent=agent, direction="outbound", status=CallStatus.IN_PROGRESS)
+
+    assert verbs(twiml(twilio.post(VOICE, voice_params(call_sid())))) == [("Dial", TRANSFER)]
+
+
+def test_calls_racing_for_the_last_slot_get_it_once(twilio, livekit, tenant, line, make_agent):
+    agent = line(transfer_number=TRANSFER)
+    agent.max_concurrent_calls = 2
+    agent.save(update_fields=["max_concurrent_calls"])
+    twilio.post(VOICE, voice_params(call_sid()))  # one slot taken, one left
+    racers = 8
+    start = threading.Barrier(racers)
+
+    def ring(sid: str) -> httpx.Response:
+        start.wait()  # every request leaves at the same moment
+        return twilio.post(VOICE, voice_params(sid))
+
+    with ThreadPoolExecutor(racers) as pool:
+        answers = [twiml(r) for r in pool.map(ring, [call_sid() for _ in range(racers)])]
+
+    assert sum(_connected(root) for root in answers) == 1
+    assert sum(verbs(root) == [("Dial", TRANSFER)] for root in answers) == racers - 1
+    statuses = [call.status for call in calls(tenant)]
+    assert statuses.count(CallStatus.RINGING) == 2
+    assert statuses.count(CallStatus.TRANSFERRED) == racers - 1
+    assert len(livekit.messages("RoomService/CreateRoom")) == 2
+
+
+# The generic handle-call hook ---------------------------------------------------------------------
+
+
+def test_handle_call_over_the_limit_answers_busy_with_the_number(livekit, tenant, make_agent, api_client_for):
+    agent = make_agent(tenant, max_concurrent_calls=1, transfer_number=TRANSFER)
+    phone_number_create(tenant=tenant, number=NUMBER, agent=agent)
+    client = api_client_for(tenant)
+    first = client.post("/api/v1/phone-numbers/handle-call", {"from": CALLER, "to": NUMBER}, format="json")
+
+    second = client.post("/api/v1/phone-numbers/handle-call", {"from": CALLER, "to": NUMBER}, format="json")
+
+    assert first.status_code == 201
+    assert second.status_code == 200, second.content
+    body = second.json()
+    assert (body["action"], body["message"], body["fallbackNumber"]) == ("busy", "", TRANSFER)
+    busy = Call.objects.for_tenant(tenant).get(code=body["callId"])
+    assert busy.status == CallStatus.TRANSFERRED and "limit of 1 concurrent call" in busy.end_reason
