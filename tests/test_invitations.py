@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -24,14 +25,13 @@ NEW_PASSWORD = "a-long-fresh-passphrase-41"
 
 
 @pytest.fixture
-def invite(tenant, owner, client_for, django_capture_on_commit_callbacks):
+def invite(tenant, owner, client_for):
     """invite(email, role, by=user or client=client) -> (the members page POST's response, the emailed link)."""
 
     def send(email: str, role: str = "editor", by=None, client=None):
         mail.outbox.clear()
         client = client or client_for(by or owner)
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(reverse("tenancy-member-list"), {"email": email, "role": role})
+        response = client.post(reverse("tenancy-member-list"), {"email": email, "role": role})
         links = [LINK.search(message.body).group(0) for message in mail.outbox]
         return response, (urlsplit(links[0]).path if links else None)
 
@@ -209,3 +209,24 @@ def test_a_viewer_cannot_invite(tenant, viewer, invite):
 
     assert response.status_code == 403
     assert link is None
+
+
+class RefusingMailServer(BaseEmailBackend):
+    """An email backend whose server refuses the connection."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("mail server down")
+
+
+def test_a_mail_server_that_refuses_is_said_plainly_and_nothing_else_changes(tenant, owner, client_for, settings):
+    settings.EMAIL_BACKEND = "tests.test_invitations.RefusingMailServer"
+    client = client_for(owner)
+
+    response = client.post(reverse("tenancy-member-list"), {"email": "new@acme.test", "role": "editor"}, follow=True)
+
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == [
+        "The invitation to new@acme.test is saved, but the email could not be sent (the mail server did not take it). "
+        "Revoke it below and invite again later."
+    ]
+    assert Invitation.objects.for_tenant(tenant).filter(email="new@acme.test", revoked_at=None).exists()

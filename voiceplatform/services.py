@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import smtplib
 import string
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -85,13 +87,29 @@ def membership_change_check(
             raise ValidationError({"role": "A tenant needs at least one owner; make someone else owner first."})
 
 
-@transaction.atomic
-def invitation_create(*, tenant: Tenant, email: str, role: str, actor: Membership) -> Invitation:
-    """Invite an address to the tenant; the link goes by email only, the inviter never sees it.
+@dataclass(frozen=True)
+class InvitationCreated:
+    invitation: Invitation
+    is_email_sent: bool  # False: saved, but the mail server refused or did not answer
+
+
+def invitation_create(*, tenant: Tenant, email: str, role: str, actor: Membership) -> InvitationCreated:
+    """Invite an address to the tenant and email it the link; the inviter never sees the link.
 
     The result is the same whether or not the address has an account: nobody is added until the
-    invitee opens the link and accepts.
+    invitee opens the link and accepts. The email goes out after the row is committed.
     """
+    invitation = _invitation_record(tenant=tenant, email=email, role=role, actor=actor)
+    try:
+        _invitation_send(invitation=invitation, inviter=actor.user)
+    except (OSError, smtplib.SMTPException):
+        logger.exception("invitation %s to tenant %s: the email could not be sent", invitation.code, tenant.slug)
+        return InvitationCreated(invitation=invitation, is_email_sent=False)
+    return InvitationCreated(invitation=invitation, is_email_sent=True)
+
+
+@transaction.atomic
+def _invitation_record(*, tenant: Tenant, email: str, role: str, actor: Membership) -> Invitation:
     membership_change_check(tenant=tenant, actor=actor, current=None, new_role=role)
     email = get_user_model().objects.normalize_email(email).strip().lower()
     if Membership.objects.for_tenant(tenant).filter(user__email__iexact=email).exists():
@@ -108,7 +126,6 @@ def invitation_create(*, tenant: Tenant, email: str, role: str, actor: Membershi
     )
     invitation.full_clean()
     invitation.save()
-    transaction.on_commit(lambda: _invitation_send(invitation=invitation, inviter=actor.user))
     # The link is a credential: it goes to the invitee's mailbox, never to the log.
     logger.info("invitation %s to tenant %s as %s created", invitation.code, tenant.slug, role)
     return invitation

@@ -85,15 +85,22 @@ def member_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            invitation = services.invitation_create(
+            created = services.invitation_create(
                 tenant=tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], actor=membership
             )
         except ValidationError as error:
             _apply_errors(form, error)
         else:
             # Word for word the same whether or not the address has an account anywhere.
-            days = settings.INVITATION_MAX_AGE_DAYS
-            messages.success(request, f"Invitation sent to {invitation.email}. The link works for {days} days.")
+            email, days = created.invitation.email, settings.INVITATION_MAX_AGE_DAYS
+            if created.is_email_sent:
+                messages.success(request, f"Invitation sent to {email}. The link works for {days} days.")
+            else:
+                messages.error(
+                    request,
+                    f"The invitation to {email} is saved, but the email could not be sent (the mail server "
+                    "did not take it). Revoke it below and invite again later.",
+                )
             return redirect("tenancy-member-list")
     context = {
         "members": selectors.membership_list(tenant=tenant),
