@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from agents_app import services
-from agents_app.models import Agent, BusinessHours, Holiday, PromptVersion
+from agents_app.models import OUTBOUND_NOT_ACTIVE, RECORDING_NOT_ACTIVE, Agent, BusinessHours, Holiday, PromptVersion
 from agents_app.references import agent_references
 from agents_app.runtime_config import loader
 from voiceplatform.actor import Actor
@@ -116,6 +116,7 @@ class AgentAdmin(TenantScopedAdmin):
         (
             "Outbound",
             {
+                "description": f"Not active yet: {OUTBOUND_NOT_ACTIVE}",
                 "fields": [
                     "dialer_type",
                     "max_retries",
@@ -124,10 +125,16 @@ class AgentAdmin(TenantScopedAdmin):
                     "voicemail_message",
                     "consent_required",
                     "dnc_enabled",
-                ]
+                ],
             },
         ),
-        ("Operations", {"fields": ["max_concurrent_calls", "recording_enabled", "config_cache_metrics"]}),
+        (
+            "Operations",
+            {
+                "description": f"Recording is not active yet: {RECORDING_NOT_ACTIVE}",
+                "fields": ["max_concurrent_calls", "recording_enabled", "config_cache_metrics"],
+            },
+        ),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> Any:

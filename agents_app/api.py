@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agents_app import selectors, services
-from agents_app.models import Agent, DialerType, Direction, VoicemailAction
+from agents_app.models import OUTBOUND_NOT_ACTIVE, RECORDING_NOT_ACTIVE, Agent, DialerType, Direction, VoicemailAction
 from agents_app.references import dangling_ivr_problems, references_json
 from agents_app.runtime_config import loader
 from agents_app.validation import HoursRange, business_hours_document
@@ -85,14 +85,17 @@ class TurnTakingSerializer(serializers.Serializer):
     preemptiveGeneration = serializers.BooleanField(required=False)
 
 
+_OUTBOUND_HELP = f"Not active yet: {OUTBOUND_NOT_ACTIVE}"
+
+
 class OutboundConfigSerializer(serializers.Serializer):
-    dialerType = serializers.ChoiceField(choices=DialerType.choices, required=False)
-    maxRetries = serializers.IntegerField(required=False)
-    retryDelayMinutes = serializers.IntegerField(required=False)
-    voicemailAction = serializers.ChoiceField(choices=VoicemailAction.choices, required=False)
-    voicemailMessage = serializers.CharField(required=False, allow_blank=True)
-    consentRequired = serializers.BooleanField(required=False)
-    dncEnabled = serializers.BooleanField(required=False)
+    dialerType = serializers.ChoiceField(choices=DialerType.choices, required=False, help_text=_OUTBOUND_HELP)
+    maxRetries = serializers.IntegerField(required=False, help_text=_OUTBOUND_HELP)
+    retryDelayMinutes = serializers.IntegerField(required=False, help_text=_OUTBOUND_HELP)
+    voicemailAction = serializers.ChoiceField(choices=VoicemailAction.choices, required=False, help_text=_OUTBOUND_HELP)
+    voicemailMessage = serializers.CharField(required=False, allow_blank=True, help_text=_OUTBOUND_HELP)
+    consentRequired = serializers.BooleanField(required=False, help_text=_OUTBOUND_HELP)
+    dncEnabled = serializers.BooleanField(required=False, help_text=_OUTBOUND_HELP)
 
 
 class AgentMetadataSerializer(serializers.Serializer):
@@ -120,7 +123,7 @@ class AgentMetadataSerializer(serializers.Serializer):
         '"number": "+1...", "agentId": "<uuid>", "message": "..."}]}',
     )
     turnTaking = TurnTakingSerializer(required=False)
-    outboundConfig = OutboundConfigSerializer(required=False)
+    outboundConfig = OutboundConfigSerializer(required=False, help_text=_OUTBOUND_HELP)
 
 
 class AgentSerializer(serializers.Serializer):
@@ -137,7 +140,7 @@ class AgentSerializer(serializers.Serializer):
     voiceId = serializers.CharField(required=False)
     direction = serializers.ChoiceField(choices=Direction.choices, required=False)
     maxConcurrentCalls = serializers.IntegerField(required=False)
-    recordingEnabled = serializers.BooleanField(required=False)
+    recordingEnabled = serializers.BooleanField(required=False, help_text=f"Not active yet: {RECORDING_NOT_ACTIVE}")
     isActive = serializers.BooleanField(required=False)
     metadata = AgentMetadataSerializer(required=False)
     promptVersion = serializers.IntegerField(read_only=True)

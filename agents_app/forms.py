@@ -16,8 +16,8 @@ from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 
 from agents_app import catalog
-from agents_app.models import Agent, DialerType, Direction, VoicemailAction
-from agents_app.validation import WEEKDAYS, HoursRange, business_hours_document
+from agents_app.models import RECORDING_NOT_ACTIVE, Agent, DialerType, Direction, VoicemailAction
+from agents_app.validation import PROMPT_FIELD_MAX_CHARS, WEEKDAYS, HoursRange, business_hours_document
 
 RANGES_PER_DAY = 3
 # Model fields the form edits, in the order the service receives them.
@@ -42,6 +42,12 @@ IVR_EXAMPLE = json.dumps(
         ],
     },
     indent=2,
+)
+
+
+_BUDGET = (
+    "with the personality and greeting, at most a quarter of the model's context window "
+    "(about 4 characters a token), so the rest is left for the conversation."
 )
 
 
@@ -159,16 +165,23 @@ class AgentForm(forms.Form):
     description = MultilineField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     direction = forms.ChoiceField(choices=Direction.choices, help_text="Which calls this agent takes or makes.")
     system_prompt = MultilineField(
-        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 10}), help_text="What the agent does."
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text=f"What the agent does. At most {PROMPT_FIELD_MAX_CHARS['system_prompt']:,} characters; {_BUDGET}",
     )
     personality = MultilineField(
-        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="How it sounds."
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=f"How it sounds. At most {PROMPT_FIELD_MAX_CHARS['personality']:,} characters.",
     )
     greeting_message = MultilineField(
         required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="The first sentence on every call; empty = the agent starts from the prompt.",
+        help_text="The first sentence on every call; empty = the agent starts from the prompt. "
+        f"At most {PROMPT_FIELD_MAX_CHARS['greeting_message']:,} characters.",
     )
     # Language model
     llm_provider = forms.ChoiceField(label="LLM provider", choices=[])
@@ -240,7 +253,11 @@ class AgentForm(forms.Form):
     dnc_enabled = forms.BooleanField(label="Honour Do-Not-Call lists", required=False)
     # Operations
     max_concurrent_calls = forms.IntegerField(help_text="1 to 1000.")
-    recording_enabled = forms.BooleanField(required=False)
+    recording_enabled = forms.BooleanField(
+        label="Record calls",
+        required=False,
+        help_text=f"<strong>Not active yet:</strong> {RECORDING_NOT_ACTIVE}",
+    )
     is_active = forms.BooleanField(label="Active", required=False, help_text="Inactive agents take no calls.")
     note = forms.CharField(
         label="Change note",

@@ -52,6 +52,12 @@ class Weekday(models.IntegerChoices):
 
 
 PROMPT_FIELDS = ("system_prompt", "personality", "greeting_message")
+# Settings that are stored but that nothing uses yet (issue 12, item 13): the portal form and detail
+# page, the admin and the API docs say so, so no one believes they work.
+RECORDING_NOT_ACTIVE = "calls are not recorded; the voice worker has no recording step yet. The choice is kept."
+OUTBOUND_NOT_ACTIVE = (
+    "outbound campaigns do not exist yet, so no call uses these settings. They are kept for when campaigns arrive."
+)
 TEMPLATE_FIELDS = ("system_prompt", "personality", "greeting_message")  # the worker fills in their {{placeholders}}
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from django.conf import settings
 from django.conf.locale import LANG_INFO
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -19,9 +20,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from agents_app import catalog, references, selectors, services
+from agents_app import catalog, references, selectors, services, validation
 from agents_app.forms import IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
-from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
+from agents_app.models import OUTBOUND_NOT_ACTIVE, PROMPT_FIELDS, RECORDING_NOT_ACTIVE, Agent, PromptVersion
 from agents_app.runtime_config import loader
 from agents_app.validation import WEEKDAYS, HoursRange
 from agents_app.vendor_voices import account_voices
@@ -254,6 +255,25 @@ def agent_list(request: HttpRequest, membership: Membership) -> HttpResponse:
 # Create and edit -----------------------------------------------------------------------------
 
 
+def _prompt_limits() -> dict[str, Any]:
+    """The prompt-size rule's numbers for the form's live counter (static/js/agent_form.js)."""
+    return {
+        "charsPerToken": validation.CHARS_PER_TOKEN,
+        "share": validation.PROMPT_SHARE_OF_CONTEXT,
+        "fieldMax": validation.PROMPT_FIELD_MAX_CHARS,
+        "models": {
+            f"{provider.id}:{model.id}": {
+                "name": model.name,
+                "contextWindow": model.context_window,
+                "maxOutput": model.max_output_tokens,
+            }
+            for provider in catalog.LLM_PROVIDERS.values()
+            for model in provider.models
+        },
+        "uploadMax": settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+    }
+
+
 def _render_form(request: HttpRequest, form: AgentForm, *, tenant: Tenant, agent: Agent | None) -> HttpResponse:
     def value(name: str) -> str:
         return str(form[name].value() or "")
@@ -277,6 +297,8 @@ def _render_form(request: HttpRequest, form: AgentForm, *, tenant: Tenant, agent
         ),
         "stt": _stt_options(provider_id=value("stt_provider"), model_id=value("stt_model"), errors=errors("stt_model")),
         "ivr_example": IVR_EXAMPLE,
+        "outbound_not_active": OUTBOUND_NOT_ACTIVE,
+        "prompt_limits": _prompt_limits(),
         "other_agents": other_agents.exclude(pk=agent.pk) if agent else other_agents,
     }
     return render(request, "agents_app/agent_form.html", context, status=400 if form.errors else 200)
@@ -350,6 +372,8 @@ def agent_detail(request: HttpRequest, membership: Membership, code: str) -> Htt
         "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
         "readiness": readiness(tenant=tenant, config=loaded.config),
         "setup_problems": references.dangling_ivr_problems(tenant=tenant, agent=agent),
+        "outbound_not_active": OUTBOUND_NOT_ACTIVE,
+        "recording_not_active": RECORDING_NOT_ACTIVE,
         "metrics": _staff_metrics(request),
     }
     return render(request, "agents_app/agent_detail.html", context)

@@ -86,6 +86,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "voiceplatform.portal.CurrentTenantMiddleware",
+    # Before any view reads request.POST (the CSRF check would raise RequestDataTooBig): an agent form
+    # over DATA_UPLOAD_MAX_MEMORY_SIZE gets a page saying nothing was saved and the text is still in the browser.
+    "agents_app.middleware.AgentFormTooLargeMiddleware",
     # Last, so it turns a login that hit the lockout into the lockout page (429).
     "axes.middleware.AxesMiddleware",
 ]

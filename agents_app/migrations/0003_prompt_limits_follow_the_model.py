@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents_app', '0002_business_hours_overnight'),
+        ("agents_app", "0002_business_hours_overnight"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='agent',
-            name='greeting_message',
+            model_name="agent",
+            name="greeting_message",
             field=models.TextField(blank=True),
         ),
         migrations.AlterField(
-            model_name='agent',
-            name='personality',
+            model_name="agent",
+            name="personality",
             field=models.TextField(blank=True),
         ),
     ]
