@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, UserFactory
 from voiceplatform.models import Invitation, Role
 
 
@@ -71,4 +71,18 @@ def test_the_api_docs_render_under_the_policy(owner, open_page):
     page.goto("/api/docs/")
 
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("voiceplatform API")
+    assert refusals == []
+
+
+def test_the_admin_scripts_run_under_the_policy(db, open_page):
+    operator = UserFactory(username="root@ops.test", is_staff=True, is_superuser=True)
+    page = open_page(operator, "/admin/")
+    refusals = _watch_csp(page)
+
+    page.goto("/admin/voiceplatform/tenant/add/")
+    page.locator("#id_name").press_sequentially("New Company")  # prepopulate.js listens to keyup
+
+    expect(page.locator("#id_slug")).to_have_value("new-company")  # prepopulate.js ran
+    page.goto("/admin/voiceplatform/membership/add/")
+    expect(page.locator(".select2-container").first).to_be_visible()  # the autocomplete widget ran
     assert refusals == []
