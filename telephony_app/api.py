@@ -217,7 +217,10 @@ class PhoneNumberSerializer(serializers.Serializer):
     label = serializers.CharField(max_length=120, required=False, allow_blank=True)
     provider = serializers.ChoiceField(choices=NumberProvider.choices, required=False)
     agentId = serializers.UUIDField(
-        source="agent.code", required=False, allow_null=True, help_text="The agent that answers; null = none"
+        source="agent.code",
+        required=False,
+        allow_null=True,
+        help_text="The agent that answers; null = none. An outbound-only agent is refused (400).",
     )
     agentName = serializers.CharField(source="agent.name", read_only=True, allow_null=True)
     isActive = serializers.BooleanField(source="is_active", required=False)

@@ -282,6 +282,7 @@ class PhoneNumberForm(forms.Form):
     def __init__(self, data: Any, *, tenant: Tenant, initial: dict[str, Any] | None = None) -> None:
         super().__init__(data, initial=initial)
         self.fields["agent"].queryset = agent_list(tenant=tenant)  # only this tenant's agents can be chosen
+        self.fields["agent"].label_from_instance = _agent_choice_label
 
     def clean_agent(self) -> Agent | None:
         agent = self.cleaned_data["agent"]
@@ -299,6 +300,13 @@ class PhoneNumberForm(forms.Form):
             "is_active": phone_number.is_active,
             "sip_trunk_id": phone_number.sip_trunk_id,
         }
+
+
+def _agent_choice_label(agent: Agent) -> str:
+    """An outbound-only agent stays listed (the form says why it cannot be chosen), marked as such."""
+    if inbound_agent_problem(name=agent.name, direction=agent.direction):
+        return f"{agent.name} (outbound-only: cannot answer)"
+    return agent.name
 
 
 def _number_form_page(request: HttpRequest, form: PhoneNumberForm, phone_number: PhoneNumber | None) -> HttpResponse:

@@ -116,3 +116,26 @@ def test_agent_portal_form_refuses_it_on_the_direction_field(tenant, owner, clie
 
     assert response.status_code == 400
     assert CANNOT_BECOME in " ".join(response.context["form"].errors["direction"])
+
+
+def test_portal_number_form_marks_outbound_only_agents(tenant, owner, client_for, dialer, agent):
+    page = client_for(owner).get(reverse("numbers-number-create"))
+
+    assert "Dialer (outbound-only: cannot answer)" in page.text
+    assert f">{agent.name}</option>" in page.text
+
+
+def test_admin_refuses_making_the_answering_agent_outbound_only(tenant, admin_client, answering):
+    url = reverse("admin:agents_app_agent_change", args=[answering.pk])
+    form = admin_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "tenant"}
+    data.update({"ivr_menu": "{}", "direction": "outbound"})
+    for prefix in ("business_hours", "holidays", "prompt_versions"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 200
+    assert CANNOT_BECOME in " ".join(response.context["adminform"].form.errors["direction"])
+    answering.refresh_from_db()
+    assert answering.direction == "both"
