@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Max, QuerySet
 from django.utils import timezone
@@ -365,6 +366,17 @@ ChatNotReadyResponse = inline_serializer(
     "ChatNotReadyResponse",
     fields={"detail": serializers.CharField(), "problems": serializers.ListField(child=serializers.CharField())},
 )
+ChatTimedOutResponse = inline_serializer(
+    "ChatTimedOutResponse",
+    fields={
+        "detail": serializers.CharField(),
+        "problems": serializers.ListField(child=serializers.CharField()),
+        "chatId": serializers.UUIDField(),
+        "messages": ChatMessageSerializer(many=True, help_text="The turns recorded: the message and the failure"),
+        "ended": serializers.BooleanField(),
+        "error": serializers.CharField(allow_null=True),
+    },
+)
 _CHAT_ID = "5d0c1c8e-3f7a-4f0e-9a57-0c2f4b1f7e21"
 _CHAT_EXAMPLES = [
     OpenApiExample("Start a chat", request_only=True, value={"action": "start"}),
@@ -695,7 +707,9 @@ class AgentViewSet(
             "call with direction `chat` in /api/v1/calls. `start` answers 201 with the greeting; `send` answers 200 "
             "with the new turns: a provider failure is one of them (`error: true`, also in `error`), the chat goes "
             "on. 400: bad body, empty or too long message, or a language model that cannot be built (`problems` "
-            "names the missing key); 404: unknown agent or chat; 409: the chat has ended."
+            "names the missing key); 404: unknown agent or chat; 409: the chat has ended; 504: the model did not "
+            "answer within the web request budget (WEB_REQUEST_BUDGET_SECONDS); the turn is recorded as failed "
+            "and the chat goes on."
         ),
         request=ChatRequestSerializer,
         responses={
@@ -704,6 +718,7 @@ class AgentViewSet(
             400: ChatNotReadyResponse,
             404: None,
             409: None,
+            504: ChatTimedOutResponse,
         },
         examples=_CHAT_EXAMPLES,
     )
@@ -718,11 +733,11 @@ class AgentViewSet(
         try:
             if data["action"] == "start":
                 result = playground.chat_start(tenant=self.tenant, agent=agent, actor=Actor.from_request(request))
-                return Response(_chat_response(result), status=status.HTTP_201_CREATED)
+                return _chat_timed_out(result) or Response(_chat_response(result), status=status.HTTP_201_CREATED)
             call = playground.chat_get(tenant=self.tenant, agent=agent, code=data["chatId"])
             if data["action"] == "send":
                 result = playground.chat_send(tenant=self.tenant, call=call, message=data["message"])
-                return Response(_chat_response(result))
+                return _chat_timed_out(result) or Response(_chat_response(result))
             call = playground.chat_end(tenant=self.tenant, call=call)
             return Response({"chatId": str(call.code), "ended": True, "call": CallSerializer(call).data})
         except playground.ChatNotReady as exc:
@@ -771,6 +786,22 @@ class AgentViewSet(
         versions = selectors.prompt_version_list(tenant=self.tenant, agent=self.get_object())
         page = self.paginate_queryset(versions)
         return self.get_paginated_response(PromptVersionSerializer(page, many=True).data)
+
+
+def _chat_timed_out(result: Any) -> Response | None:
+    """504 when the model did not answer within WEB_REQUEST_BUDGET_SECONDS; the chat is kept and goes on."""
+    if not result.timed_out:
+        return None
+    seconds = settings.WEB_REQUEST_BUDGET_SECONDS
+    document = {
+        "detail": f"The agent's language model did not answer within {seconds} seconds.",
+        "problems": [
+            "The provider is slow or overloaded: send the message again, or choose a faster model.",
+            "The chat is kept: the unanswered turn is in its transcript and the next message continues it.",
+        ],
+        **_chat_response(result),
+    }
+    return Response(document, status=status.HTTP_504_GATEWAY_TIMEOUT)
 
 
 def _chat_response(result: Any) -> dict[str, Any]:

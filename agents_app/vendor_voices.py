@@ -11,7 +11,9 @@ to the account's own (cloned) voices; Cartesia's stock voices are already in age
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,10 @@ CACHE_TTL_SECONDS = 300
 # A failing vendor is asked again after this long, so a page does not wait on every render.
 FAILURE_CACHE_TTL_SECONDS = 30
 _TIMEOUT_SECONDS = 5.0
+# The page that lists the voices is a web request: the whole listing (every page of it) ends within
+# WEB_REQUEST_BUDGET_SECONDS, less this much kept for rendering the page.
+_RENDER_RESERVE_SECONDS = 2.0
+_MAX_BODY_BYTES = 5_000_000
 _CARTESIA_VERSION = "2024-11-13"
 _CARTESIA_PAGE_SIZE = 100
 _CARTESIA_MAX_PAGES = 10
@@ -83,12 +89,29 @@ def _notice(provider: str, reason: str) -> str:
     return f"Could not load your {vendor} voices ({reason}); showing the standard catalog."
 
 
-def _get_json(client: httpx.Client, url: str, **kwargs: Any) -> Any:
-    """GET and decode JSON, turning every transport, status or decoding failure into _VendorError."""
+def _listing_deadline() -> float:
+    """When a listing must be over (time.monotonic()), so the page answers within the request budget."""
+    seconds = max(float(settings.WEB_REQUEST_BUDGET_SECONDS) - _RENDER_RESERVE_SECONDS, 1.0)
+    return time.monotonic() + seconds
+
+
+def _get_json(client: httpx.Client, url: str, *, deadline: float, **kwargs: Any) -> Any:
+    """GET and decode JSON by `deadline`, turning every transport, status, decoding or time failure into
+    _VendorError. httpx's timeouts are per read, so the body is read in chunks against the deadline."""
     try:
-        response = client.get(url, **kwargs)
-        response.raise_for_status()
-        return response.json()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise httpx.ReadTimeout("the listing's time is up")
+        with client.stream("GET", url, timeout=min(_TIMEOUT_SECONDS, remaining), **kwargs) as response:
+            response.raise_for_status()
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body.extend(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the listing's time is up")
+                if len(body) > _MAX_BODY_BYTES:
+                    raise ValueError("response too large")
+        return json.loads(bytes(body))
     except httpx.HTTPStatusError as error:
         raise _VendorError(f"HTTP {error.response.status_code}") from None
     except httpx.TimeoutException:
@@ -105,8 +128,10 @@ def _base_url(setting: str, default: str) -> str:
 
 def _fetch_elevenlabs(secret: str) -> list[Voice]:
     url = f"{_base_url('ELEVENLABS_API_BASE', 'https://api.elevenlabs.io')}/v1/voices"
+    deadline = _listing_deadline()
     with httpx.Client(timeout=_TIMEOUT_SECONDS) as client:
-        body = _get_json(client, url, headers={"xi-api-key": secret, "Accept": "application/json"})
+        headers = {"xi-api-key": secret, "Accept": "application/json"}
+        body = _get_json(client, url, deadline=deadline, headers=headers)
     items = body.get("voices") if isinstance(body, dict) else None
     if not isinstance(items, list):
         raise _VendorError("unreadable response")
@@ -135,9 +160,11 @@ def _fetch_cartesia(secret: str) -> list[Voice]:
     headers = {"X-API-Key": secret, "Cartesia-Version": _CARTESIA_VERSION, "Accept": "application/json"}
     params: dict[str, str | int] = {"is_owner": "true", "limit": _CARTESIA_PAGE_SIZE}
     voices: list[Voice] = []
+    deadline = _listing_deadline()
     with httpx.Client(timeout=_TIMEOUT_SECONDS) as client:
         for _page in range(_CARTESIA_MAX_PAGES):
-            items, cursor = _cartesia_page(_get_json(client, url, headers=headers, params=params))
+            page = _get_json(client, url, deadline=deadline, headers=headers, params=params)
+            items, cursor = _cartesia_page(page)
             voices.extend(v for item in items if (v := _cartesia_voice(item)) is not None)
             if not cursor:
                 break

@@ -546,6 +546,7 @@ def _chat_context(agent: Agent, *, call: Call | None = None, **extra: Any) -> di
         "calls_url": reverse("calls-call-list")
         + "?"
         + urlencode({"agent": agent.code, "direction": CallDirection.CHAT}),
+        "idle_minutes": max(settings.CHAT_IDLE_TIMEOUT // 60, 1),
         **extra,
     }
 
@@ -577,9 +578,22 @@ def _chat_start(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> HttpRe
         if is_htmx:
             return render(request, "agents_app/_chat_panel.html", context)
         return render(request, "agents_app/agent_chat.html", context, status=400)
+    error = _chat_timeout_message(result)
     if is_htmx:
-        return render(request, "agents_app/_chat_panel.html", _chat_context(agent, call=result.call))
+        return render(request, "agents_app/_chat_panel.html", _chat_context(agent, call=result.call, error=error))
+    if error:
+        messages.error(request, error)
     return redirect(_chat_page_url(agent, result.call))
+
+
+def _chat_timeout_message(result: Any) -> str:
+    """The portal's line when the model did not answer within the web request's budget ("" otherwise)."""
+    if not result.timed_out:
+        return ""
+    return (
+        f"The agent's language model did not answer within {settings.WEB_REQUEST_BUDGET_SECONDS} seconds. "
+        "The chat is kept: send your message again."
+    )
 
 
 def _posted_chat(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> Call | None:
@@ -606,6 +620,7 @@ def _chat_send(request: HttpRequest, *, tenant: Tenant, agent: Agent) -> HttpRes
             error = str(refused)
         else:
             call, new_turns = result.call, result.messages
+            error = _chat_timeout_message(result)
     if not request.headers.get("HX-Request"):
         if error:
             messages.error(request, error)

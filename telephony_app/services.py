@@ -21,6 +21,7 @@ from telephony_app.models import (
     STATUS_RANK,
     TERMINAL_STATUSES,
     Call,
+    CallDirection,
     CallStatus,
     NumberProvider,
     PhoneNumber,
@@ -30,6 +31,7 @@ from voiceplatform.models import Tenant
 logger = logging.getLogger(__name__)
 
 REAPED_REASON = "no report from the voice worker (crashed or lost)"
+CHAT_IDLE_REASON = "idle"  # a text chat with no turn for CHAT_IDLE_TIMEOUT
 
 # Who ended a call is kept in Call.context["ended_by"]. An end seen only from outside the session
 # (LiveKit's room/participant webhooks, the reconciliation against LiveKit's room list) is
@@ -287,6 +289,24 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
             reaped += 1
             logger.warning("call %s (tenant %s) marked failed: %s", call.code, call.tenant_id, REAPED_REASON)
     return reaped
+
+
+def chats_end_idle(*, idle_for: datetime.timedelta, now: datetime.datetime | None = None) -> int:
+    """Completes text chats with no turn for `idle_for` (reason "idle"); returns how many."""
+    cutoff = (now or timezone.now()) - idle_for
+    # Crosses tenants on purpose, like calls_reap_stale: one rule for every chat row, each changed
+    # through its own tenant. A chat's row changes with every turn, so updated_at is its last turn;
+    # SKIP LOCKED leaves alone a chat whose turn is being written right now.
+    ended = 0
+    with transaction.atomic():
+        idle = Call.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
+        for call in idle.filter(direction=CallDirection.CHAT, status__in=ACTIVE_STATUSES, updated_at__lt=cutoff):
+            # It ended with its last turn: the chat's duration is the conversation, not the wait.
+            call_transition(
+                tenant=call.tenant, call=call, status=CallStatus.COMPLETED, reason=CHAT_IDLE_REASON, at=call.updated_at
+            )
+            ended += 1
+    return ended
 
 
 # Phone numbers ---------------------------------------------------------------------------------

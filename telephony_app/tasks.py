@@ -10,7 +10,7 @@ from django.conf import settings
 
 from telephony_app import livekit_client
 from telephony_app.livekit_sync import calls_reconcile
-from telephony_app.services import calls_reap_stale
+from telephony_app.services import calls_reap_stale, chats_end_idle
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,11 @@ def reconcile_calls() -> int:
 
     Safe to run twice (acks_late redelivery, an overlapping beat tick): ended calls are no longer
     open, and rows another run holds are skipped. With LiveKit unconfigured or unreachable it logs
-    and changes nothing, since "no answer" is not "no room"; the reaper remains the last resort."""
+    and changes nothing, since "no answer" is not "no room"; the reaper remains the last resort.
+    Text chats have no room: those with no turn for CHAT_IDLE_TIMEOUT are ended first ("idle")."""
+    idle = chats_end_idle(idle_for=datetime.timedelta(seconds=settings.CHAT_IDLE_TIMEOUT))
+    if idle:
+        logger.info("call reconciliation: %d idle text chats ended", idle)
     seconds = getattr(settings, "CALL_RECONCILE_AFTER_SECONDS", DEFAULT_RECONCILE_AFTER_SECONDS)
     try:
         result = calls_reconcile(older_than=datetime.timedelta(seconds=seconds))

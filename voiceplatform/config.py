@@ -67,6 +67,17 @@ class Settings:
             return list(default)
         return [item.strip() for item in value.split(",") if item.strip()]
 
+    def host_list(self, name: str) -> list[str]:
+        """Host names, IP addresses and CIDRs, comma-separated (an allow-list); a malformed entry is named."""
+        from voiceplatform.outbound_url import parse_allow_list
+
+        entries = self.list(name, [])
+        try:
+            parse_allow_list(entries)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+        return entries
+
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         value = self.str(name, default).lower()
         if value not in choices:
@@ -114,3 +125,13 @@ class Settings:
                     "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
                 )
         return keys
+
+
+def check_request_budget(*, budget_seconds: int, worker_timeout_seconds: int) -> None:
+    """A web request's provider budget must end before the web worker is killed (WEB_TIMEOUT)."""
+    if budget_seconds >= worker_timeout_seconds:
+        raise ConfigError(
+            f"WEB_REQUEST_BUDGET_SECONDS ({budget_seconds}) must be smaller than WEB_TIMEOUT "
+            f"({worker_timeout_seconds}), the web worker's timeout: a request that waits on a provider "
+            "must answer before its worker is killed"
+        )

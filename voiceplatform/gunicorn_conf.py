@@ -6,8 +6,10 @@ This is the shape `manage.py bench_inbound_webhook` measures (docs/benchmarks.md
 there are the shipped server's: sync workers (a request is CPU-bound Django; gthread measured
 slower), the application preloaded in the master so voiceplatform.wsgi's gc.freeze() runs once
 and the workers share those pages, a deep listen backlog for bursts of calls, and a worker timeout
-above Twilio's 15 s webhook patience. WEB_BIND (default 127.0.0.1:8000) and WEB_WORKERS (default:
-one per CPU) are read like every other setting; a bad value stops gunicorn with one line.
+above Twilio's 15 s webhook patience. WEB_BIND (default 127.0.0.1:8000), WEB_WORKERS (default:
+one per CPU) and WEB_TIMEOUT (default 30 s) are read like every other setting; a bad value stops
+gunicorn with one line. WEB_REQUEST_BUDGET_SECONDS (default 20), the longest a request waits on
+providers, must be smaller than WEB_TIMEOUT, so such a request answers before its worker is killed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ from __future__ import annotations
 import os
 import sys
 
-from voiceplatform.config import ConfigError, Settings
+from voiceplatform.config import ConfigError, Settings, check_request_budget
 
 try:
     _env = Settings(os.environ)
     bind = [_env.str("WEB_BIND", "127.0.0.1:8000")]
     workers = _env.int("WEB_WORKERS", os.cpu_count() or 1, minimum=1)
+    timeout = _env.int("WEB_TIMEOUT", 30, minimum=2)
+    check_request_budget(
+        budget_seconds=_env.int("WEB_REQUEST_BUDGET_SECONDS", 20, minimum=1), worker_timeout_seconds=timeout
+    )
 except ConfigError as exc:  # one line and exit code 2, like manage.py (gunicorn lets SystemExit through)
     print(f"configuration error: {exc}", file=sys.stderr)
     sys.exit(2)
@@ -28,5 +34,4 @@ except ConfigError as exc:  # one line and exit code 2, like manage.py (gunicorn
 worker_class = "sync"
 preload_app = True
 backlog = 2048
-timeout = 30
 graceful_timeout = 30

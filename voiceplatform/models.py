@@ -266,5 +266,10 @@ class ProviderCredential(TenantOwned):
             raise ValidationError({"base_url": "A self-hosted OpenAI-compatible provider needs its base URL."})
         if self.provider not in (Provider.OPENAI, Provider.OPENAI_COMPATIBLE) and self.base_url:
             raise ValidationError({"base_url": "Only OpenAI and OpenAI-compatible providers take a base URL."})
+        # The tenant's URL: the one outbound-URL rule (the API, portal and admin all save through
+        # this clean). The OPENAI_*_BASE_URL environment fallbacks are the operator's, not checked.
+        from voiceplatform.outbound_url import validate_tenant_url
+
+        validate_tenant_url(self.base_url, field="base_url")
         if self.provider == Provider.TWILIO and not self.account_id:
             raise ValidationError({"account_id": "Twilio needs the Account SID (starts with AC)."})

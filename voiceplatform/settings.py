@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import environ
 from csp.constants import NONCE
 
-from voiceplatform.config import Settings
+from voiceplatform.config import Settings, check_request_budget
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -52,6 +52,19 @@ WORKER_HEALTH_PORT = env.int("WORKER_HEALTH_PORT", 8081, minimum=0)
 # Seconds an open call may go without news before the reconciliation asks LiveKit whether its
 # room still exists (and ends it if not).
 CALL_RECONCILE_AFTER_SECONDS = env.int("CALL_RECONCILE_AFTER_SECONDS", 300, minimum=30)
+# A text chat with no turn for this long is ended (reason "idle") by the reconcile job.
+CHAT_IDLE_TIMEOUT = env.int("CHAT_IDLE_TIMEOUT", 600, minimum=60)
+
+# Tenant-supplied URLs (a provider credential's base URL) go through voiceplatform.outbound_url:
+# https only unless PROVIDER_URL_ALLOW_HTTP, never a private/local/reserved address unless the host
+# or its network is in PROVIDER_URL_ALLOWED_HOSTS (host names, IPs, CIDRs: a self-hosted model).
+PROVIDER_URL_ALLOW_HTTP = env.bool("PROVIDER_URL_ALLOW_HTTP", False)
+PROVIDER_URL_ALLOWED_HOSTS = env.host_list("PROVIDER_URL_ALLOWED_HOSTS")
+# The longest a web request waits on providers (a chat turn with its retry, vendor voice lists),
+# strictly below WEB_TIMEOUT, the web worker's timeout (voiceplatform/gunicorn_conf.py).
+WEB_TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=2)
+WEB_REQUEST_BUDGET_SECONDS = env.int("WEB_REQUEST_BUDGET_SECONDS", 20, minimum=1)
+check_request_budget(budget_seconds=WEB_REQUEST_BUDGET_SECONDS, worker_timeout_seconds=WEB_TIMEOUT)
 
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "console", ("console", "json"))

@@ -17,6 +17,10 @@ for _key, _value in {
     "SECURE_SSL_REDIRECT": "false",
     "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
     "LOG_LEVEL": "warning",
+    # The suite's fake providers listen on http://127.0.0.1: allowed here on purpose, and only here;
+    # tests/test_outbound_url.py overrides both to prove the guard refuses them by default.
+    "PROVIDER_URL_ALLOW_HTTP": "true",
+    "PROVIDER_URL_ALLOWED_HOSTS": "127.0.0.1",
 }.items():
     os.environ.setdefault(_key, _value)
 

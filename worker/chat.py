@@ -10,6 +10,12 @@ the agent with the conversation so far, runs one turn in a fresh session on its 
 (asyncio.run in the calling thread) and appends the new turns to the Call. The database is used
 only before and after that loop, in the calling thread: the ORM is sync, and a query from another
 thread would run on another connection, outside the request's transaction.
+
+A web worker is killed at WEB_TIMEOUT, so a whole request (the model with its retry, closing the
+session, writing the turn) runs within WEB_REQUEST_BUDGET_SECONDS, strictly less: when the model
+has not answered by then, the turn is recorded as failed and ChatResult.timed_out says so. The
+provider's own error text never reaches the tenant (it may hold anything its server says): the
+chat gets a fixed description and the HTTP status; the log gets the rest.
 """
 
 from __future__ import annotations
@@ -20,14 +26,25 @@ import importlib
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from livekit.agents import AgentSession, APIConnectOptions, APIError, Plugin, llm
+from livekit.agents import (
+    AgentSession,
+    APIConnectionError,
+    APIConnectOptions,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    Plugin,
+    llm,
+)
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agents_app import catalog
@@ -37,6 +54,7 @@ from telephony_app import costs
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.selectors import call_get
 from telephony_app.services import call_create, call_finish
+from voiceplatform import outbound_url
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
 from worker import factories
@@ -47,7 +65,10 @@ from worker.context import CallContext
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
-TURN_TIMEOUT_SECONDS = 60.0  # one request's whole turn: the model, its tools and its follow-up answer
+MAX_ATTEMPT_SECONDS = 20.0  # one model request; the budget may make it shorter
+RETRY_INTERVAL_SECONDS = 1.0
+# Kept from the request's budget for what follows the model: closing the session, writing the turn.
+CLOSE_RESERVE_SECONDS = 2.0
 CLOSE_TIMEOUT_SECONDS = 5.0
 HANG_UP_WAIT_SECONDS = 3.0  # end_call hangs up once its goodbye has been said
 WOULD_END_CALL = "would end the call"
@@ -83,7 +104,19 @@ class ChatResult:
     call: Call
     messages: list[dict[str, Any]]  # the turns this request added to the transcript
     ended: bool
-    error: str = ""  # the provider's failure, when the model could not answer
+    error: str = ""  # the provider's failure, when the model could not answer (a fixed description)
+    timed_out: bool = False  # the model did not answer within the request's budget
+
+
+class _Budget:
+    """The time one web request may spend, from now: WEB_REQUEST_BUDGET_SECONDS (below WEB_TIMEOUT)."""
+
+    def __init__(self, seconds: float | None = None) -> None:
+        self.seconds = float(seconds if seconds is not None else settings.WEB_REQUEST_BUDGET_SECONDS)
+        self.deadline = time.monotonic() + self.seconds
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,6 +155,7 @@ def chat_start(*, tenant: Tenant, agent: Agent, actor: Actor) -> ChatResult:
     """A new chat with the agent: its greeting said, stored as a Call (chat, in progress).
 
     Raises ChatNotReady, before any row is written, when the agent's language model cannot be built."""
+    budget = _Budget()
     setup = _prepare(tenant=tenant, agent_code=str(agent.code))
     call = call_create(
         tenant=tenant,
@@ -130,12 +164,13 @@ def chat_start(*, tenant: Tenant, agent: Agent, actor: Actor) -> ChatResult:
         status=CallStatus.IN_PROGRESS,
         context={"started_by": actor.label},
     )
-    turn = _run(setup, call=call, history=[], user_input=None)
+    turn = _run(setup, call=call, history=[], user_input=None, budget=budget)
     return _record(tenant=tenant, call=call, setup=setup, turn=turn)
 
 
 def chat_send(*, tenant: Tenant, call: Call, message: str) -> ChatResult:
     """One turn: the user's message, the agent's answer and what its tools would have done."""
+    budget = _Budget()
     text = clean_message(message)
     if call.direction != CallDirection.CHAT:
         raise NotThisChat("This id is not a text chat.")
@@ -145,7 +180,7 @@ def chat_send(*, tenant: Tenant, call: Call, message: str) -> ChatResult:
         raise ChatError("The agent of this chat was deleted.")
     agent_code = str((call.context or {}).get("agent_id") or call.agent.code)  # after an IVR hand-off
     setup = _prepare(tenant=tenant, agent_code=agent_code, fallback_code=str(call.agent.code))
-    turn = _run(setup, call=call, history=list(call.transcript or []), user_input=text)
+    turn = _run(setup, call=call, history=list(call.transcript or []), user_input=text, budget=budget)
     return _record(tenant=tenant, call=call, setup=setup, turn=turn)
 
 
@@ -282,11 +317,12 @@ class _Turn:
     ended: bool
     end_reason: str
     agent_id: str  # the agent holding the conversation at the end (another one after an IVR hand-off)
+    timed_out: bool = False
 
 
-def _run(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None) -> _Turn:
+def _run(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: _Budget) -> _Turn:
     """Run the greeting (user_input None) or one user turn on a new event loop in this thread."""
-    return asyncio.run(_converse(setup, call=call, history=history, user_input=user_input))
+    return asyncio.run(_converse(setup, call=call, history=history, user_input=user_input, budget=budget))
 
 
 class ChatLine(DryRunCallControl):
@@ -332,7 +368,14 @@ def _chat_context(history: list[dict[str, Any]]) -> llm.ChatContext:
     return chat_ctx
 
 
-async def _converse(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None) -> _Turn:
+def _attempt_seconds(turn_seconds: float) -> float:
+    """One model request's timeout, so that it and its one retry fit in the turn's time."""
+    return max(min((turn_seconds - RETRY_INTERVAL_SECONDS) / 2, MAX_ATTEMPT_SECONDS), 0.5)
+
+
+async def _converse(
+    setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: _Budget
+) -> _Turn:
     config = setup.config
     line = ChatLine()
     built: list[llm.LLM] = [setup.llm]
@@ -358,27 +401,33 @@ async def _converse(setup: _Setup, *, call: Call, history: list[dict[str, Any]],
     )
     agent_class = VoiceAgent if user_input is None else ResumedAgent
     agent = agent_class(config, context, services, chat_ctx=_chat_context(history))
+    turn_seconds = max(budget.remaining() - CLOSE_RESERVE_SECONDS, 0.5)
     session = AgentSession(
         llm=setup.llm,
-        # One quick retry: someone is waiting at the page for the answer.
+        # One quick retry: someone is waiting at the page for the answer, both within the budget.
         conn_options=SessionConnectOptions(
-            llm_conn_options=APIConnectOptions(max_retry=1, retry_interval=1.0, timeout=20.0)
+            llm_conn_options=APIConnectOptions(
+                max_retry=1, retry_interval=RETRY_INTERVAL_SECONDS, timeout=_attempt_seconds(turn_seconds)
+            )
         ),
     )
     failures: list[str] = []
+    timed_out = False
+    no_answer = f"no answer within {budget.seconds:g} seconds"
     closed = asyncio.Event()
     session.on("close", lambda _event: closed.set())
-    session.on("error", lambda event: _note_failure(failures, event.error))
+    session.on("error", lambda event: _note_failure(failures, event.error, no_answer=no_answer))
     current_id = str(config.get("agent_id") or "")
     try:
-        async with asyncio.timeout(TURN_TIMEOUT_SECONDS):
+        async with asyncio.timeout(turn_seconds):
             await session.start(agent, capture_run=True)
             if user_input is not None:
                 try:
                     await session.run(user_input=user_input)
                 except APIError as exc:  # also reported as an error event, unless recoverable
                     if not failures:
-                        failures.append(_provider_message(exc))
+                        logger.warning("chat: language model provider failed: %r", exc)
+                        failures.append(_provider_message(exc, no_answer=no_answer))
             if _called(session, "end_call") and not line.ended.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(line.ended.wait(), HANG_UP_WAIT_SECONDS)
@@ -387,15 +436,19 @@ async def _converse(setup: _Setup, *, call: Call, history: list[dict[str, Any]],
                 if isinstance(current, VoiceAgent):
                     current_id = str(current.config.get("agent_id") or current_id)
     except TimeoutError:
-        failures.append(f"no answer within {TURN_TIMEOUT_SECONDS:g} seconds")
+        timed_out = True
+        failures.append(no_answer)
     finally:
-        session.shutdown(drain=True)  # what the agent is still saying (an apology, a goodbye) is kept
+        # What the agent is still saying (an apology, a goodbye) is kept, unless the time is up.
+        session.shutdown(drain=not timed_out)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(closed.wait(), CLOSE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(closed.wait(), min(CLOSE_TIMEOUT_SECONDS, max(budget.remaining(), 0.5)))
         await session.aclose()
         for model in built:
             with contextlib.suppress(Exception):
                 await model.aclose()
+    # Each attempt's timeout is cut from the budget, so an attempt timing out is the budget running out too.
+    timed_out = timed_out or no_answer in failures
     entries = _entries(session.history.items, line.events)
     failure = "; ".join(dict.fromkeys(failures))
     if failure:
@@ -411,16 +464,53 @@ async def _converse(setup: _Setup, *, call: Call, history: list[dict[str, Any]],
         ended=line.ended.is_set(),
         end_reason=end_reason,
         agent_id=current_id,
+        timed_out=timed_out,
     )
 
 
-def _provider_message(error: Any) -> str:
-    return str(getattr(error, "message", "") or error)
+# A fixed description per HTTP status: the provider's body is its server's words (an internal
+# server's error page, a proxy's banner) and is never shown to the tenant.
+_STATUS_DESCRIPTIONS = {
+    400: "the request was refused",
+    401: "the key was refused",
+    403: "access was refused",
+    404: "the model or address was not found",
+    408: "the request timed out",
+    413: "the request was too large",
+    422: "the request was refused",
+    429: "too many requests or quota exhausted",
+}
 
 
-def _note_failure(failures: list[str], error: Any) -> None:
+def _caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _provider_message(error: Any, *, no_answer: str) -> str:
+    """What the tenant sees of a provider failure: a fixed description and the HTTP status, if any."""
+    if isinstance(error, APIStatusError) and error.status_code > 0:
+        status = error.status_code
+        fallback = "the provider's server failed" if status >= 500 else "the request was refused"
+        return f"HTTP {status} ({_STATUS_DESCRIPTIONS.get(status, fallback)})"
+    if outbound_url.is_refusal(error):
+        return "its address is not allowed (a private, local or reserved network)"
+    if _caused_by(error, APITimeoutError):  # also after the retries: "failed after 2 attempts (timed out)"
+        return no_answer
+    if isinstance(error, APIConnectionError):
+        return "it could not be reached"
+    return "it could not answer"
+
+
+def _note_failure(failures: list[str], error: Any, *, no_answer: str) -> None:
     if getattr(error, "type", None) == "llm_error" and not getattr(error, "recoverable", False):
-        failures.append(_provider_message(getattr(error, "error", error)))
+        # worker.agent logs the provider's own message for operators; the tenant gets a fixed one.
+        failures.append(_provider_message(getattr(error, "error", error), no_answer=no_answer))
 
 
 def _called(session: AgentSession, name: str) -> bool:
@@ -504,7 +594,9 @@ def _record(*, tenant: Tenant, call: Call, setup: _Setup, turn: _Turn) -> ChatRe
         )
     if turn.failure:
         logger.warning("chat %s: language model provider failed: %s", call.code, turn.failure)
-    return ChatResult(call=locked, messages=turn.entries, ended=turn.ended, error=turn.failure)
+    return ChatResult(
+        call=locked, messages=turn.entries, ended=turn.ended, error=turn.failure, timed_out=turn.timed_out
+    )
 
 
 def public_messages(entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

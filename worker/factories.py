@@ -289,10 +289,15 @@ def _construct(provider_name: str, role: str, factory: Any, **kwargs: Any) -> An
         raise ProviderNotReady([f"{provider_name} refused the {role} settings: {exc}"]) from exc
 
 
-def _openai_client(api_key: str, base_url: str) -> Any:
-    """The tenant's key and base URL (empty: the SDK's default) on the process's shared transport."""
+def _openai_client(api_key: str, base_url: str, credential: ResolvedCredential) -> Any:
+    """The tenant's key and base URL (empty: the SDK's default) on the process's shared transport.
+
+    A base URL the tenant stored goes through the outbound-URL guard on every connection (its
+    DNS may have changed since it was saved); the environment's and the default are the operator's.
+    """
+    guarded = bool(credential.base_url) and credential.source == "tenant"
     try:
-        return transport.openai_client(api_key=api_key, base_url=base_url or None)
+        return transport.openai_client(api_key=api_key, base_url=base_url or None, guarded=guarded)
     except Exception as exc:  # openai.OpenAIError for a missing key; its message holds no secret
         raise ProviderNotReady([f"The OpenAI client refused the settings: {exc}"]) from exc
 
@@ -325,7 +330,7 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
             plugin.LLM,
             **_given(
                 model=model,
-                client=_openai_client(credential.secret, credential.base_url),
+                client=_openai_client(credential.secret, credential.base_url, credential),
                 temperature=temperature,
                 max_completion_tokens=max_tokens,
             ),
@@ -337,7 +342,7 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
             plugin.LLM,
             **_given(
                 model=model,
-                client=_openai_client(credential.secret or NO_KEY_PLACEHOLDER, credential.base_url),
+                client=_openai_client(credential.secret or NO_KEY_PLACEHOLDER, credential.base_url, credential),
                 temperature=temperature,
                 max_completion_tokens=max_tokens,
             ),
@@ -372,7 +377,7 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
             **_given(
                 model=model,
                 api_key=credential.secret,
-                client=_openai_client(credential.secret, credential.base_url or GROQ_BASE_URL),
+                client=_openai_client(credential.secret, credential.base_url or GROQ_BASE_URL, credential),
                 temperature=temperature,
                 max_completion_tokens=max_tokens,
             ),
@@ -395,7 +400,7 @@ def build_tts(*, config: dict[str, Any], credentials: Credentials) -> tts.TTS:
     speed = config.get("speaking_speed")
     speed = None if speed is None or speed == 1.0 else float(speed)
     if provider_id == "openai":
-        client = _openai_client(credential.secret, credential.base_url)
+        client = _openai_client(credential.secret, credential.base_url, credential)
         options = _given(model=model, voice=voice_id, speed=speed, client=client)
     elif provider_id == "elevenlabs":
         # No speed: ElevenLabs takes it only inside VoiceSettings, whose required stability and
@@ -458,7 +463,7 @@ def build_stt(*, config: dict[str, Any], credentials: Credentials) -> stt.STT:
             factory, options = plugin.STT, {"model": model, "api_key": secret, **_assemblyai_language(model, language)}
         else:  # openai
             multi = language == "multi"
-            client = _openai_client(secret, credential.base_url)
+            client = _openai_client(secret, credential.base_url, credential)
             options = {"model": model, "client": client, "detect_language": multi}
             if language and not multi:
                 options["language"] = language

@@ -23,11 +23,15 @@ import weakref
 import httpx
 import openai
 
+from voiceplatform import outbound_url
+
 # The plugins' own client settings (livekit-plugins-openai 1.8): short reads, long keep-alive.
 TIMEOUT = httpx.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0)
 LIMITS = httpx.Limits(max_connections=50, max_keepalive_connections=50, keepalive_expiry=120)
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+# Tenant-supplied base URLs get their own pool, whose every connection passes voiceplatform.outbound_url.
+_guarded_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
 
 def ssl_context() -> ssl.SSLContext:
@@ -53,28 +57,35 @@ def _new_pool() -> httpx.AsyncClient:
     return httpx.AsyncClient(verify=ssl_context(), timeout=TIMEOUT, follow_redirects=True, limits=LIMITS)
 
 
-def http_client() -> httpx.AsyncClient:
+def _new_guarded_pool() -> httpx.AsyncClient:
+    return outbound_url.guarded_http_client(verify=ssl_context(), timeout=TIMEOUT, limits=LIMITS)
+
+
+def http_client(*, guarded: bool = False) -> httpx.AsyncClient:
     """The running event loop's shared httpx client (a job process has one loop: one pool per call).
 
+    guarded: the pool for tenant-supplied URLs (every resolved address checked on connect).
     Outside a running loop (a sync caller), a fresh client on the shared TLS context: an httpx
     pool is bound to the loop that first uses it, so it cannot be cached without one.
     """
+    pools, new_pool = (_guarded_pools, _new_guarded_pool) if guarded else (_pools, _new_pool)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        return _new_pool()
-    pool = _pools.get(loop)
+        return new_pool()
+    pool = pools.get(loop)
     if pool is None or pool.is_closed:
-        pool = _pools[loop] = _new_pool()
+        pool = pools[loop] = new_pool()
     return pool
 
 
-def openai_client(*, api_key: str | None, base_url: str | None) -> openai.AsyncClient:
+def openai_client(*, api_key: str | None, base_url: str | None, guarded: bool = False) -> openai.AsyncClient:
     """An OpenAI SDK client with this tenant's key and base URL over the shared transport.
 
     base_url None lets the SDK apply its default (OPENAI_BASE_URL, else api.openai.com), as the
     plugins do. Retries stay with the plugins' own connection options (max_retries=0), as in the
     clients they build. The plugins do not close a client they were given, so the pool outlives
-    the call's plugins; it is closed with the job process.
+    the call's plugins; it is closed with the job process. guarded=True for a tenant's base URL.
     """
-    return openai.AsyncClient(api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client())
+    client = http_client(guarded=guarded)
+    return openai.AsyncClient(api_key=api_key, base_url=base_url, max_retries=0, http_client=client)

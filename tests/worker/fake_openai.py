@@ -38,6 +38,7 @@ class Answer:
     tool_calls: tuple[tuple[str, str], ...] = ()  # (name, JSON arguments)
     status: int = 200  # anything else: an OpenAI-style error body with this HTTP status
     error_message: str = ""
+    delay: float = 0.0  # seconds the server waits before answering (a slow provider)
 
 
 def text(*deltas: str) -> Answer:
@@ -189,6 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         if answer is None:
             self._json(HTTPStatus.INTERNAL_SERVER_ERROR, _error_body("no scripted answer left", "server_error"))
             return
+        time.sleep(answer.delay)
         if answer.status != 200:
             self._json(answer.status, _error_body(answer.error_message, "api_error"))
             return

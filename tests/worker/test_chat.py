@@ -222,14 +222,17 @@ def test_a_provider_error_is_a_visible_turn_the_call_keeps_it_and_the_chat_goes_
 
     assert response.status_code == 200
     body = response.json()
-    assert "Incorrect API key provided" in body["error"]
+    # A fixed description and the status: the provider's own body never reaches the tenant.
+    assert body["error"] == "HTTP 401 (the key was refused)"
+    assert "Incorrect API key provided" not in response.content.decode()
     assert ("assistant", ERROR_APOLOGY) in _texts(body["messages"])  # what a caller would hear
     failure = body["messages"][-1]
     assert failure["role"] == "system"
     assert failure["error"] is True
-    assert failure["text"].startswith("The language model provider failed: ")
+    assert failure["text"] == "The language model provider failed: HTTP 401 (the key was refused)"
     call = Call.objects.get(code=chat_id)
-    assert "Incorrect API key provided" in call.error
+    assert "HTTP 401" in call.error
+    assert "Incorrect API key provided" not in call.error + str(call.transcript)
     assert call.status == CallStatus.IN_PROGRESS
 
     fake.add(text("Sorry about that. How can I help?"))

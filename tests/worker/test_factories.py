@@ -610,8 +610,11 @@ def test_one_call_shares_one_tls_context_and_pool_but_never_a_key(tenant, other_
             build_tts(config=globex, credentials=globex_keys),
         ]
         pool = transport.http_client()
-        assert {id(plugin._client._client) for plugin in built} == {id(pool)}
+        # A base URL the tenant stored rides the guarded pool (voiceplatform.outbound_url), the rest the shared one.
+        guarded = transport.http_client(guarded=True)
+        assert [id(plugin._client._client) for plugin in built] == [id(pool)] * 3 + [id(guarded), id(pool)]
         assert pool._transport._pool._ssl_context is transport.ssl_context()
+        assert guarded._transport._pool._ssl_context is transport.ssl_context()
         assert [plugin._client.api_key for plugin in built] == [
             "sk-acme-1111",
             "sk-acme-1111",
@@ -625,5 +628,6 @@ def test_one_call_shares_one_tls_context_and_pool_but_never_a_key(tenant, other_
             await plugin.aclose()
         assert not pool.is_closed  # the plugins do not own the shared pool
         await pool.aclose()
+        await guarded.aclose()
 
     asyncio.run(in_the_jobs_loop())
