@@ -31,7 +31,7 @@ from agents_app.validation import HoursRange, business_hours_document
 from telephony_app import browser_sessions, livekit_client
 from telephony_app.api import CallSerializer
 from voiceplatform.actor import Actor
-from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
+from voiceplatform.api_base import E164Field, TenantScopedViewSet, api_validation_error
 from worker.factories import readiness
 
 CHAT_MAX_MESSAGE_CHARS = 2000  # worker.chat.MAX_MESSAGE_CHARS; that module loads LiveKit, so not imported here
@@ -114,8 +114,8 @@ class AgentMetadataSerializer(serializers.Serializer):
         "a day takes one range, a list of ranges, or null (closed); missing days are closed.",
     )
     holidays = serializers.JSONField(required=False, help_text='["2026-12-25", {"date": "2027-01-01", "name": "..."}]')
-    transferNumber = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    fallbackNumber = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    transferNumber = E164Field(required=False, allow_blank=True, allow_null=True)
+    fallbackNumber = E164Field(required=False, allow_blank=True, allow_null=True)
     outOfHoursMessage = serializers.CharField(required=False, allow_blank=True)
     ivrMenu = serializers.JSONField(
         required=False,

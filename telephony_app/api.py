@@ -28,7 +28,7 @@ from agents_app.selectors import agent_get
 from agents_app.validation import normalize_e164
 from telephony_app import inbound, livekit_client, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
-from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
+from voiceplatform.api_base import E164Field, TenantScopedViewSet, api_validation_error
 from voiceplatform.models import Tenant
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -211,7 +211,7 @@ _NUMBER_API_FIELDS = {
 
 class PhoneNumberSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="code", read_only=True)
-    number = serializers.CharField(
+    number = E164Field(
         max_length=40, help_text="International format; stored as E.164 (+1 (415) 555-0123 becomes +14155550123)."
     )
     label = serializers.CharField(max_length=120, required=False, allow_blank=True)
@@ -306,8 +306,8 @@ class HandleCallSerializer(serializers.Serializer):
 
     # `from` is a Python keyword: the field is declared as from_ and renamed in get_fields.
 
-    from_ = serializers.CharField(max_length=40, help_text="The caller, international format (E.164)")
-    to = serializers.CharField(max_length=40, help_text="The dialed number: one of your numbers (E.164)")
+    from_ = E164Field(max_length=40, help_text="The caller, international format (E.164)")
+    to = E164Field(max_length=40, help_text="The dialed number: one of your numbers (E.164)")
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()

@@ -63,7 +63,7 @@ def _metadata_ids(metadata: str) -> tuple[uuid.UUID | None, uuid.UUID | None]:
             return None, None
         tenant_id, call_id = data.get("tenant_id"), data.get("call_id")
         return (uuid.UUID(tenant_id) if tenant_id else None, uuid.UUID(call_id) if call_id else None)
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):  # RecursionError: nested absurdly deep
         return None, None
 
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from telephony_app import livekit_client
 from telephony_app.livekit_sync import livekit_event_apply
+from voiceplatform import hostile_input
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class LiveKitWebhookAuthentication(BaseAuthentication):
             body = request.body.decode("utf-8")
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Invalid LiveKit webhook: the body is not UTF-8.") from None
+        _refuse_hostile_body(body)
         try:
             event = livekit_client.verify_webhook(body, request.headers.get("Authorization", ""))
         except livekit_client.LiveKitWebhookInvalid as exc:
@@ -52,6 +54,17 @@ class LiveKitWebhookAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # A value here makes DRF answer 401 (not 403) to a refused webhook.
         return 'LiveKit-Webhook realm="api"'
+
+
+def _refuse_hostile_body(body: str) -> None:
+    """400 (HostileInput) for a NUL, a lone surrogate or over-deep nesting, whatever the content type
+    said: such a room name or identity would reach PostgreSQL (which cannot store a NUL)."""
+    try:
+        hostile_input.json_loads(body)
+    except hostile_input.HostileInput:
+        raise
+    except ValueError:
+        pass  # not JSON: verify_webhook names that as a malformed webhook
 
 
 class LiveKitWebhookView(APIView):

@@ -8,7 +8,9 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Model, QuerySet
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import exceptions, viewsets
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import exceptions, serializers, viewsets
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -35,11 +37,23 @@ def api_validation_error(error: DjangoValidationError, api_paths: Mapping[str, s
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, plus service-layer ValidationErrors turned into 400 with field messages."""
+    """DRF's handler, plus service-layer ValidationErrors turned into 400 with field messages.
+
+    Field errors keep DRF's `{field: [messages]}` shape; every other error is `{detail, problems}`
+    (problems: what to fix, one line each, often empty)."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail=detail)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict) and set(response.data) == {"detail"}:
+        response.data["problems"] = list(getattr(exc, "problems", []))
+    return response
+
+
+class EmptyBody(exceptions.ParseError):
+    default_detail = "This request needs a JSON object body with the fields to change."
+    default_code = "empty_body"
+    problems = ["body: send a JSON object with at least one field."]
 
 
 class TenantScopedViewSet(viewsets.GenericViewSet):
@@ -63,6 +77,12 @@ class TenantScopedViewSet(viewsets.GenericViewSet):
     def tenant(self) -> Tenant:
         return self.request.auth.tenant
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # An update with nothing in it is a client bug (an empty PUT used to answer 200 and change nothing).
+        if self.action in ("update", "partial_update") and not request.data:
+            raise EmptyBody()
+
     def get_queryset(self) -> QuerySet:
         return self.filter_tenant_queryset(self.model.objects.for_tenant(self.tenant))
 
@@ -83,3 +103,70 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "bearerFormat": "vp_<prefix>_<secret>",
             "description": "A tenant API key from the portal (Settings → API keys) or `manage.py create_api_key`.",
         }
+
+
+E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+
+
+@extend_schema_field({"type": "string", "pattern": E164_PATTERN, "example": "+14155550123"})
+class E164Field(serializers.CharField):
+    """A phone number the schema documents as E.164; the service layer normalizes and validates it."""
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every API error except field validation: what went wrong, and what to fix one line each.",
+    "properties": {
+        "detail": {"type": "string"},
+        "problems": {"type": "array", "items": {"type": "string"}, "description": "Often empty."},
+    },
+    "required": ["detail"],
+}
+FIELD_ERRORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": (
+        "Field validation errors: each key is a field the request sent (dotted fields nest, e.g. "
+        '{"metadata": {"transferNumber": ["..."]}}) or `non_field_errors`; each value lists messages.'
+    ),
+    "additionalProperties": {},
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_GENERIC_ERRORS: dict[str, str] = {
+    "400": "Bad request: field errors, a malformed query parameter, or refused input (NUL, lone surrogate, "
+    "JSON nested too deep).",
+    "401": "No, malformed, unknown or revoked API key.",
+    "403": "The API key may not do this.",
+    "404": "No such object in this tenant, or a malformed id in the path.",
+    "429": "Too many requests (e.g. failed API-key attempts from one address); retry after `Retry-After` seconds.",
+}
+_BODY_ERRORS: dict[str, str] = {
+    "413": "The request body is larger than the server accepts.",
+    "415": "The request body is not JSON (send `Content-Type: application/json`).",
+}
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: documents the shared error bodies on every operation."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    schemas["FieldErrors"] = FIELD_ERRORS_SCHEMA
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            errors = _GENERIC_ERRORS | (_BODY_ERRORS if "requestBody" in operation else {})
+            responses = operation.setdefault("responses", {})
+            for code, description in errors.items():
+                _document_error(responses, code, description)
+    return result
+
+
+def _document_error(responses: dict[str, Any], code: str, description: str) -> None:
+    """Adds one error response, or gives an existing one without a body the shared Error body."""
+    response = responses.setdefault(code, {"description": description})
+    content = response.setdefault("content", {})
+    own = content.get("application/json", {}).get("schema")
+    if code == "400":
+        options = [own] if own else []
+        schema: dict[str, Any] = {"anyOf": [*options, _ERROR_REF, {"$ref": "#/components/schemas/FieldErrors"}]}
+    else:
+        schema = own or _ERROR_REF
+    content["application/json"] = {**content.get("application/json", {}), "schema": schema}

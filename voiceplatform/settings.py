@@ -90,6 +90,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "voiceplatform.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before sessions, auth and every view: NULs, lone surrogates and over-deep JSON never reach PostgreSQL.
+    "voiceplatform.hostile_input.HostileInputMiddleware",
     "voiceplatform.security.PortalCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -228,8 +230,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["voiceplatform.api_auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["voiceplatform.api_auth.HasTenantApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": ["voiceplatform.hostile_input.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "voiceplatform.pagination.StrictPageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "voiceplatform.api_base.exception_handler",
@@ -250,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "voiceplatform.api_base.add_error_responses",  # 400/401/403/404/429 bodies on every operation
+    ],
 }
 
 CELERY_BROKER_URL = REDIS_URL

@@ -61,3 +61,7 @@ urlpatterns = [
 ]
 
 handler403 = "voiceplatform.views.permission_denied"
+# Under /api/ these answer the API's {detail, problems} JSON; elsewhere Django's (or the portal's) pages.
+handler400 = "voiceplatform.hostile_input.bad_request"
+handler404 = "voiceplatform.hostile_input.page_not_found"
+handler500 = "voiceplatform.hostile_input.server_error"

@@ -34,6 +34,7 @@ from telephony_app.inbound import (
     phone_number_for_inbound,
 )
 from telephony_app.models import Call, CallDirection
+from voiceplatform.hostile_input import character_problem
 from voiceplatform.models import Tenant
 from worker.context import CallContext, ScriptedAnswer, parse_call_context
 
@@ -113,12 +114,21 @@ def sip_call_route(*, caller: SipCaller, room_name: str, job_id: str) -> SipRout
     """The Call this SIP caller is for: the one named by vp.call_id, else a new ringing inbound Call
     for the dialed number's agent. Raises SipRouteRefused (after recording the call when the number
     is ours) when the number reaches no agent. Sync: runs in sync_to_async's thread."""
+    if problems := _attribute_problems(caller):
+        # A NUL would reach PostgreSQL (which cannot store one) with the first lookup: refuse, write nothing.
+        raise SipRouteRefused(f"the SIP attributes are refused: {'; '.join(problems)[:300]}")
     if caller.vp_call_id:
         return _named_call(caller, room_name)
     try:
         return _route_by_number(caller, room_name=room_name, job_id=job_id)
     except ValidationError as exc:  # attribute values the call log cannot hold, or a concurrent twin job
         raise SipRouteRefused(f"the call could not be recorded: {'; '.join(exc.messages)[:300]}") from None
+
+
+def _attribute_problems(caller: SipCaller) -> list[str]:
+    """NULs and lone surrogates in what the SIP participant told us (caller-controlled SIP headers)."""
+    fields = dataclasses.asdict(caller)
+    return [problem for name, text in fields.items() if (problem := character_problem(name, text))]
 
 
 def _route_by_number(caller: SipCaller, *, room_name: str, job_id: str) -> SipRoute:
