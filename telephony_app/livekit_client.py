@@ -225,7 +225,9 @@ def _call(
     """Runs `operation` with a client under a timeout; rooms=True for the room calls the pre-signed
     token covers (CreateRoom, DeleteRoom, ListRooms)."""
     url, key, secret = _credentials()
-    timeout = timeout or REQUEST_TIMEOUT_SECONDS
+    # Web requests call LiveKit too (test sessions, inbound webhooks): with the extra second below,
+    # a call never outlasts WEB_REQUEST_BUDGET_SECONDS, whatever the operator set it to.
+    timeout = timeout or min(REQUEST_TIMEOUT_SECONDS, max(settings.WEB_REQUEST_BUDGET_SECONDS - 1.0, 0.5))
     inline = _get_inline()
     runner: _Clients = inline if inline is not None else _get_background()
 
