@@ -144,3 +144,19 @@ def test_agent_check_writes_nothing(tenant):
 
     assert set(problems) == {"name", "llm_model"}
     assert not Agent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "X", "metadata": "not an object"},
+        {"name": "X", "metadata": {"turnTaking": "no", "outboundConfig": [1]}},
+        {"name": 5, "temperature": None, "metadata": {"businessHours": "always"}},
+        {"name": "X", "voiceId": {"nested": True}, "metadata": {"ivrMenu": [1, 2]}},
+    ],
+)
+def test_odd_shapes_still_get_one_400_and_never_a_500(api, body):
+    response = api.post("/api/v1/agents", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert not Agent.objects.exists()
