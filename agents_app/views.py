@@ -372,6 +372,7 @@ def agent_detail(request: HttpRequest, membership: Membership, code: str) -> Htt
         "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
         "readiness": readiness(tenant=tenant, config=loaded.config),
         "setup_problems": references.dangling_ivr_problems(tenant=tenant, agent=agent),
+        "used_by": references.agent_references(tenant=tenant, agent=agent),
         "outbound_not_active": OUTBOUND_NOT_ACTIVE,
         "recording_not_active": RECORDING_NOT_ACTIVE,
         "metrics": _staff_metrics(request),

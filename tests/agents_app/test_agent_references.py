@@ -249,3 +249,12 @@ def test_agents_app_learns_about_references_without_importing_telephony(module):
     }
 
     assert not any(name.startswith(("telephony_app", "campaigns_app", "worker")) for name in imported)
+
+
+def test_detail_page_shows_what_uses_the_agent(tenant, owner, client_for, billing, front_desk, number):
+    page = client_for(owner).get(reverse("agents-agent-detail", kwargs={"code": billing.code}))
+    unused = client_for(owner).get(reverse("agents-agent-detail", kwargs={"code": front_desk.code}))
+
+    assert "IVR menu of Front desk, key 2" in page.text
+    assert f"phone number {NUMBER} (Billing line)" in page.text
+    assert "No phone number or other agent" in unused.text
