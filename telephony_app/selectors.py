@@ -18,8 +18,14 @@ from voiceplatform.models import Tenant
 LIST_DEFERRED_FIELDS = ("transcript", "turn_metrics", "usage", "context")
 
 
+# Filter dates are clamped to these (same result: no call lies outside them), so 0001-01-01 or
+# 9999-12-31 cannot overflow datetime when shifted by a day or a time zone (that was a 500).
+_FIRST_DAY, _LAST_DAY = datetime.date(1900, 1, 1), datetime.date(9998, 12, 31)
+
+
 def _day_start(tenant: Tenant, day: datetime.date) -> datetime.datetime:
     """Midnight at the start of `day` in the tenant's time zone: "calls of the 3rd" means its 3rd."""
+    day = min(max(day, _FIRST_DAY), _LAST_DAY)
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=zoneinfo.ZoneInfo(tenant.timezone))
 
 
@@ -43,7 +49,9 @@ def call_list(
     if date_from is not None:
         queryset = queryset.filter(created_at__gte=_day_start(tenant, date_from))
     if date_to is not None:
-        queryset = queryset.filter(created_at__lt=_day_start(tenant, date_to + datetime.timedelta(days=1)))
+        queryset = queryset.filter(
+            created_at__lt=_day_start(tenant, min(date_to, _LAST_DAY) + datetime.timedelta(days=1))
+        )
     return queryset.order_by("-created_at", "-id")
 
 

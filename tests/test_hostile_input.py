@@ -516,3 +516,16 @@ def test_problems_name_every_bad_string_once(api, owned):
         "body.metadata.ivrMenu.prompt",
         "body.name",
     ]
+
+
+@pytest.mark.parametrize("query", ["from=0001-01-01&to=9999-12-31", "to=0001-01-01", "from=9999-12-31"])
+def test_call_list_dates_at_the_ends_of_the_calendar_are_not_a_server_error(api, client_for, owner, owned, query):
+    """They overflowed datetime when shifted by a day or the tenant's time zone (a 500)."""
+    everything = query.startswith("from=0001")
+
+    response = api.get(f"/api/v1/calls?{query}")
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == (1 if everything else 0)
+    portal = client_for(owner).get("/calls/?" + query.replace("from=", "date_from=").replace("to=", "date_to="))
+    assert portal.status_code == 200

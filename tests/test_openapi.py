@@ -43,6 +43,7 @@ def test_every_operation_documents_the_error_responses_with_their_bodies(db):
         for code in ("401", "403", "404", "429"):
             assert responses[code]["content"]["application/json"]["schema"] == error, (path, method, code)
         assert error in responses["400"]["content"]["application/json"]["schema"]["anyOf"], (path, method)
+        assert "Retry-After" in responses["429"]["headers"], (path, method)
         if "requestBody" in operation:
             assert responses["413"]["content"]["application/json"]["schema"] == error, (path, method)
 

@@ -170,3 +170,8 @@ def _document_error(responses: dict[str, Any], code: str, description: str) -> N
     else:
         schema = own or _ERROR_REF
     content["application/json"] = {**content.get("application/json", {}), "schema": schema}
+    if code == "429":
+        response.setdefault("headers", {})["Retry-After"] = {
+            "description": "Seconds to wait before trying again.",
+            "schema": {"type": "integer"},
+        }
