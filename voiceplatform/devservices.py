@@ -7,6 +7,9 @@ used. `make run` and the test suite (voiceplatform.pytest_plugin) both come thro
 
     python -m voiceplatform.devservices run          # the whole platform (make run)
     python -m voiceplatform.devservices exec -- CMD  # any command with the services up
+
+`run` serves the development server on WEB_BIND (host:port, default 127.0.0.1:8000), on port PORT
+when that is set (`make run PORT=8010`); a bad value is one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 LOCAL_DIR = BASE_DIR / ".local"
 DATABASE_NAME = "voiceplatform"
+DEFAULT_WEB_BIND = "127.0.0.1:8000"
 
 logger = logging.getLogger("voiceplatform.devservices")
 
@@ -57,6 +61,29 @@ def write_dotenv_if_missing(path: Path = BASE_DIR / ".env") -> bool:
     )
     path.chmod(0o600)
     return True
+
+
+class BadWebBind(ValueError):
+    """PORT or WEB_BIND cannot be where the development server listens; the message says why."""
+
+
+def _port_number(name: str, value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise BadWebBind(f"{name} must be a port number from 1 to 65535, got {value!r}")
+    return int(value)
+
+
+def web_bind(environ: dict[str, str] | os._Environ[str]) -> str:
+    """Where `make run`'s development server listens: WEB_BIND's host:port (default DEFAULT_WEB_BIND),
+    with PORT's port when PORT is set (so `make run PORT=8010` works with a WEB_BIND in .env)."""
+    bind = (environ.get("WEB_BIND") or "").strip() or DEFAULT_WEB_BIND
+    host, colon, port = bind.rpartition(":")
+    if not colon or not host:
+        raise BadWebBind(f"WEB_BIND must be host:port (e.g. 127.0.0.1:8010), got {bind!r}")
+    _port_number("WEB_BIND's port", port)
+    if override := (environ.get("PORT") or "").strip():
+        port = str(_port_number("PORT", override))
+    return f"{host}:{port}"
 
 
 def _free_port() -> int:
@@ -217,6 +244,9 @@ def procfile_for_run() -> Path:
 
 
 def run_platform() -> int:
+    read_dotenv()  # PORT / WEB_BIND may come from .env
+    # Checked before anything starts; the Procfile's web line reads it (honcho sets PORT itself).
+    os.environ["WEB_BIND"] = bind = web_bind(os.environ)
     if write_dotenv_if_missing():
         print("First start: wrote .env with fresh local secrets (DEBUG=true).", flush=True)
     started = time.monotonic()
@@ -232,7 +262,7 @@ def run_platform() -> int:
         _manage("collectstatic", "--noinput", "-v", "0")
         _manage("seed_demo")
         print(
-            f"voiceplatform ready in {time.monotonic() - started:.1f}s: http://127.0.0.1:8000  "
+            f"voiceplatform ready in {time.monotonic() - started:.1f}s: http://{bind}  "
             "(portal /, admin /admin/, API /api/v1/, docs /api/docs/). Ctrl-C stops everything.",
             flush=True,
         )
@@ -257,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("exec needs a command after --")
         with embedded_services(purpose="exec"):
             return _run_until_exit(command)
+    except BadWebBind as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     except subprocess.CalledProcessError as exc:
         print(f"error: {' '.join(map(str, exc.cmd[1:]))} failed with exit code {exc.returncode}", file=sys.stderr)
         return 1

@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 
 import django
+
+# Only the forkserver imports this module. Python's forkserver ignores SIGINT but not SIGTERM, and
+# it lives exactly as long as the worker anyway (it exits when the worker closes its end of the
+# "alive" pipe). A process manager that stops the worker with SIGTERM to its whole process group
+# (honcho under `make run`, systemd's default) killed it first; the worker could then no longer read
+# its job processes' exit codes (multiprocessing reports 255) and livekit logged each idle process
+# as ERROR "process exited with non-zero exit code 255". Job processes ignore SIGTERM too (livekit).
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voiceplatform.settings")
 django.setup()
