@@ -158,24 +158,34 @@ def validate_ivr_menu_shape(value: Any) -> None:
         return
     validator = jsonschema.Draft202012Validator(IVR_MENU_SCHEMA)
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise ValidationError([_schema_error_message(e) for e in errors[:5]], code="ivr_menu")
-    options = value.get("options", [])
-    messages = []
-    if options and not value.get("prompt", "").strip():
+    messages = [_schema_error_message(e) for e in errors[:5]]
+    # The checks below read only the parts whose shape is right, so a wrong digit in one option
+    # does not hide a bad transfer number in another until the next save.
+    raw_options = value.get("options") if isinstance(value, dict) else None
+    options = [o for o in raw_options if isinstance(o, dict)] if isinstance(raw_options, list) else []
+    prompt = value.get("prompt", "") if isinstance(value, dict) else ""
+    if options and isinstance(prompt, str) and not prompt.strip():
         messages.append("ivrMenu.prompt: say what the caller can choose, e.g. 'For sales press 1'.")
-    digits = [option["digit"] for option in options]
+    digits = [option["digit"] for option in options if isinstance(option.get("digit"), str)]
     for digit in sorted({d for d in digits if digits.count(d) > 1}):
         messages.append(f"ivrMenu.options: digit {digit!r} is used more than once.")
-    for index, option in enumerate(options):
-        if option["action"] == "transfer":
-            try:
-                if normalize_e164(option["number"]) != option["number"]:
-                    raise ValidationError("not E.164")
-            except ValidationError:
-                messages.append(f"ivrMenu.options[{index}].number: {option['number']!r} is not an E.164 number.")
+    for index, option in enumerate(raw_options if isinstance(raw_options, list) else []):
+        number = option.get("number") if isinstance(option, dict) else None
+        if _is_transfer(option) and isinstance(number, str) and not _is_e164(number):
+            messages.append(f"ivrMenu.options[{index}].number: {number!r} is not an E.164 number.")
     if messages:
         raise ValidationError(messages, code="ivr_menu")
+
+
+def _is_transfer(option: Any) -> bool:
+    return isinstance(option, dict) and option.get("action") == "transfer"
+
+
+def _is_e164(number: str) -> bool:
+    try:
+        return normalize_e164(number) == number
+    except ValidationError:
+        return False
 
 
 DAY_SECONDS = 24 * 3600

@@ -160,3 +160,21 @@ def test_odd_shapes_still_get_one_400_and_never_a_500(api, body):
 
     assert response.status_code == 400, response.content
     assert not Agent.objects.exists()
+
+
+def test_every_ivr_menu_problem_is_reported_at_once(tenant):
+    menu = {
+        "prompt": "Press 1 or 2",
+        "options": [
+            {"digit": "x", "action": "message", "message": "Hi"},
+            {"digit": "2", "action": "transfer", "number": "911"},
+            {"digit": "2", "action": "message", "message": "Again"},
+        ],
+    }
+
+    problems = agent_check(tenant=tenant, agent=None, fields={"name": "Menu", "ivr_menu": menu})
+
+    text = " ".join(problems["ivr_menu"])
+    assert "'x' is not a keypad key" in text
+    assert "'911' is not an E.164 number" in text
+    assert "digit '2' is used more than once" in text
