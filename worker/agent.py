@@ -31,7 +31,7 @@ from livekit.agents import (
     llm,
 )
 
-from worker import placeholders
+from worker import placeholders, provider_errors
 from worker.context import CallContext
 from worker.schedule import agent_timezone, is_open
 from worker.speech import PrefetchedSpeech
@@ -535,7 +535,8 @@ class VoiceAgent(Agent):
         if getattr(error, "type", None) != "llm_error" or getattr(error, "recoverable", False):
             return
         self._log_problem("language model error: %s", getattr(error, "error", error))
-        self._spawn(self._note(f"language model error: {getattr(error, 'error', error)}"))
+        # The transcript is the tenant's: a fixed description, never the provider's own body.
+        self._spawn(self._note(f"language model error: {provider_errors.describe(getattr(error, 'error', error))}"))
         if self.is_conversing and self._apologies < MAX_APOLOGIES:
             self._apologies += 1
             with contextlib.suppress(RuntimeError):  # the session may already be closing

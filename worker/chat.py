@@ -35,16 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from livekit.agents import (
-    AgentSession,
-    APIConnectionError,
-    APIConnectOptions,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    Plugin,
-    llm,
-)
+from livekit.agents import AgentSession, APIConnectOptions, APIError, Plugin, llm
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agents_app import catalog
@@ -54,10 +45,9 @@ from telephony_app import costs
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.selectors import call_get
 from telephony_app.services import call_create, call_finish
-from voiceplatform import outbound_url
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
-from worker import factories
+from worker import factories, provider_errors
 from worker.agent import CallServices, DryRunCallControl, VoiceAgent
 from worker.call_report import history_entries, iso
 from worker.context import CallContext
@@ -468,43 +458,9 @@ async def _converse(
     )
 
 
-# A fixed description per HTTP status: the provider's body is its server's words (an internal
-# server's error page, a proxy's banner) and is never shown to the tenant.
-_STATUS_DESCRIPTIONS = {
-    400: "the request was refused",
-    401: "the key was refused",
-    403: "access was refused",
-    404: "the model or address was not found",
-    408: "the request timed out",
-    413: "the request was too large",
-    422: "the request was refused",
-    429: "too many requests or quota exhausted",
-}
-
-
-def _caused_by(error: BaseException | None, kind: type[BaseException]) -> bool:
-    seen: set[int] = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, kind):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
-
-
 def _provider_message(error: Any, *, no_answer: str) -> str:
-    """What the tenant sees of a provider failure: a fixed description and the HTTP status, if any."""
-    if isinstance(error, APIStatusError) and error.status_code > 0:
-        status = error.status_code
-        fallback = "the provider's server failed" if status >= 500 else "the request was refused"
-        return f"HTTP {status} ({_STATUS_DESCRIPTIONS.get(status, fallback)})"
-    if outbound_url.is_refusal(error):
-        return "its address is not allowed (a private, local or reserved network)"
-    if _caused_by(error, APITimeoutError):  # also after the retries: "failed after 2 attempts (timed out)"
-        return no_answer
-    if isinstance(error, APIConnectionError):
-        return "it could not be reached"
-    return "it could not answer"
+    """What the tenant sees of a provider failure (worker.provider_errors): never the provider's own words."""
+    return provider_errors.describe(error, no_answer=no_answer)
 
 
 def _note_failure(failures: list[str], error: Any, *, no_answer: str) -> None:

@@ -32,7 +32,7 @@ from telephony_app.selectors import call_for_job
 from telephony_app.services import call_create, call_fail, call_transition
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.selectors import ResolvedCredential
-from worker import call_report, factories, sip_route
+from worker import call_report, factories, provider_errors, sip_route
 from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf, opening_line
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.context import CallContext, InvalidCallContext, parse_call_context
@@ -371,13 +371,15 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
             return
         if getattr(error, "type", "") == "tts_error" and state.opening is not None and state.opening.pending:
             return  # the early greeting synthesis failed: the agent says it the ordinary way instead
-        text = f"{getattr(error, 'type', 'error')}: {getattr(error, 'error', error)}"
-        logger.warning("call %s: provider error: %s", state.call_label, text, extra={"call_id": state.call_label})
-        state.errors.append(text)
+        kind, inner = getattr(error, "type", "error"), getattr(error, "error", error)
+        logger.warning(
+            "call %s: provider error: %s: %s", state.call_label, kind, inner, extra={"call_id": state.call_label}
+        )
+        state.errors.append(f"{kind}: {provider_errors.describe(inner)}")  # the call log is the tenant's: no body
 
     def on_close(event: CloseEvent) -> None:
         state.close_reason = event.reason
-        state.close_error = str(event.error.error) if event.error is not None else ""
+        state.close_error = provider_errors.describe(event.error.error) if event.error is not None else ""
         ctx.shutdown(reason=f"session closed: {event.reason.value}")  # the call is over: end the job
 
     session.on("error", on_error)
