@@ -115,8 +115,10 @@ async def _rehearse_session(proc: JobProcess, base_url: str) -> None:
     from livekit.agents.testing import fake_job_context
 
     config = rehearsal_config()
-    # A placeholder key: the port it is sent to refuses every connection.
-    key = ResolvedCredential(provider="openai", secret="rehearsal", base_url=base_url, account_id="", source="tenant")  # noqa: S106
+    # A placeholder key: the port it is sent to refuses every connection. "environment": the worker's
+    # own loopback URL, not tenant input, so it rides the shared pool most calls use (not the guarded one).
+    fields = {"provider": "openai", "base_url": base_url, "account_id": "", "source": "environment"}
+    key = ResolvedCredential(secret="rehearsal", **fields)  # noqa: S106
     plan = entrypoint.CallPlan(config=config, credentials=factories.Credentials(llm=key, tts=key, stt=key))
     room = create_mock_room()
     with fake_job_context(room=room, job_id="rehearsal") as job_ctx:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import secrets
 import statistics
 import time
@@ -29,6 +30,7 @@ from functools import partial
 from typing import Any
 
 import psutil
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from livekit.agents import AgentServer
@@ -106,6 +108,17 @@ def _listed(samples: list[float]) -> str:
     return " ".join(f"{sample:.0f}" for sample in samples)
 
 
+def _allow_local_provider() -> None:
+    """Let the bench tenant's base URL (the local provider on http://127.0.0.1) past the outbound-URL
+    guard, for this run only: in this process and in the job processes it starts (they read the
+    environment). Tenants' own URLs never get this: it is the operator running a benchmark."""
+    os.environ["PROVIDER_URL_ALLOW_HTTP"] = "true"
+    hosts = [*settings.PROVIDER_URL_ALLOWED_HOSTS, "127.0.0.1"]
+    os.environ["PROVIDER_URL_ALLOWED_HOSTS"] = ",".join(hosts)
+    settings.PROVIDER_URL_ALLOW_HTTP = True
+    settings.PROVIDER_URL_ALLOWED_HOSTS = hosts
+
+
 class Command(BaseCommand):
     help = "Time a call's start in real job processes (warm and cold config cache) and an idle job's memory."
 
@@ -122,6 +135,7 @@ class Command(BaseCommand):
         self.keep_calls = options["keep_calls"]
         if calls < 1:
             raise CommandError("--calls must be at least 1")
+        _allow_local_provider()
         provider = LocalProviderServer().start()  # the tenant's credentials point every OpenAI plugin at it
         tenant = tenant_create(
             name="Call-start benchmark", slug=f"bench-call-{secrets.token_hex(4)}", timezone_name="UTC"
