@@ -51,7 +51,15 @@ def api_root(request: Request) -> Response:
 class ProviderCredentialSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="code", read_only=True)
     provider = serializers.ChoiceField(choices=Provider.choices)
-    baseUrl = serializers.URLField(source="base_url", required=False, allow_blank=True, default="")
+    baseUrl = serializers.URLField(
+        source="base_url",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="OpenAI and OpenAI-compatible only. https (http only where the operator allows it); an address "
+        "that is or resolves to a loopback, private, link-local or reserved network is refused (400) unless the "
+        "operator allow-lists it (PROVIDER_URL_ALLOWED_HOSTS). Checked again on every request.",
+    )
     accountId = serializers.CharField(source="account_id", required=False, allow_blank=True, default="", max_length=64)
     secret = serializers.CharField(
         write_only=True,

@@ -36,6 +36,10 @@ class CredentialForm(forms.Form):
         help_text="Write-only. Leave empty when replacing to keep the stored secret.",
     )
     base_url = forms.URLField(
-        label="Base URL", required=False, assume_scheme="https", help_text="Self-hosted OpenAI-compatible servers only."
+        label="Base URL",
+        required=False,
+        assume_scheme="https",
+        help_text="Self-hosted OpenAI-compatible servers only: an https address the platform can reach publicly "
+        "(a server on a private network must be allowed by the operator).",
     )
     account_id = forms.CharField(label="Account ID", required=False, max_length=64, help_text="Twilio Account SID.")
