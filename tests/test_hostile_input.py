@@ -529,3 +529,26 @@ def test_call_list_dates_at_the_ends_of_the_calendar_are_not_a_server_error(api,
     assert len(response.json()["results"]) == (1 if everything else 0)
     portal = client_for(owner).get("/calls/?" + query.replace("from=", "date_from=").replace("to=", "date_to="))
     assert portal.status_code == 200
+
+
+def test_an_unexpected_api_failure_is_a_json_500(api, owned, monkeypatch):
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("agents_app.api.AgentViewSet.list", broken)
+    api.raise_request_exception = False
+
+    response = api.get("/api/v1/agents")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": "Server error.", "problems": []}
+
+
+def test_too_many_query_parameters_is_a_json_400(api, owned):
+    query = "&".join(f"p{index}=1" for index in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+
+    response = api.get(f"/api/v1/agents?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Bad request."
+    assert "DATA_UPLOAD_MAX_NUMBER_FIELDS" in response.json()["problems"][0]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, parsers
@@ -211,7 +211,9 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):
         return too_big_response(request)
     if is_api_request(request):
-        return error_response(request, status=400, detail="Bad request.", problems=[])
+        # Django's own refusals (too many fields, a bad Host...) carry a message fit to show.
+        problems = [str(exception)] if isinstance(exception, SuspiciousOperation) and str(exception) else []
+        return error_response(request, status=400, detail="Bad request.", problems=problems)
     return defaults.bad_request(request, exception)
 
 
