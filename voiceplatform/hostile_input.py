@@ -62,12 +62,14 @@ def json_problems(document: Any, *, where: str = "body") -> list[str]:
         if depth > MAX_JSON_DEPTH:
             return [f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels."]
         if isinstance(node, str):
-            problems.extend(filter(None, [character_problem(path, node)]))
+            if problem := character_problem(path, node):
+                problems.append(problem)
         elif isinstance(node, dict):
             for key, value in node.items():
-                child = f"{path}.{key}" if _BAD_CHARACTER.search(key) is None else f"{path}.<key>"
-                problems.extend(filter(None, [character_problem(f"{path} (a key)", key)]))
-                stack.append((child, value, depth + 1))
+                if problem := character_problem(f"{path} key {key!r}", key):
+                    problems.append(problem)
+                    key = "<refused key>"  # the paths below must not carry the NUL
+                stack.append((f"{path}.{key}", value, depth + 1))
         elif isinstance(node, list):
             stack.extend((f"{path}[{index}]", value, depth + 1) for index, value in enumerate(node))
     return sorted(problems)
