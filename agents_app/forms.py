@@ -252,7 +252,10 @@ class AgentForm(forms.Form):
     consent_required = forms.BooleanField(required=False, help_text="Call only contacts that agreed to be called.")
     dnc_enabled = forms.BooleanField(label="Honour Do-Not-Call lists", required=False)
     # Operations
-    max_concurrent_calls = forms.IntegerField(help_text="1 to 1000.")
+    max_concurrent_calls = forms.IntegerField(
+        help_text="1 to 1000. An inbound call over the limit goes to the transfer number (else the fallback "
+        "number), or hears the out-of-hours message."
+    )
     recording_enabled = forms.BooleanField(
         label="Record calls",
         required=False,

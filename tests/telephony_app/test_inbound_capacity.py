@@ -188,3 +188,13 @@ def test_handle_call_over_the_limit_answers_busy_with_the_number(livekit, tenant
     assert (body["action"], body["message"], body["fallbackNumber"]) == ("busy", "", TRANSFER)
     busy = Call.objects.for_tenant(tenant).get(code=body["callId"])
     assert busy.status == CallStatus.TRANSFERRED and "limit of 1 concurrent call" in busy.end_reason
+
+
+# What the portal says ------------------------------------------------------------------------------
+
+
+def test_the_agent_form_says_what_the_limit_does(owner, client_for):
+    page = client_for(owner).get("/agents/new")
+
+    assert page.status_code == 200
+    assert b"An inbound call over the limit goes to the transfer number" in page.content
