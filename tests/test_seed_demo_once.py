@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -14,6 +16,7 @@ from django.test import Client
 
 from agents_app.models import Agent
 from voiceplatform.models import ApiKey, SeedMarker, Tenant
+from voiceplatform.services import tenant_create
 
 LOGIN_LINE = re.compile(r"^Login:\s+owner@demo\.example / (\S+)$", re.MULTILINE)
 
@@ -85,3 +88,23 @@ def test_reset_password_for_a_deleted_owner_says_so(db):
 
     with pytest.raises(CommandError, match=r"demo owner owner@demo\.example was deleted"):
         _seed("--reset-password")
+
+
+def test_a_database_seeded_before_the_marker_existed_is_marked_by_the_migration(db):
+    migration = importlib.import_module("voiceplatform.migrations.0002_demo_seeded_once_marker")
+    tenant_create(name="Demo Company", slug="demo")  # what an earlier seed_demo left, without a marker
+
+    migration.mark_existing_demo(apps, None)
+    output = _seed()
+
+    assert SeedMarker.objects.filter(key="demo-seeded").exists()
+    assert "Demo agents" not in output
+    assert not Agent.objects.exists()
+
+
+def test_the_migration_leaves_a_database_without_the_demo_unmarked(db):
+    migration = importlib.import_module("voiceplatform.migrations.0002_demo_seeded_once_marker")
+
+    migration.mark_existing_demo(apps, None)
+
+    assert not SeedMarker.objects.exists()
