@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def _port_number(name: str, value: str) -> int:
     return int(value)
 
 
-def web_bind(environ: dict[str, str] | os._Environ[str]) -> str:
+def web_bind(environ: Mapping[str, str]) -> str:
     """Where `make run`'s development server listens: WEB_BIND's host:port (default DEFAULT_WEB_BIND),
     with PORT's port when PORT is set (so `make run PORT=8010` works with a WEB_BIND in .env)."""
     bind = (environ.get("WEB_BIND") or "").strip() or DEFAULT_WEB_BIND
