@@ -138,3 +138,50 @@ def test_portal_pages_link_the_icon(client):
 
     assert page.status_code == 200
     assert b'<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page.content
+
+
+@pytest.mark.django_db(transaction=True)  # the platform's processes write the demo to the test database
+def test_make_run_in_a_fresh_clone_serves_on_port_and_stops_on_ctrl_c_without_an_error_line(tmp_path):
+    """The whole `make run` (devservices run: migrate, collectstatic, seed, honcho with web, Celery
+    worker and beat) in a copy of the tracked files, with PORT set and the given servers."""
+    files = subprocess.run(["git", "ls-files"], cwd=BASE_DIR, capture_output=True, text=True, check=True)
+    for name in files.stdout.splitlines():
+        source, target = BASE_DIR / name, tmp_path / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    (tmp_path / "static" / "vendor").mkdir(exist_ok=True)  # git-ignored, filled by npm: not needed here
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVEKIT_", "DJANGO_SETTINGS", "WEB_BIND"))}
+    env.update({"PORT": str(port), "DATABASE_URL": _database_url(), "DEBUG": "true"})
+    platform = subprocess.Popen(
+        [sys.executable, "-m", "voiceplatform.devservices", "run"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group, as a terminal's foreground job
+    )
+    try:
+        health = favicon = None
+        deadline = time.monotonic() + 120
+        while health is None and time.monotonic() < deadline and platform.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                favicon = httpx.get(f"http://127.0.0.1:{port}/favicon.ico", follow_redirects=True, timeout=5)
+            except httpx.TransportError:
+                time.sleep(0.5)
+        if platform.poll() is None:
+            time.sleep(2)  # the Celery worker and beat are up too
+            os.killpg(platform.pid, signal.SIGINT)  # Ctrl-C
+        log, _ = platform.communicate(timeout=60)
+    finally:
+        if platform.poll() is None:
+            os.killpg(platform.pid, signal.SIGKILL)
+            platform.wait()
+
+    assert health is not None and health.status_code == 200, log
+    assert favicon.status_code == 200 and favicon.headers["Content-Type"].startswith("image/svg+xml")
+    assert "ready in" in log and f"http://127.0.0.1:{port}" in log
+    assert [line for line in log.splitlines() if "ERROR" in line or "Traceback" in line] == [], log

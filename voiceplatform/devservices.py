@@ -253,6 +253,7 @@ def run_platform() -> int:
     with embedded_services(purpose="run") as services:
         if services.started:
             print(f"Embedded {' and '.join(services.started)} running (data in .local/).", flush=True)
+        LOCAL_DIR.mkdir(exist_ok=True)  # a fresh clone using given servers has no .local/ yet
         RUNNING_FILE.write_text(
             json.dumps(
                 {"pid": os.getpid(), "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"]}
