@@ -167,6 +167,7 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one over the limi
 AXES_LOCKOUT_CALLABLE = "voiceplatform.views.login_locked_out"  # 429, Retry-After and a page
 AXES_RESET_ON_SUCCESS = False  # a right password must not wipe an address's failures
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+AXES_VERBOSE = False  # no "AXES: BEGIN version" INFO line at every process start (management commands print one line)
 # Behind N reverse proxies the client address is the Nth entry from the right of X-Forwarded-For
 # (used by the login and API-key throttles); 0 = use the connection's address.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", 0)

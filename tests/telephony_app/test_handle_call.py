@@ -194,7 +194,20 @@ def test_the_schema_documents_the_hook(tmp_path, db):
     call_command("spectacular", "--file", str(target))
     operation = yaml.safe_load(target.read_text())["paths"]["/api/v1/phone-numbers/handle-call"]["post"]
 
-    assert set(operation["responses"]) == {"200", "201", "404", "409", "502", "503"}
+    assert set(operation["responses"]) == {
+        "200",
+        "201",
+        "400",
+        "401",
+        "403",
+        "404",
+        "409",
+        "413",
+        "415",
+        "429",
+        "502",
+        "503",
+    }
     assert operation["security"] == [{"ApiKey": []}]
     schemas = yaml.safe_load(target.read_text())["components"]["schemas"]
     assert set(schemas["HandleCallRequest"]["required"]) == {"from", "to"}
