@@ -34,7 +34,7 @@ from livekit.agents import (
 from worker import placeholders, provider_errors
 from worker.context import CallContext
 from worker.schedule import agent_timezone, is_open
-from worker.speech import PrefetchedSpeech
+from worker.prewarm import PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +168,7 @@ class CallServices:
     menu_timeout: float = MENU_TIMEOUT
     # called when an agent's first words of the call (greeting, menu or apology) go to the TTS
     on_first_speech: Callable[[], None] | None = None
-    # the greeting, already being synthesized while the session started (worker.speech)
+    # the greeting, already being synthesized while the session started (worker.prewarm)
     opening_line: PrefetchedSpeech | None = None
 
 

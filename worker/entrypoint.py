@@ -36,7 +36,7 @@ from worker import call_report, factories, provider_errors, sip_route
 from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf, opening_line
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.context import CallContext, InvalidCallContext, parse_call_context
-from worker.speech import HeldPrewarms, PrefetchedSpeech
+from worker.prewarm import HeldPrewarms, PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +340,7 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
             stt = factories.build_stt(config=config, credentials=credentials)
     except factories.ProviderNotReady as exc:
         raise Refusal(f"agent not ready: {' '.join(exc.problems)}", call=state.call) from None
-    # The greeting goes to the TTS now, so its synthesis overlaps the session's start (worker.speech).
+    # The greeting goes to the TTS now, so its synthesis overlaps the session's start (worker.prewarm).
     greeting = opening_line(config, call_ctx, datetime.now(UTC))
     if greeting and tts is not None:
         state.opening = PrefetchedSpeech(greeting, tts, on_started=lambda: _log_first_speech(state))
