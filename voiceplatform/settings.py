@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "agents_app",
     "telephony_app",
     "worker",
+    "voiceplatform.devtools",  # manage.py bench_* and the local fakes of LiveKit and the providers
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,7 @@ from livekit.agents import AgentSession, APIError
 from livekit.agents.testing import fake_job_context
 
 from agents_app.runtime_config import DEFAULT_APOLOGY, default_config
+from voiceplatform.devtools.scripted_llm import ScriptedLLM, provider_error, reply, tool_call
 from worker.agent import (
     ERROR_APOLOGY,
     INVALID_CHOICE_LINE,
@@ -39,7 +40,6 @@ from worker.agent import (
     turn_handling_options,
 )
 from worker.context import CallContext, InvalidCallContext, parse_call_context
-from worker.testing import ScriptedLLM, provider_error, reply, tool_call
 
 AGENT_ID = str(uuid.uuid4())
 BILLING_ID = str(uuid.uuid4())

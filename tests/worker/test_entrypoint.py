@@ -29,12 +29,12 @@ from agents_app.services import agent_create, agent_delete, agent_set_active
 from telephony_app.models import Call, CallStatus
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_openai import LocalProviderServer, Reply
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set
 from worker import entrypoint
 from worker.agent import ERROR_APOLOGY, TRANSFER_LINE
 from worker.entrypoint import STATE_KEY, VAD_KEY, finish_call, run_call, transcript_from, turn_metrics_from
-from worker.testing import LocalProviderServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the ORM runs in sync_to_async's thread
 

@@ -35,10 +35,10 @@ from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_create, phone_number_create
 from tests.worker import test_entrypoint as base
 from tests.worker.test_entrypoint import GREETING, VAD, roles, says
+from voiceplatform.devtools.fake_openai import Reply
 from worker import entrypoint, sip_route
 from worker.context import InvalidCallContext, parse_call_context
 from worker.entrypoint import STATE_KEY, VAD_KEY, finish_call, run_call
-from worker.testing import Reply
 
 # The OpenAI-compatible server on 127.0.0.1, its per-test reset and the agent maker: the entrypoint
 # tests' fixtures, made available here by name.

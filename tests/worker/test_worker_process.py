@@ -40,10 +40,10 @@ from agents_app.services import agent_create, agent_delete
 from telephony_app.models import Call, CallStatus
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_openai import LocalProviderServer, Reply
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set
 from worker.server import LOAD_THRESHOLD, build_server, load_function, shutdown
-from worker.testing import LocalProviderServer, Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)  # job processes only see committed rows
 

@@ -1,10 +1,10 @@
 """Benchmark of Twilio's voice webhook under a production server; the last line is machine-readable.
 
-Starts a fake LiveKit Twirp API on loopback (telephony_app.fake_livekit), the platform under
+Starts a fake LiveKit Twirp API on loopback (voiceplatform.devtools.fake_livekit), the platform under
 gunicorn with the shipped settings (voiceplatform/gunicorn_conf.py, 2 sync workers by default)
 against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
 with a Twilio credential, an agent and a number, and has a separate process
-(telephony_app.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
+(voiceplatform.devtools.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
 Each call is ended CALL_SECONDS after it rang, as callers hang up, so the agent's open calls stay
 under its max_concurrent_calls (1000 here) and every webhook takes the connect path.
 Everything it started and wrote is removed at the end.
@@ -35,10 +35,10 @@ from django.db import connection
 from django.utils import timezone
 
 from agents_app.services import agent_create
-from telephony_app.fake_livekit import FakeLiveKitServer
 from telephony_app.models import Call, CallStatus, PhoneNumber
 from telephony_app.services import phone_number_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_livekit import FakeLiveKitServer
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create
 
@@ -209,7 +209,7 @@ class Command(BaseCommand):
     def _load(self, config: dict[str, Any]) -> dict[str, Any]:
         """Runs the load process to completion and returns its JSON report."""
         process = subprocess.run(
-            [sys.executable, "-m", "telephony_app.bench_load"],
+            [sys.executable, "-m", "voiceplatform.devtools.bench_load"],
             input=json.dumps(config).encode(),
             capture_output=True,
             cwd=BASE_DIR,

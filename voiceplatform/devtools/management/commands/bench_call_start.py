@@ -4,7 +4,7 @@ Each measured call runs like production: an AgentServer (unregistered, no LiveKi
 warm idle job process, the call is dispatched to it with simulate_job and room metadata naming a
 Call and an agent, and the job runs worker.entrypoint.run_call unchanged: config load through the
 loader, credentials, plugin construction, AgentSession start, VoiceAgent greeting. The providers
-are scripted at the network edge: worker.testing.LocalProviderServer, an OpenAI-compatible HTTP
+are scripted at the network edge: voiceplatform.devtools.fake_openai.LocalProviderServer, an OpenAI-compatible HTTP
 server in this process, is the tenant's LLM, TTS and STT endpoint (its credentials' base_url).
 The time is from the job's entrypoint starting (its wall clock, logged by run_call) to both the
 session having started and the greeting having been handed to the TTS plugin (both logged by the
@@ -41,10 +41,10 @@ from agents_app.services import agent_create
 from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_openai import LocalProviderServer
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create
 from worker.server import build_server
-from worker.testing import LocalProviderServer
 
 BENCH_KEY = "sk-bench-not-a-real-key"  # the local fake accepts any key
 # Calls per AgentServer: an unregistered server queues a status message per job start and end

@@ -5,7 +5,8 @@ Open-loop pacing: request i is sent at start + i/rps whether or not earlier ones
 and its latency runs from that planned moment, so a slow server shows up as latency rather than
 as a quietly lower send rate (no coordinated omission).
 
-    echo '{"base_url": ..., "public_url": ..., "token": ..., "to": ..., ...}' | python -m telephony_app.bench_load
+    echo '{"base_url": ..., "public_url": ..., "token": ..., "to": ..., ...}' \
+        | python -m voiceplatform.devtools.bench_load
 """
 
 from __future__ import annotations
