@@ -25,6 +25,7 @@ from rest_framework.response import Response
 
 from agents_app import selectors, services
 from agents_app.models import OUTBOUND_NOT_ACTIVE, RECORDING_NOT_ACTIVE, Agent, DialerType, Direction, VoicemailAction
+from agents_app.readiness import readiness
 from agents_app.references import dangling_ivr_problems, references_json
 from agents_app.runtime_config import loader
 from agents_app.validation import HoursRange, business_hours_document
@@ -32,7 +33,6 @@ from telephony_app import browser_sessions, livekit_client
 from telephony_app.api import CallSerializer
 from voiceplatform.actor import Actor
 from voiceplatform.api_base import E164Field, TenantScopedViewSet, api_validation_error
-from worker.factories import readiness
 
 CHAT_MAX_MESSAGE_CHARS = 2000  # worker.chat.MAX_MESSAGE_CHARS; that module loads LiveKit, so not imported here
 

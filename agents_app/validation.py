@@ -11,7 +11,7 @@ import jsonschema
 import phonenumbers
 from django.core.exceptions import ValidationError
 
-from worker.placeholders import allowed_placeholders_text, unknown_placeholders
+from agents_app.placeholders import allowed_placeholders_text, unknown_placeholders
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

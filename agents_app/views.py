@@ -23,6 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents_app import catalog, references, selectors, services, validation
 from agents_app.forms import IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
 from agents_app.models import OUTBOUND_NOT_ACTIVE, PROMPT_FIELDS, RECORDING_NOT_ACTIVE, Agent, PromptVersion
+from agents_app.readiness import readiness
 from agents_app.runtime_config import loader
 from agents_app.validation import WEEKDAYS, HoursRange
 from agents_app.vendor_voices import account_voices
@@ -31,7 +32,6 @@ from telephony_app.models import Call, CallDirection
 from voiceplatform.actor import Actor
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import portal_view
-from worker.factories import readiness
 
 logger = logging.getLogger(__name__)
 

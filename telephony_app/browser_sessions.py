@@ -16,13 +16,13 @@ from django.conf import settings
 from django.utils import timezone
 
 from agents_app.models import Agent
+from agents_app.readiness import readiness
 from agents_app.runtime_config import loader
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create, call_fail
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
-from worker.factories import readiness
 
 TEST_SESSION_TTL_SECONDS = 600
 INACTIVE_PROBLEM = "The agent is inactive: activate it first."

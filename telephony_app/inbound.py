@@ -30,13 +30,13 @@ from django.utils import timezone
 
 from agents_app.models import Agent
 from agents_app.runtime_config import loader
+from agents_app.schedule import is_open
 from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
 from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.number_cache import InboundNumber, inbound_number
 from telephony_app.services import ENDED_BY_ROUTING, call_create, call_fail, call_finish
 from voiceplatform.models import Tenant
-from worker.schedule import is_open
 
 logger = logging.getLogger(__name__)
 

@@ -31,9 +31,10 @@ from livekit.agents import (
     llm,
 )
 
-from worker import placeholders, provider_errors
+from agents_app import placeholders
+from agents_app.schedule import agent_timezone, is_open
+from worker import provider_errors
 from worker.context import CallContext
-from worker.schedule import agent_timezone, is_open
 from worker.prewarm import PrefetchedSpeech
 
 logger = logging.getLogger(__name__)

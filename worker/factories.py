@@ -5,47 +5,44 @@ string form ("openai/gpt-4o-mini"): that goes to LiveKit's inference gateway on 
 Credentials are resolved once per call (sync, database), then passed to the builders.
 
 Plugins register themselves when imported and refuse to do so off the main thread, so the worker
-calls load_plugins() at start-up; readiness() only checks that a plugin is installed, which keeps
-the portal and the API from importing the plugins at all.
+calls load_plugins() at start-up. Whether a call can be built at all (readiness, the problems the
+builders refuse with) is agents_app/readiness.py's rule, shared with the portal and the API.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import json
 import logging
-import os
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from agents_app import catalog
-from voiceplatform.models import Provider, Tenant
-from voiceplatform.selectors import ResolvedCredential, credentials_resolve
+from agents_app.readiness import (  # noqa: F401  (Readiness, readiness, resolve_credentials: the call start's)
+    LLM_PLUGIN,
+    PLUGINS,
+    STT_PLUGIN,
+    TTS_PLUGIN,
+    Credentials,
+    Readiness,
+    readiness,
+    resolve_credentials,
+)
+from agents_app.readiness import chosen_voice_id as _voice_id
+from agents_app.readiness import google_adc_file as _google_adc_file
+from agents_app.readiness import llm_problems as _llm_problems
+from agents_app.readiness import service_account_info as _service_account_info
+from agents_app.readiness import stt_model_id as _stt_model_id
+from agents_app.readiness import stt_problems as _stt_problems
+from agents_app.readiness import tts_model_id as _tts_model_id
+from agents_app.readiness import tts_problems as _tts_problems
+from voiceplatform.selectors import ResolvedCredential
 from worker import transport
 
 if TYPE_CHECKING:
     from livekit.agents import llm, stt, tts
 
 logger = logging.getLogger(__name__)
-
-# plugin -> (module, the pip package that provides it)
-PLUGINS: dict[str, tuple[str, str]] = {
-    name: (f"livekit.plugins.{name}", f"livekit-plugins-{name}")
-    for name in ("openai", "google", "anthropic", "groq", "elevenlabs", "cartesia", "deepgram", "assemblyai")
-}
-LLM_PLUGIN = {
-    "openai": "openai",
-    "openai_compatible": "openai",
-    "google": "google",
-    "anthropic": "anthropic",
-    "groq": "groq",
-}
-TTS_PLUGIN = {"openai": "openai", "elevenlabs": "elevenlabs", "cartesia": "cartesia", "deepgram": "deepgram"}
-STT_PLUGIN = {"deepgram": "deepgram", "assemblyai": "assemblyai", "openai": "openai", "google": "google"}
 
 # The OpenAI client will not start without a key, and given none it reads OPENAI_API_KEY: that
 # would send the platform's OpenAI key to a tenant's own server. Servers without auth ignore this.
@@ -56,15 +53,6 @@ DEEPGRAM_SPEED = (0.7, 1.5)  # Aura-2 English and Spanish voices only
 ASSEMBLYAI_STEERABLE = ("u3-rt-pro",)  # the Universal-3 Pro models of our catalog take language_codes
 GROQ_BASE_URL = "https://api.groq.com/openai/v1"
 
-WHERE_KEYS_GO = "add one under Provider keys"
-CHANGE_IN_AGENT = "choose another in the agent's settings"
-
-
-@dataclass(frozen=True)
-class Readiness:
-    ready: bool
-    problems: tuple[str, ...]
-
 
 class ProviderNotReady(Exception):
     """A provider object cannot be built for this call; .problems says what to fix."""
@@ -72,48 +60,6 @@ class ProviderNotReady(Exception):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(self.problems))
-
-
-@dataclass(frozen=True)
-class Credentials:
-    llm: ResolvedCredential | None
-    tts: ResolvedCredential | None
-    stt: ResolvedCredential | None
-
-
-# --------------------------------------------------------------------------------------------
-# Credentials and readiness (sync: database access)
-# --------------------------------------------------------------------------------------------
-
-
-def _credential_providers(config: dict[str, Any]) -> tuple[str, str, str]:
-    llm_provider = catalog.llm_provider(config.get("llm_provider") or "")
-    tts_provider = catalog.tts_provider(config.get("tts_provider") or "")
-    stt_provider = catalog.stt_provider(config.get("stt_provider") or "")
-    return (
-        llm_provider.credential_provider if llm_provider else "",
-        tts_provider.credential_provider if tts_provider else "",
-        stt_provider.credential_provider if stt_provider else "",
-    )
-
-
-def resolve_credentials(*, tenant: Tenant, config: dict[str, Any]) -> Credentials:
-    """The tenant's key (else the environment's) for the LLM, TTS and STT providers of this config."""
-    llm_key, tts_key, stt_key = keys = _credential_providers(config)
-    found = credentials_resolve(tenant=tenant, providers=keys)
-    return Credentials(llm=found.get(llm_key), tts=found.get(tts_key), stt=found.get(stt_key))
-
-
-def readiness(*, tenant: Tenant, config: dict[str, Any], credentials: Credentials | None = None) -> Readiness:
-    """Whether a call with this config can build its LLM, TTS and STT; each problem says what to fix."""
-    if credentials is None:
-        credentials = resolve_credentials(tenant=tenant, config=config)
-    problems = (
-        _llm_problems(config, credentials.llm)
-        + _tts_problems(config, credentials.tts)
-        + _stt_problems(config, credentials.stt)
-    )
-    return Readiness(ready=not problems, problems=tuple(problems))
 
 
 def load_plugins() -> tuple[str, ...]:
@@ -127,141 +73,6 @@ def load_plugins() -> tuple[str, ...]:
     if missing:
         logger.warning("provider plugins not installed: %s", ", ".join(missing))
     return tuple(missing)
-
-
-def _plugin_installed(name: str) -> bool:
-    module = PLUGINS[name][0]
-    if module in sys.modules:
-        return True
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def _plugin_problem(name: str, role: str) -> list[str]:
-    if _plugin_installed(name):
-        return []
-    return [f"The {name} plugin for the {role} is not installed on the worker: pip install {PLUGINS[name][1]}."]
-
-
-def _key_label(credential_provider: str) -> str:
-    return Provider(credential_provider).label if credential_provider in Provider.values else credential_provider
-
-
-def _missing_key(credential_provider: str, credential: ResolvedCredential | None, role: str) -> list[str]:
-    if credential is not None and credential.secret:
-        return []
-    return [f"No {_key_label(credential_provider)} key for the {role}: {WHERE_KEYS_GO}."]
-
-
-def _service_account_info(secret: str) -> dict[str, Any] | None:
-    """A Google service-account JSON stored as the Google key, parsed; None for anything else (an API key)."""
-    if not secret.lstrip().startswith("{"):
-        return None
-    try:
-        info = json.loads(secret)
-    except ValueError:
-        return None
-    return info if isinstance(info, dict) and info.get("type") == "service_account" else None
-
-
-def _google_adc_file() -> str:
-    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", "")
-    return path if path and os.path.isfile(path) else ""
-
-
-def _llm_problems(config: dict[str, Any], credential: ResolvedCredential | None) -> list[str]:
-    role = "language model"
-    provider_id = config.get("llm_provider") or ""
-    provider = catalog.llm_provider(provider_id)
-    if provider is None or provider_id not in LLM_PLUGIN:
-        return [_unknown_provider(role, provider_id, catalog.LLM_PROVIDERS)]
-    problems = _plugin_problem(LLM_PLUGIN[provider_id], role)
-    if provider.requires_base_url:
-        if credential is None or not credential.base_url:
-            problems.append(
-                f"No base URL for the {provider.name} server: add it under Provider keys "
-                f"({_key_label(provider.credential_provider)}); a key is optional."
-            )
-    else:
-        problems += _missing_key(provider.credential_provider, credential, role)
-    if provider_id == "google" and credential is not None and _service_account_info(credential.secret):
-        problems.append(
-            "The Google key is a service-account JSON, but Gemini takes an API key: replace it under Provider keys."
-        )
-    model_id = config.get("llm_model") or ""
-    if catalog.llm_model(provider_id, model_id) is None:
-        problems.append(f"{provider.name} does not offer the model {model_id!r}: {CHANGE_IN_AGENT}.")
-    return problems
-
-
-def _tts_problems(config: dict[str, Any], credential: ResolvedCredential | None) -> list[str]:
-    role = "voice"
-    provider_id = config.get("tts_provider") or ""
-    provider = catalog.tts_provider(provider_id)
-    if provider is None or provider_id not in TTS_PLUGIN:
-        return [_unknown_provider(role, provider_id, catalog.TTS_PROVIDERS)]
-    problems = _plugin_problem(TTS_PLUGIN[provider_id], role)
-    problems += _missing_key(provider.credential_provider, credential, role)
-    model_id = _tts_model_id(config)
-    if catalog.tts_model(provider_id, model_id) is None:
-        problems.append(f"{provider.name} has no voice model {model_id!r}: {CHANGE_IN_AGENT}.")
-    voice_id = _voice_id(config)
-    if not voice_id:
-        problems.append(f"No {provider.name} voice chosen: pick one in the agent's settings.")
-    elif (voice := catalog.voice(provider_id, voice_id)) is None:
-        if not catalog.is_custom_voice_id(provider_id, voice_id):
-            problems.append(f"{voice_id!r} is not a {provider.name} voice: {CHANGE_IN_AGENT}.")
-    elif "gpt-4o-mini-tts-only" in voice.tags and model_id != "gpt-4o-mini-tts":
-        problems.append(f"The voice {voice.name} speaks only with gpt-4o-mini-tts, not {model_id}: {CHANGE_IN_AGENT}.")
-    return problems
-
-
-def _stt_problems(config: dict[str, Any], credential: ResolvedCredential | None) -> list[str]:
-    role = "speech-to-text"
-    provider_id = config.get("stt_provider") or ""
-    provider = catalog.stt_provider(provider_id)
-    if provider is None or provider_id not in STT_PLUGIN:
-        return [_unknown_provider(role, provider_id, catalog.STT_PROVIDERS)]
-    problems = _plugin_problem(STT_PLUGIN[provider_id], role)
-    if provider_id == "google":
-        # Cloud Speech authenticates with Google Cloud credentials; an API key cannot be passed to it.
-        if not (credential and _service_account_info(credential.secret)) and not _google_adc_file():
-            problems.append(
-                "Google Cloud Speech does not take an API key: store a Google Cloud service-account JSON as "
-                "the Google key under Provider keys, or give the worker GOOGLE_APPLICATION_CREDENTIALS "
-                "(a service-account file)."
-            )
-    else:
-        problems += _missing_key(provider.credential_provider, credential, role)
-    model_id = _stt_model_id(config)
-    if catalog.stt_model(provider_id, model_id) is None:
-        problems.append(f"{provider.name} has no speech-to-text model {model_id!r}: {CHANGE_IN_AGENT}.")
-    return problems
-
-
-def _unknown_provider(role: str, provider_id: str, known: dict[str, Any]) -> str:
-    if not provider_id:
-        return f"No {role} provider set: choose one of {', '.join(known)} in the agent's settings."
-    return f"Unknown {role} provider {provider_id!r}: choose one of {', '.join(known)} in the agent's settings."
-
-
-def _tts_model_id(config: dict[str, Any]) -> str:
-    provider = catalog.tts_provider(config.get("tts_provider") or "")
-    return config.get("tts_model") or (provider.default_model if provider else "")
-
-
-def _voice_id(config: dict[str, Any]) -> str:
-    return config.get("voice_id") or config.get("tts_voice_id") or ""
-
-
-def _stt_model_id(config: dict[str, Any]) -> str:
-    provider_id = config.get("stt_provider") or ""
-    provider = catalog.stt_provider(provider_id)
-    return catalog.stt_model_id(provider_id, config.get("stt_model") or "") or (
-        provider.default_model if provider else ""
-    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,22 +16,14 @@ from django.urls import reverse
 from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import anthropic, assemblyai, cartesia, deepgram, elevenlabs, google, groq, openai
 
+from agents_app.readiness import Credentials, Readiness, readiness, resolve_credentials
 from agents_app.runtime_config import build_runtime_config
 from agents_app.services import agent_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.services import credential_set
 from worker import factories, transport
-from worker.factories import (
-    Credentials,
-    ProviderNotReady,
-    Readiness,
-    build_llm,
-    build_stt,
-    build_tts,
-    readiness,
-    resolve_credentials,
-)
+from worker.factories import ProviderNotReady, build_llm, build_stt, build_tts
 
 BRITISH_LADY = "79a125e8-cd45-4c13-8a67-188112f4dd22"  # Cartesia, English
 CARTESIA_SPANISH = "5c5ad5e7-1020-476b-8b91-fdcbe9cc313c"

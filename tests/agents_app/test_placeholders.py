@@ -7,9 +7,9 @@ from django.core.exceptions import ValidationError
 
 from agents_app.demo import DEMO_AGENTS
 from agents_app.models import Agent
+from agents_app.placeholders import find_placeholders, render, unknown_placeholders
 from agents_app.services import agent_create
 from voiceplatform.actor import SYSTEM
-from worker.placeholders import find_placeholders, render, unknown_placeholders
 
 FIELDS = {
     "name": "Reception",

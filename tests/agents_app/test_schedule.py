@@ -1,4 +1,4 @@
-"""worker.schedule.is_open: ranges per weekday, closed days, holidays, the agent's timezone."""
+"""agents_app.schedule.is_open: ranges per weekday, closed days, holidays, the agent's timezone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from worker.schedule import agent_timezone, is_open
+from agents_app.schedule import agent_timezone, is_open
 
 NEW_YORK = ZoneInfo("America/New_York")
 
