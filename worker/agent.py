@@ -1,4 +1,4 @@
-"""The agent in the call: instructions, greeting, business hours, IVR menu, transfer and hang-up.
+"""The agent in the call: greeting, business hours, IVR menu, transfer and hang-up (call control).
 
 Built from a runtime config document (agents_app.runtime_config) and a CallContext; it never
 touches the ORM. Telephony goes through a CallControl, so the same agent runs a phone call
@@ -20,21 +20,25 @@ from livekit import rtc
 from livekit.agents import (
     Agent,
     AgentSession,
-    EndpointingOptions,
     ErrorEvent,
     JobContext,
     ModelSettings,
     RunContext,
-    TurnHandlingOptions,
     function_tool,
     get_job_context,
     llm,
 )
 
-from agents_app import placeholders
-from agents_app.schedule import agent_timezone, is_open
+from agents_app.schedule import is_open
 from worker import provider_errors
 from worker.context import CallContext
+from worker.instructions import (
+    build_instructions,
+    greeting_text,
+    match_menu_option,
+    menu_options,
+    turn_handling_options,
+)
 from worker.prewarm import PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
@@ -57,18 +61,6 @@ NO_HUMAN_RESULT = (
     "can take the call right now, and keep helping them yourself."
 )
 GOODBYE_RESULT = "Say a short, friendly goodbye now. The call ends when you finish speaking."
-CALL_TYPE_TEXT = {
-    "inbound": "an inbound phone call",
-    "outbound": "an outbound phone call you placed",
-    "test": "a test call",
-    "chat": "a text chat test; telephony actions are simulated",
-}
-DIGIT_WORDS = {
-    **{w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())},
-    "star": "*",
-    "pound": "#",
-    "hash": "#",
-}
 
 
 class CallControl(Protocol):
@@ -171,115 +163,6 @@ class CallServices:
     on_first_speech: Callable[[], None] | None = None
     # the greeting, already being synthesized while the session started (worker.prewarm)
     opening_line: PrefetchedSpeech | None = None
-
-
-def placeholder_values(config: dict[str, Any], ctx: CallContext, now: datetime) -> dict[str, str]:
-    local = now.astimezone(agent_timezone(config))
-    variables = ctx.variables
-    full_name = variables.get("full_name") or " ".join(
-        part for part in (variables.get("first_name"), variables.get("last_name")) if part
-    )
-    values = {f"{placeholders.CONTACT_PREFIX}{key}": value for key, value in variables.items()}
-    values.update(
-        caller_number=ctx.caller_number,
-        callee_number=ctx.callee_number,
-        agent_name=config.get("name") or "",
-        company_name=config.get("tenant_name") or variables.get("company_name") or "",
-        current_date=f"{local:%A}, {local:%B} {local.day}, {local:%Y}",
-        current_time=f"{local:%H:%M}",
-        first_name=variables.get("first_name", ""),
-        last_name=variables.get("last_name", ""),
-        full_name=full_name,
-        email=variables.get("email", ""),
-        company=variables.get("company", ""),
-    )
-    return values
-
-
-def menu_options(config: dict[str, Any], ctx: CallContext) -> list[dict[str, Any]]:
-    """The IVR options this call offers: inbound-style calls only (not the ones the agent places)."""
-    menu = (config.get("inbound") or {}).get("ivr_menu") or {}
-    if ctx.call_type == "outbound" or not isinstance(menu, dict):
-        return []
-    return [option for option in menu.get("options") or [] if isinstance(option, dict) and option.get("digit")]
-
-
-def build_instructions(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
-    """The system instructions: prompt and personality with placeholders filled, then the call's facts."""
-    values = placeholder_values(config, ctx, now)
-    local = now.astimezone(agent_timezone(config))
-    parts = [placeholders.render(config.get("system_prompt") or "", values).strip()]
-    if personality := placeholders.render(config.get("personality") or "", values).strip():
-        parts.append(f"Personality and tone: {personality}")
-    facts = [
-        f"- This is {CALL_TYPE_TEXT.get(ctx.call_type, 'a call')}.",
-        f"- Caller number: {ctx.caller_number or 'unknown'}.",
-        f"- Number called: {ctx.callee_number or 'unknown'}.",
-        f"- Current date and time: {values['current_date']} ({local:%Y-%m-%d}), {values['current_time']} "
-        f"{local.tzname()} ({getattr(local.tzinfo, 'key', local.tzname())}).",
-    ]
-    if ctx.variables:
-        details = "; ".join(f"{key}: {value}" for key, value in sorted(ctx.variables.items()))
-        facts.append(f"- What we know about the contact: {details}.")
-    parts.append("About this call:\n" + "\n".join(facts))
-    if options := menu_options(config, ctx):
-        listed = "\n".join(f"- {o['digit']}: {o.get('label') or o['action']}" for o in options)
-        parts.append(
-            "The caller hears a menu and may answer on the keypad or by voice. When they name an option, "
-            f"call choose_menu_option with the key or the option's name. Options:\n{listed}"
-        )
-    parts.append(
-        "Use transfer_to_human when the caller asks for a person. Use end_call once the conversation is "
-        "over. Keep answers short: they are spoken on the phone."
-    )
-    return "\n\n".join(part for part in parts if part)
-
-
-def greeting_text(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
-    return placeholders.render(config.get("greeting_message") or "", placeholder_values(config, ctx, now)).strip()
-
-
-def opening_line(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
-    """The greeting VoiceAgent.on_enter will say, known before the session starts ('' when the call
-    opens otherwise: the default config's apology, the out-of-hours message, or no greeting)."""
-    if config.get("is_default") or ctx.scripted is not None:
-        return ""
-    if ctx.call_type == "inbound" and not is_open(config.get("inbound") or {}, now):
-        return ""
-    return greeting_text(config, ctx, now)
-
-
-def turn_handling_options(config: dict[str, Any]) -> TurnHandlingOptions:
-    """The agent's turn-taking knobs; turn detection itself is chosen where the session is built."""
-    knobs = config.get("turn_taking") or {}
-    options: TurnHandlingOptions = {}
-    endpointing: EndpointingOptions = {}
-    if knobs.get("min_endpointing_delay") is not None:
-        endpointing["min_delay"] = float(knobs["min_endpointing_delay"])
-    if knobs.get("max_endpointing_delay") is not None:
-        endpointing["max_delay"] = float(knobs["max_endpointing_delay"])
-    if endpointing:
-        options["endpointing"] = endpointing
-    if knobs.get("allow_interruptions") is not None:
-        options["interruption"] = {"enabled": bool(knobs["allow_interruptions"])}
-    if knobs.get("preemptive_generation") is not None:
-        options["preemptive_generation"] = {"enabled": bool(knobs["preemptive_generation"])}
-    return options
-
-
-def match_menu_option(options: list[dict[str, Any]], answer: str) -> dict[str, Any] | None:
-    """The option a keypad digit or a spoken answer ("2", "two", "option 2", "sales") names, if exactly one."""
-    text = " ".join(str(answer).casefold().replace("press", " ").replace("option", " ").split())
-    key = DIGIT_WORDS.get(text, text)
-    by_digit = [o for o in options if o["digit"] == key]
-    if by_digit:
-        return by_digit[0]
-    labelled = [o for o in options if (o.get("label") or "").strip()]
-    exact = [o for o in labelled if o["label"].casefold().strip() == text]
-    if exact:
-        return exact[0]
-    close = [o for o in labelled if text and (o["label"].casefold() in text or text in o["label"].casefold())]
-    return close[0] if len(close) == 1 else None
 
 
 class VoiceAgent(Agent):

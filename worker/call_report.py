@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connection
 from livekit.agents.voice.events import CloseReason
@@ -15,9 +15,7 @@ from livekit.agents.voice.events import CloseReason
 from telephony_app import costs
 from telephony_app.models import CallStatus
 from telephony_app.services import call_finish
-
-if TYPE_CHECKING:
-    from worker.entrypoint import CallState
+from worker.call_state import CallState
 
 logger = logging.getLogger("worker.entrypoint")  # the call log's records keep their logger name
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import DatabaseError, close_old_connections, connection
 from livekit.agents import AgentSession, JobContext
-from livekit.agents.voice.events import CloseEvent, CloseReason, ErrorEvent
+from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
 from agents_app.models import Agent
 from agents_app.runtime_config import LoadedConfig, loader
@@ -33,9 +31,11 @@ from telephony_app.services import call_create, call_fail, call_transition
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.selectors import ResolvedCredential
 from worker import call_report, factories, provider_errors, sip_route
-from worker.agent import CallServices, LiveKitCallControl, VoiceAgent, forward_dtmf, opening_line
+from worker.agent import CallServices, VoiceAgent, forward_dtmf
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
+from worker.call_state import CallLine, CallPlan, CallState, Refusal
 from worker.context import CallContext, InvalidCallContext, parse_call_context
+from worker.instructions import opening_line
 from worker.prewarm import HeldPrewarms, PrefetchedSpeech
 
 logger = logging.getLogger(__name__)
@@ -44,74 +44,6 @@ STATE_KEY = "call_state"
 VAD_KEY = "vad"
 # The voice the default (fallback) config speaks its apology with, from the platform's own key.
 FALLBACK_VOICE = {"tts_provider": "openai", "tts_model": "tts-1", "voice_id": "alloy"}
-
-
-class Refusal(Exception):
-    """This job will not become a call; reason is logged and stored on the Call when there is one."""
-
-    def __init__(self, reason: str, *, call: Call | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.call = call
-
-
-@dataclass
-class CallState:
-    """What run_call learns and finish_call needs; one per job, kept in the job process's userdata."""
-
-    job_id: str
-    room_name: str
-    started_at: float = field(default_factory=time.time)  # wall clock: comparable across processes
-    context: CallContext | None = None
-    tenant: Tenant | None = None
-    call: Call | None = None
-    config_source: str = ""
-    line: CallLine | None = None
-    errors: list[str] = field(default_factory=list)
-    close_reason: CloseReason | None = None
-    close_error: str = ""
-    is_default_config: bool = False
-    is_finished: bool = False
-    first_speech_ms: float | None = None
-    opening: PrefetchedSpeech | None = None
-    prewarms: HeldPrewarms | None = None
-    stages: dict[str, float] = field(default_factory=dict)  # ms from job start, for the start-up log line
-    hangs_up_on_refusal: bool = False  # a phone caller is on the line: a refusal must hang up, not go quiet
-
-    def mark(self, stage: str) -> float:
-        """Records (and returns) the ms from job start to the end of a start-up stage."""
-        self.stages[stage] = elapsed = (time.time() - self.started_at) * 1000
-        return elapsed
-
-    @property
-    def call_label(self) -> str:
-        return str(self.call.code) if self.call is not None else (self.context and self.context.call_id) or "-"
-
-
-class CallLine(LiveKitCallControl):
-    """The real phone line, remembering how the call ended and what happened on it, for the call log."""
-
-    def __init__(self, job_ctx: JobContext, *, call_id: str | None) -> None:
-        super().__init__(job_ctx, call_id=call_id)
-        self.transferred_to: str | None = None
-        self.hung_up = False
-        self.events: list[tuple[float, str]] = []
-
-    async def transfer(self, number: str) -> str:
-        self.transferred_to = number  # before: the transfer shuts the job down as it returns
-        try:
-            return await super().transfer(number)
-        except Exception:
-            self.transferred_to = None
-            raise
-
-    async def hang_up(self) -> None:
-        self.hung_up = True
-        await super().hang_up()
-
-    async def send_note(self, text: str) -> None:
-        self.events.append((time.time(), text))
-        await super().send_note(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -188,12 +120,6 @@ async def _hang_up_room(ctx: JobContext, label: str) -> None:
         await ctx.delete_room()
     except Exception:  # the refusal is already recorded; LiveKit's empty-room timeout is the backstop
         logger.exception("call %s: could not delete the room to hang up", label)
-
-
-@dataclass(frozen=True)
-class CallPlan:
-    config: dict[str, Any]
-    credentials: factories.Credentials
 
 
 def _prepare_call(state: CallState) -> CallPlan:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +122,72 @@ def _clamp(value: float, bounds: tuple[float, float]) -> float:
     return min(max(value, bounds[0]), bounds[1])
 
 
+# One builder per provider: (plugin module, config, credential) -> (plugin class, its options).
+Builder = Callable[[ModuleType, dict[str, Any], ResolvedCredential], tuple[Any, dict[str, Any]]]
+
+
+def _llm_options(config: dict[str, Any]) -> tuple[str, float | None, int | None]:
+    return config["llm_model"], config.get("temperature"), config.get("max_output_tokens") or None
+
+
+def _openai_llm(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    model, temperature, max_tokens = _llm_options(config)
+    client = _openai_client(credential.secret, credential.base_url, credential)
+    return plugin.LLM, _given(model=model, client=client, temperature=temperature, max_completion_tokens=max_tokens)
+
+
+def _openai_compatible_llm(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    model, temperature, max_tokens = _llm_options(config)
+    client = _openai_client(credential.secret or NO_KEY_PLACEHOLDER, credential.base_url, credential)
+    return plugin.LLM, _given(model=model, client=client, temperature=temperature, max_completion_tokens=max_tokens)
+
+
+def _google_llm(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    # vertexai=False: the tenant's key is a Gemini API key; GOOGLE_GENAI_USE_VERTEXAI in the
+    # worker's environment must not switch the call to the platform's Google Cloud project.
+    model, temperature, max_tokens = _llm_options(config)
+    options = _given(
+        model=model, api_key=credential.secret, vertexai=False, temperature=temperature, max_output_tokens=max_tokens
+    )
+    return plugin.LLM, options
+
+
+def _anthropic_llm(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    model, temperature, max_tokens = _llm_options(config)
+    return plugin.LLM, _given(model=model, api_key=credential.secret, temperature=temperature, max_tokens=max_tokens)
+
+
+def _groq_llm(plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential) -> tuple[Any, dict[str, Any]]:
+    """OpenAI's protocol at Groq's address."""
+    model, temperature, max_tokens = _llm_options(config)
+    client = _openai_client(credential.secret, credential.base_url or GROQ_BASE_URL, credential)
+    options = _given(
+        model=model,
+        api_key=credential.secret,
+        client=client,
+        temperature=temperature,
+        max_completion_tokens=max_tokens,
+    )
+    return plugin.LLM, options
+
+
+LLM_BUILDERS: dict[str, Builder] = {
+    "openai": _openai_llm,
+    "openai_compatible": _openai_compatible_llm,
+    "google": _google_llm,
+    "anthropic": _anthropic_llm,
+    "groq": _groq_llm,
+}
+
+
 def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
     """The agent's language model as a plugin object with the tenant's key; raises ProviderNotReady."""
     if problems := _llm_problems(config, credentials.llm):
@@ -129,72 +195,68 @@ def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
     provider_id = config["llm_provider"]
     credential = credentials.llm
     assert credential is not None  # checked by _llm_problems
-    name = catalog.LLM_PROVIDERS[provider_id].name
-    plugin = _plugin(LLM_PLUGIN[provider_id])
-    model = config["llm_model"]
-    temperature = config.get("temperature")
-    max_tokens = config.get("max_output_tokens") or None
-    if provider_id == "openai":
-        instance = _construct(
-            name,
-            "language model",
-            plugin.LLM,
-            **_given(
-                model=model,
-                client=_openai_client(credential.secret, credential.base_url, credential),
-                temperature=temperature,
-                max_completion_tokens=max_tokens,
-            ),
-        )
-    elif provider_id == "openai_compatible":
-        instance = _construct(
-            name,
-            "language model",
-            plugin.LLM,
-            **_given(
-                model=model,
-                client=_openai_client(credential.secret or NO_KEY_PLACEHOLDER, credential.base_url, credential),
-                temperature=temperature,
-                max_completion_tokens=max_tokens,
-            ),
-        )
-    elif provider_id == "google":
-        # vertexai=False: the tenant's key is a Gemini API key; GOOGLE_GENAI_USE_VERTEXAI in the
-        # worker's environment must not switch the call to the platform's Google Cloud project.
-        instance = _construct(
-            name,
-            "language model",
-            plugin.LLM,
-            **_given(
-                model=model,
-                api_key=credential.secret,
-                vertexai=False,
-                temperature=temperature,
-                max_output_tokens=max_tokens,
-            ),
-        )
-    elif provider_id == "anthropic":
-        instance = _construct(
-            name,
-            "language model",
-            plugin.LLM,
-            **_given(model=model, api_key=credential.secret, temperature=temperature, max_tokens=max_tokens),
-        )
-    else:  # groq: OpenAI's protocol at Groq's address
-        instance = _construct(
-            name,
-            "language model",
-            plugin.LLM,
-            **_given(
-                model=model,
-                api_key=credential.secret,
-                client=_openai_client(credential.secret, credential.base_url or GROQ_BASE_URL, credential),
-                temperature=temperature,
-                max_completion_tokens=max_tokens,
-            ),
-        )
-    logger.debug("built LLM %s %s (key from %s)", provider_id, model, credential.source)
+    factory, options = LLM_BUILDERS[provider_id](_plugin(LLM_PLUGIN[provider_id]), config, credential)
+    instance = _construct(catalog.LLM_PROVIDERS[provider_id].name, "language model", factory, **options)
+    logger.debug("built LLM %s %s (key from %s)", provider_id, config["llm_model"], credential.source)
     return instance
+
+
+def _speed(config: dict[str, Any]) -> float | None:
+    """The speaking speed to ask for; None at the vendors' own 1.0."""
+    speed = config.get("speaking_speed")
+    return None if speed is None or speed == 1.0 else float(speed)
+
+
+def _openai_tts(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    client = _openai_client(credential.secret, credential.base_url, credential)
+    return plugin.TTS, _given(model=_tts_model_id(config), voice=_voice_id(config), speed=_speed(config), client=client)
+
+
+def _elevenlabs_tts(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    # No speed: ElevenLabs takes it only inside VoiceSettings, whose required stability and
+    # similarity_boost would override the voice's own settings.
+    return plugin.TTS, {"voice_id": _voice_id(config), "model": _tts_model_id(config), "api_key": credential.secret}
+
+
+def _cartesia_tts(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    # Cartesia's numeric speed is a sonic-3 generation setting; older models ignore it.
+    model, voice_id, speed = _tts_model_id(config), _voice_id(config), _speed(config)
+    options = _given(
+        model=model,
+        voice=voice_id,
+        language=_cartesia_language(config, voice_id),
+        speed=_clamp(speed, CARTESIA_SPEED) if speed and model.startswith("sonic-3") else None,
+        api_key=credential.secret,
+    )
+    return plugin.TTS, options
+
+
+def _deepgram_tts(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    """The voice id is the model string (aura-2-thalia-en)."""
+    voice_id, speed = _voice_id(config), _speed(config)
+    takes_speed = voice_id.startswith("aura-2-") and voice_id.endswith(("-en", "-es"))
+    options = _given(
+        model=voice_id,
+        speed=_clamp(speed, DEEPGRAM_SPEED) if speed and takes_speed else None,
+        api_key=credential.secret,
+    )
+    return plugin.TTS, options
+
+
+TTS_BUILDERS: dict[str, Builder] = {
+    "openai": _openai_tts,
+    "elevenlabs": _elevenlabs_tts,
+    "cartesia": _cartesia_tts,
+    "deepgram": _deepgram_tts,
+}
 
 
 def build_tts(*, config: dict[str, Any], credentials: Credentials) -> tts.TTS:
@@ -204,37 +266,11 @@ def build_tts(*, config: dict[str, Any], credentials: Credentials) -> tts.TTS:
     provider_id = config["tts_provider"]
     credential = credentials.tts
     assert credential is not None  # checked by _tts_problems
-    name = catalog.TTS_PROVIDERS[provider_id].name
-    plugin = _plugin(TTS_PLUGIN[provider_id])
-    model = _tts_model_id(config)
-    voice_id = _voice_id(config)
-    speed = config.get("speaking_speed")
-    speed = None if speed is None or speed == 1.0 else float(speed)
-    if provider_id == "openai":
-        client = _openai_client(credential.secret, credential.base_url, credential)
-        options = _given(model=model, voice=voice_id, speed=speed, client=client)
-    elif provider_id == "elevenlabs":
-        # No speed: ElevenLabs takes it only inside VoiceSettings, whose required stability and
-        # similarity_boost would override the voice's own settings.
-        options = {"voice_id": voice_id, "model": model, "api_key": credential.secret}
-    elif provider_id == "cartesia":
-        # Cartesia's numeric speed is a sonic-3 generation setting; older models ignore it.
-        options = _given(
-            model=model,
-            voice=voice_id,
-            language=_cartesia_language(config, voice_id),
-            speed=_clamp(speed, CARTESIA_SPEED) if speed and model.startswith("sonic-3") else None,
-            api_key=credential.secret,
-        )
-    else:  # deepgram: the voice id is the model string (aura-2-thalia-en)
-        takes_speed = voice_id.startswith("aura-2-") and voice_id.endswith(("-en", "-es"))
-        options = _given(
-            model=voice_id,
-            speed=_clamp(speed, DEEPGRAM_SPEED) if speed and takes_speed else None,
-            api_key=credential.secret,
-        )
-    instance = _construct(name, "voice", plugin.TTS, **options)
-    logger.debug("built TTS %s %s %s (key from %s)", provider_id, model, voice_id, credential.source)
+    factory, options = TTS_BUILDERS[provider_id](_plugin(TTS_PLUGIN[provider_id]), config, credential)
+    instance = _construct(catalog.TTS_PROVIDERS[provider_id].name, "voice", factory, **options)
+    logger.debug(
+        "built TTS %s %s %s (key from %s)", provider_id, _tts_model_id(config), _voice_id(config), credential.source
+    )
     return instance
 
 
@@ -247,41 +283,69 @@ def _cartesia_language(config: dict[str, Any], voice_id: str) -> str | None:
     return None if language in ("", "multi") else language
 
 
+def _deepgram_stt(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    model, language = _stt_model_id(config), config.get("stt_language") or ""
+    if model.startswith("flux-"):
+        # Flux runs on Deepgram's /v2/listen with its own turn detection: the STTv2 class, English only.
+        return plugin.STTv2, {"model": model, "api_key": credential.secret}
+    return plugin.STT, {"model": model, **_given(language=language or None), "api_key": credential.secret}
+
+
+def _assemblyai_stt(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    model, language = _stt_model_id(config), config.get("stt_language") or ""
+    return plugin.STT, {"model": model, "api_key": credential.secret, **_assemblyai_language(model, language)}
+
+
+def _openai_stt(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+) -> tuple[Any, dict[str, Any]]:
+    language = config.get("stt_language") or ""
+    multi = language == "multi"
+    client = _openai_client(credential.secret, credential.base_url, credential)
+    options = {"model": _stt_model_id(config), "client": client, "detect_language": multi}
+    if language and not multi:
+        options["language"] = language
+    return plugin.STT, options
+
+
+# Google Cloud Speech authenticates with a service account, not a key: built by _google_stt below.
+STT_BUILDERS: dict[str, Builder] = {
+    "deepgram": _deepgram_stt,
+    "assemblyai": _assemblyai_stt,
+    "openai": _openai_stt,
+}
+
+
+def _google_stt(
+    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential | None
+) -> tuple[Any, dict[str, Any], str]:
+    """Cloud Speech with the tenant's service-account JSON, else the worker's GOOGLE_APPLICATION_CREDENTIALS."""
+    language = config.get("stt_language") or ""
+    info = _service_account_info(credential.secret) if credential else None
+    auth = {"credentials_info": info} if info else {"credentials_file": _google_adc_file()}
+    source = f"{credential.source} service account" if info and credential else "GOOGLE_APPLICATION_CREDENTIALS"
+    return plugin.STT, {"model": _stt_model_id(config), **_given(languages=language or None), **auth}, source
+
+
 def build_stt(*, config: dict[str, Any], credentials: Credentials) -> stt.STT:
     """The agent's speech-to-text as a plugin object with the tenant's credentials; raises ProviderNotReady."""
     if problems := _stt_problems(config, credentials.stt):
         raise ProviderNotReady(problems)
     provider_id = config["stt_provider"]
     credential = credentials.stt
-    name = catalog.STT_PROVIDERS[provider_id].name
     plugin = _plugin(STT_PLUGIN[provider_id])
-    model = _stt_model_id(config)
-    language = config.get("stt_language") or ""
     if provider_id == "google":
-        info = _service_account_info(credential.secret) if credential else None
-        auth = {"credentials_info": info} if info else {"credentials_file": _google_adc_file()}
-        source = f"{credential.source} service account" if info and credential else "GOOGLE_APPLICATION_CREDENTIALS"
-        factory, options = plugin.STT, {"model": model, **_given(languages=language or None), **auth}
+        factory, options, source = _google_stt(plugin, config, credential)
     else:
         assert credential is not None  # checked by _stt_problems
-        secret = credential.secret
-        if provider_id == "deepgram" and model.startswith("flux-"):
-            # Flux runs on Deepgram's /v2/listen with its own turn detection: the STTv2 class, English only.
-            factory, options = plugin.STTv2, {"model": model, "api_key": secret}
-        elif provider_id == "deepgram":
-            factory, options = plugin.STT, {"model": model, **_given(language=language or None), "api_key": secret}
-        elif provider_id == "assemblyai":
-            factory, options = plugin.STT, {"model": model, "api_key": secret, **_assemblyai_language(model, language)}
-        else:  # openai
-            multi = language == "multi"
-            client = _openai_client(secret, credential.base_url, credential)
-            options = {"model": model, "client": client, "detect_language": multi}
-            if language and not multi:
-                options["language"] = language
-            factory = plugin.STT
+        factory, options = STT_BUILDERS[provider_id](plugin, config, credential)
         source = credential.source
-    instance = _construct(name, "speech-to-text", factory, **options)
-    logger.debug("built STT %s %s (credentials from %s)", provider_id, model, source)
+    instance = _construct(catalog.STT_PROVIDERS[provider_id].name, "speech-to-text", factory, **options)
+    logger.debug("built STT %s %s (credentials from %s)", provider_id, _stt_model_id(config), source)
     return instance
 
 

@@ -23,7 +23,7 @@ from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_finish, call_transition
 from tests.telephony_app.fake_livekit import KEY, SECRET
 from worker.call_report import write_call_log
-from worker.entrypoint import CallState
+from worker.call_state import CallState
 
 S = CallStatus
 PATH = "/api/v1/telephony/livekit/webhook"

@@ -22,7 +22,7 @@ from telephony_app.services import call_transition
 from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.celery import app as celery_app
 from worker.call_report import write_call_log
-from worker.entrypoint import CallState
+from worker.call_state import CallState
 
 S = CallStatus
 MINUTE = datetime.timedelta(minutes=1)

@@ -33,13 +33,10 @@ from worker.agent import (
     DryRunCallControl,
     LiveKitCallControl,
     VoiceAgent,
-    build_instructions,
     forward_dtmf,
-    greeting_text,
-    match_menu_option,
-    turn_handling_options,
 )
 from worker.context import CallContext, InvalidCallContext, parse_call_context
+from worker.instructions import build_instructions, greeting_text, match_menu_option, turn_handling_options
 
 AGENT_ID = str(uuid.uuid4())
 BILLING_ID = str(uuid.uuid4())
