@@ -19,6 +19,8 @@ from livekit import rtc
 from livekit.agents import APIConnectOptions
 from livekit.agents import tts as agents_tts
 
+from worker import livekit_compat
+
 logger = logging.getLogger(__name__)
 
 
@@ -93,16 +95,12 @@ class HeldPrewarms:
         self._held = [plugin for plugin in (llm, tts, stt) if plugin is not None and hasattr(plugin, "prewarm")]
         self._skipped = {id(tts)} if tts is not None and tts_is_warm else set()
         for plugin in self._held:
-            plugin.prewarm = _no_prewarm  # type: ignore[attr-defined]  # an instance attribute: the method is kept
+            livekit_compat.prewarm_hold(plugin)
 
     def release(self) -> None:
         """Give the plugins their prewarm back and run it now (idempotent)."""
         held, self._held = self._held, []
         for plugin in held:
-            del plugin.prewarm  # type: ignore[attr-defined]
+            livekit_compat.prewarm_release(plugin)
             if id(plugin) not in self._skipped:
                 plugin.prewarm()  # type: ignore[attr-defined]
-
-
-def _no_prewarm(*args: object, **kwargs: object) -> None:
-    return None

@@ -17,11 +17,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connection
 from livekit.agents import AgentServer, JobProcess
-from livekit.agents.ipc.log_queue import LogQueueHandler
 from livekit.agents.tokenize.basic import hyphenate_word
 
 from agents_app.runtime_config import loader
-from worker import entrypoint, factories, rehearsal, transport
+from worker import entrypoint, factories, livekit_compat, rehearsal, transport
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ def setup_process(proc: JobProcess) -> None:
     # already reach the worker through livekit's LogQueueHandler, so keep only that one.
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if not isinstance(handler, LogQueueHandler):
+        if not livekit_compat.is_job_log_forwarder(handler):
             root.removeHandler(handler)
     proc.userdata[VAD_KEY] = silero.VAD.load()
     # The text/audio synchronizer's hyphenator is built on the first spoken word (~25 ms on the
@@ -65,15 +64,13 @@ def _open_connections() -> None:
     connections are per thread); the entrypoint checks it is still alive before using it. The
     Redis pool and the LiveKit native runtime are per process.
     """
-    from livekit.rtc._ffi_client import FfiClient
-
     try:
         # bounded: a database that does not answer must not make the process miss its start-up deadline
         asyncio.run(asyncio.wait_for(sync_to_async(_open_database_connection)(), timeout=PREWARM_TIMEOUT))
         loader.client.ping()
     except (DatabaseError, redis.RedisError, TimeoutError):
         logger.warning("job process could not open its connections ahead of time; its call will", exc_info=True)
-    FfiClient.instance  # noqa: B018  (starts the native runtime's threads in this process)
+    livekit_compat.native_runtime_start()
 
 
 def _open_database_connection() -> None:
