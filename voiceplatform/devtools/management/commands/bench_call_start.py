@@ -44,6 +44,7 @@ from voiceplatform.actor import SYSTEM
 from voiceplatform.devtools.fake_openai import LocalProviderServer
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create
+from worker import livekit_compat
 from worker.server import build_server
 
 BENCH_KEY = "sk-bench-not-a-real-key"  # the local fake accepts any key
@@ -255,14 +256,13 @@ class Command(BaseCommand):
     async def _hang_up(server: AgentServer) -> None:
         """End the live call as a worker shutdown ends a job (session closed, Call written), then wait
         for the next idle process to be ready, so the next call is the only one on the machine."""
-        # The process pool is AgentServer's own (livekit-agents 1.8.9 has no public way to end one job).
-        pool = server._proc_pool
+        # Through AgentServer's own process pool (livekit-agents has no public way to end one job).
         for info in server.active_jobs:
-            executor = pool.get_by_job_id(info.job.id)
+            executor = livekit_compat.job_executor(server, info.job.id)
             if executor is not None:
                 await executor.aclose()
         for _ in range(1200):  # up to a minute, as for the first idle process
-            if not pool._warmed_proc_queue.empty():
+            if livekit_compat.idle_process_ready(server):
                 return
             await asyncio.sleep(0.05)
         raise CommandError("no idle job process became ready after a call; see the worker log above")
