@@ -35,7 +35,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from livekit.agents import AgentSession, APIConnectOptions, APIError, Plugin, llm
+from livekit.agents import AgentSession, APIConnectOptions, APIError, llm
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agents_app import catalog
@@ -47,7 +47,7 @@ from telephony_app.selectors import call_get
 from telephony_app.services import call_create, call_finish
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
-from worker import factories, provider_errors
+from worker import factories, livekit_compat, provider_errors
 from worker.agent import CallServices, DryRunCallControl, VoiceAgent
 from worker.call_report import history_entries, iso
 from worker.context import CallContext
@@ -280,18 +280,8 @@ def _ensure_plugin(provider_id: str) -> None:
             with contextlib.suppress(ImportError):  # not installed: build_llm says so
                 importlib.import_module(module)
             return
-        original = Plugin.__dict__["register_plugin"]
-
-        def register_anywhere(cls: type[Plugin], plugin: Plugin) -> None:
-            cls.registered_plugins.append(plugin)
-            cls.emitter.emit("plugin_registered", plugin)
-
-        Plugin.register_plugin = classmethod(register_anywhere)  # type: ignore[method-assign, assignment]
-        try:
-            with contextlib.suppress(ImportError):
-                importlib.import_module(module)
-        finally:
-            Plugin.register_plugin = original  # type: ignore[method-assign]
+        with livekit_compat.plugins_register_off_main_thread(), contextlib.suppress(ImportError):
+            importlib.import_module(module)
 
 
 # --------------------------------------------------------------------------------------------
