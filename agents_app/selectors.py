@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Max, QuerySet
 from django.http import Http404
 
+from agents_app import catalog
 from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
 from voiceplatform.models import Tenant
 
@@ -69,3 +70,29 @@ def prompt_diff(*, older: PromptVersion, newer: PromptVersion) -> list[FieldDiff
         )
         result.append(FieldDiff(field=field, changed=before != after, table_html=table))
     return result
+
+
+@dataclass(frozen=True)
+class AgentSummary:
+    """An agent with the catalog entries its ids point at (None = not in the catalog)."""
+
+    agent: Agent
+    llm_provider: catalog.LLMProvider | None
+    llm_model: catalog.LLMModel | None
+    tts_provider: catalog.TTSProvider | None
+    voice: catalog.Voice | None
+    stt_provider: catalog.STTProvider | None
+    stt_model: catalog.STTModel | None
+
+
+def agent_summary(agent: Agent) -> AgentSummary:
+    """The agent with its catalog entries, for pages that show them."""
+    return AgentSummary(
+        agent=agent,
+        llm_provider=catalog.llm_provider(agent.llm_provider),
+        llm_model=catalog.llm_model(agent.llm_provider, agent.llm_model),
+        tts_provider=catalog.tts_provider(agent.tts_provider),
+        voice=catalog.voice(agent.tts_provider, agent.voice_id),
+        stt_provider=catalog.stt_provider(agent.stt_provider),
+        stt_model=catalog.stt_model(agent.stt_provider, agent.effective_stt_model),
+    )

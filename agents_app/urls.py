@@ -14,9 +14,6 @@ urlpatterns = [
     path("<uuid:code>/activate", views.agent_activate, name="agents-agent-activate"),
     path("<uuid:code>/deactivate", views.agent_deactivate, name="agents-agent-deactivate"),
     path("<uuid:code>/delete", views.agent_delete, name="agents-agent-delete"),
-    path("<uuid:code>/chat/", views.agent_chat, name="agents-agent-chat"),
-    path("<uuid:code>/test/", views.agent_test, name="agents-agent-test"),
-    path("<uuid:code>/test/session", views.agent_test_session, name="agents-agent-test-session"),
     path("<uuid:code>/prompts/", views.prompt_history, name="agents-prompt-list"),
     path("<uuid:code>/prompts/revert", views.prompt_revert, name="agents-prompt-revert"),
 ]

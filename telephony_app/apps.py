@@ -7,8 +7,11 @@ class TelephonyAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from agents_app.agent_links import register_agent_links
         from agents_app.references import register_agent_references
         from telephony_app import signals  # noqa: F401  (connects the number cache invalidation handlers)
         from telephony_app.agent_references import PhoneNumberReferences
+        from telephony_app.agent_views import agent_talk_links
 
         register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())
+        register_agent_links("telephony_app.talk", agent_talk_links)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from telephony_app import views
+from telephony_app import agent_views, views
 
 urlpatterns = [
     path("", views.call_list, name="calls-call-list"),
@@ -13,4 +13,11 @@ number_urlpatterns = [
     path("new/", views.number_create, name="numbers-number-create"),
     path("<uuid:code>/edit/", views.number_edit, name="numbers-number-edit"),
     path("<uuid:code>/delete/", views.number_delete, name="numbers-number-delete"),
+]
+
+# Mounted at /agents/ by voiceplatform/urls.py, next to agents_app's pages: talking to an agent.
+agent_urlpatterns = [
+    path("<uuid:code>/chat/", agent_views.agent_chat, name="agents-agent-chat"),
+    path("<uuid:code>/test/", agent_views.agent_test, name="agents-agent-test"),
+    path("<uuid:code>/test/session", agent_views.agent_test_session, name="agents-agent-test-session"),
 ]

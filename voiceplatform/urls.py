@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from agents_app.api import AgentViewSet
 from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
+from telephony_app.agent_api import AgentTalkViewSet
 from telephony_app.api import CallViewSet, PhoneNumberViewSet
 from telephony_app.livekit_webhooks import LiveKitWebhookView
 from voiceplatform import api, views
@@ -19,10 +20,15 @@ router.register("provider-credentials", api.ProviderCredentialViewSet, basename=
 router.register("agents", AgentViewSet, basename="api-agent")
 router.register("calls", CallViewSet, basename="api-call")
 router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number")
+# An agent's chat and test-session actions are telephony_app's (they write calls); a router of their
+# own keeps their URLs and names (api-agent-chat, api-agent-test-session) under the agent's.
+agent_talk_router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+agent_talk_router.register("agents", AgentTalkViewSet, basename="api-agent")
 
 api_v1 = [
     path("", api.api_root, name="api-root"),
     *router.urls,
+    *agent_talk_router.urls,
     # Twilio's webhooks: plain Django views (signed by Twilio, not Bearer keys), so not in the schema.
     path("telephony/twilio/voice", twilio_webhooks.twilio_voice, name="telephony-twilio-voice"),
     path("telephony/twilio/status", twilio_webhooks.twilio_status, name="telephony-twilio-status"),
@@ -52,6 +58,7 @@ urlpatterns = [
     path("", views.dashboard, name="portal-dashboard"),
     path("tenants/switch", views.tenant_switch, name="tenancy-tenant-switch"),
     path("agents/", include("agents_app.urls")),
+    path("agents/", include(telephony_urls.agent_urlpatterns)),
     path("calls/", include("telephony_app.urls")),
     path("numbers/", include(telephony_urls.number_urlpatterns)),
     path("settings/members/", views.member_list, name="tenancy-member-list"),

@@ -1,21 +1,11 @@
-"""The text chat playground: talk to an agent by text through a real AgentSession, no LiveKit server.
+"""The text chat's event loop: one turn of a chat in a fresh AgentSession, no LiveKit server.
 
-Same VoiceAgent, instructions, greeting and tools as a phone call, with the agent's configured LLM
-built with the tenant's keys. Telephony is a dry run: the transcript says what would have happened
-("would transfer to +1…", "would end the call").
-
-Stateless across requests (the web runs several processes): the conversation is a Call with
-direction chat and its transcript is the state. Each request loads the agent's config, rebuilds
-the agent with the conversation so far, runs one turn in a fresh session on its own event loop
-(asyncio.run in the calling thread) and appends the new turns to the Call. The database is used
-only before and after that loop, in the calling thread: the ORM is sync, and a query from another
-thread would run on another connection, outside the request's transaction.
-
-A web worker is killed at WEB_TIMEOUT, so a whole request (the model with its retry, closing the
-session, writing the turn) runs within WEB_REQUEST_BUDGET_SECONDS, strictly less: when the model
-has not answered by then, the turn is recorded as failed and ChatResult.timed_out says so. The
-provider's own error text never reaches the tenant (it may hold anything its server says): the
-chat gets a fixed description and the HTTP status; the log gets the rest.
+The service around it (the Call row, the checks, the request's budget) is telephony_app/chat.py,
+which finds this module through the registry the worker fills in its AppConfig.ready
+(worker/apps.py) and imports it on the first chat. prepare() runs before any row is written
+(config, credentials, the LLM: sync, database); run() runs the greeting or one user turn on a new
+event loop in the calling thread, with no ORM inside, and returns a ChatTurn for the service to
+record. Same VoiceAgent, instructions, greeting and tools as a phone call; telephony is a dry run.
 """
 
 from __future__ import annotations
@@ -26,26 +16,20 @@ import importlib
 import logging
 import sys
 import threading
-import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from livekit.agents import AgentSession, APIConnectOptions, APIError, llm
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agents_app import catalog
-from agents_app.models import Agent
+from agents_app.readiness import Credentials, resolve_credentials
 from agents_app.runtime_config import loader
 from telephony_app import costs
-from telephony_app.models import Call, CallDirection, CallStatus
-from telephony_app.selectors import call_get
-from telephony_app.services import call_create, call_finish
-from voiceplatform.actor import Actor
+from telephony_app.chat import ChatBudget, ChatError, ChatNotReady, ChatTurn
+from telephony_app.models import Call
 from voiceplatform.models import Tenant
 from worker import factories, livekit_compat, provider_errors
 from worker.agent import CallServices, DryRunCallControl, VoiceAgent
@@ -54,7 +38,6 @@ from worker.context import CallContext
 
 logger = logging.getLogger(__name__)
 
-MAX_MESSAGE_CHARS = 2000
 MAX_ATTEMPT_SECONDS = 20.0  # one model request; the budget may make it shorter
 RETRY_INTERVAL_SECONDS = 1.0
 # Kept from the request's budget for what follows the model: closing the session, writing the turn.
@@ -62,133 +45,8 @@ CLOSE_RESERVE_SECONDS = 2.0
 CLOSE_TIMEOUT_SECONDS = 5.0
 HANG_UP_WAIT_SECONDS = 3.0  # end_call hangs up once its goodbye has been said
 WOULD_END_CALL = "would end the call"
-ENDED_BY_USER = "ended from the chat playground"
-ENDED_BY_AGENT = "the agent ended the chat"  # a dry-run transfer or hang-up: a call would be over too
 # Notes of the agent that the chat says in its own words: the dry-run line and the provider turn.
 REWORDED_NOTES = ("transferred to ", "hung up (", "language model error")
-
-
-class ChatError(Exception):
-    """The chat request cannot be carried out; str(error) says why, in words fit for the user."""
-
-
-class ChatNotReady(ChatError):
-    """The agent's language model cannot be built; problems names what to fix (the missing key...)."""
-
-    def __init__(self, problems: Iterable[str]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("The agent's language model is not ready: " + " ".join(self.problems))
-
-
-class ChatEnded(ChatError):
-    def __init__(self) -> None:
-        super().__init__("This chat has ended: start a new one.")
-
-
-class NotThisChat(ChatError):
-    """The id names a call of this tenant that is not a text chat, or a chat with another agent."""
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    call: Call
-    messages: list[dict[str, Any]]  # the turns this request added to the transcript
-    ended: bool
-    error: str = ""  # the provider's failure, when the model could not answer (a fixed description)
-    timed_out: bool = False  # the model did not answer within the request's budget
-
-
-class _Budget:
-    """The time one web request may spend, from now: WEB_REQUEST_BUDGET_SECONDS (below WEB_TIMEOUT)."""
-
-    def __init__(self, seconds: float | None = None) -> None:
-        self.seconds = float(seconds if seconds is not None else settings.WEB_REQUEST_BUDGET_SECONDS)
-        self.deadline = time.monotonic() + self.seconds
-
-    def remaining(self) -> float:
-        return max(self.deadline - time.monotonic(), 0.0)
-
-
-# --------------------------------------------------------------------------------------------
-# Lookups and validation (sync)
-# --------------------------------------------------------------------------------------------
-
-
-def chat_get(*, tenant: Tenant, agent: Agent, code: Any) -> Call:
-    """The tenant's chat with this agent; Http404 for an unknown id, NotThisChat for a wrong one."""
-    call = call_get(tenant=tenant, code=code)
-    if call.direction != CallDirection.CHAT:
-        raise NotThisChat("This id is not a text chat.")
-    if call.agent_id != agent.pk:
-        raise NotThisChat("This chat is with another agent.")
-    return call
-
-
-def clean_message(message: Any) -> str:
-    """The message as the agent gets it; ValidationError when it is empty or too long."""
-    text = message.strip() if isinstance(message, str) else ""
-    if not text:
-        raise ValidationError({"message": "Type a message."})
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise ValidationError(
-            {"message": f"Keep a message to {MAX_MESSAGE_CHARS} characters; this one has {len(text)}."}
-        )
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# The three operations
-# --------------------------------------------------------------------------------------------
-
-
-def chat_start(*, tenant: Tenant, agent: Agent, actor: Actor) -> ChatResult:
-    """A new chat with the agent: its greeting said, stored as a Call (chat, in progress).
-
-    Raises ChatNotReady, before any row is written, when the agent's language model cannot be built."""
-    budget = _Budget()
-    setup = _prepare(tenant=tenant, agent_code=str(agent.code))
-    call = call_create(
-        tenant=tenant,
-        agent=agent,
-        direction=CallDirection.CHAT,
-        status=CallStatus.IN_PROGRESS,
-        context={"started_by": actor.label},
-    )
-    turn = _run(setup, call=call, history=[], user_input=None, budget=budget)
-    return _record(tenant=tenant, call=call, setup=setup, turn=turn)
-
-
-def chat_send(*, tenant: Tenant, call: Call, message: str) -> ChatResult:
-    """One turn: the user's message, the agent's answer and what its tools would have done."""
-    budget = _Budget()
-    text = clean_message(message)
-    if call.direction != CallDirection.CHAT:
-        raise NotThisChat("This id is not a text chat.")
-    if call.is_terminal:
-        raise ChatEnded()
-    if call.agent is None:
-        raise ChatError("The agent of this chat was deleted.")
-    agent_code = str((call.context or {}).get("agent_id") or call.agent.code)  # after an IVR hand-off
-    setup = _prepare(tenant=tenant, agent_code=agent_code, fallback_code=str(call.agent.code))
-    turn = _run(setup, call=call, history=list(call.transcript or []), user_input=text, budget=budget)
-    return _record(tenant=tenant, call=call, setup=setup, turn=turn)
-
-
-def chat_end(*, tenant: Tenant, call: Call) -> Call:
-    """The chat is over: the Call completed with its transcript, usage and estimated cost.
-
-    Ending an ended chat changes nothing and returns it."""
-    if call.direction != CallDirection.CHAT:
-        raise NotThisChat("This id is not a text chat.")
-    current = Call.objects.for_tenant(tenant).get(pk=call.pk)
-    return call_finish(
-        tenant=tenant,
-        call=current,
-        status=CallStatus.COMPLETED,
-        end_reason=ENDED_BY_USER,
-        transcript=current.transcript,
-        usage=current.usage,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,10 +61,11 @@ class _Setup:
     source: str
     llm: llm.LLM
     # IVR hand-off targets: agent id -> (config, credentials), loaded here so the loop needs no ORM
-    targets: dict[str, tuple[dict[str, Any], factories.Credentials]] = field(default_factory=dict)
+    targets: dict[str, tuple[dict[str, Any], Credentials]] = field(default_factory=dict)
 
 
-def _prepare(*, tenant: Tenant, agent_code: str, fallback_code: str = "") -> _Setup:
+def prepare(*, tenant: Tenant, agent_code: str, fallback_code: str = "") -> _Setup:
+    """The agent's config, its LLM and its hand-off targets; ChatError/ChatNotReady when there are none."""
     # count=False: a chat is not a call; the loader's counters measure what phone calls get.
     loaded = loader.get(tenant_code=tenant.code, agent_code=agent_code, count=False)
     if loaded.config is None and fallback_code and fallback_code != agent_code:
@@ -228,7 +87,7 @@ def _prepare(*, tenant: Tenant, agent_code: str, fallback_code: str = "") -> _Se
 def _build_llm(*, tenant: Tenant, config: dict[str, Any]) -> llm.LLM:
     """The agent's LLM with the tenant's key; only the LLM: a text chat speaks and hears nothing."""
     _ensure_plugin(config.get("llm_provider") or "")
-    credentials = factories.resolve_credentials(tenant=tenant, config=config)
+    credentials = resolve_credentials(tenant=tenant, config=config)
     try:
         return factories.build_llm(config=config, credentials=credentials)
     except factories.ProviderNotReady as exc:
@@ -251,7 +110,7 @@ def _handoff_targets(*, tenant: Tenant, config: dict[str, Any]) -> dict[str, tup
             continue
         if target is not None and not target.get("is_default"):
             _ensure_plugin(target.get("llm_provider") or "")
-            targets[agent_id] = (target, factories.resolve_credentials(tenant=tenant, config=target))
+            targets[agent_id] = (target, resolve_credentials(tenant=tenant, config=target))
     return targets
 
 
@@ -289,18 +148,9 @@ def _ensure_plugin(provider_id: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass
-class _Turn:
-    entries: list[dict[str, Any]]
-    usage: list[dict[str, Any]]
-    failure: str
-    ended: bool
-    end_reason: str
-    agent_id: str  # the agent holding the conversation at the end (another one after an IVR hand-off)
-    timed_out: bool = False
-
-
-def _run(setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: _Budget) -> _Turn:
+def run(
+    setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: ChatBudget
+) -> ChatTurn:
     """Run the greeting (user_input None) or one user turn on a new event loop in this thread."""
     return asyncio.run(_converse(setup, call=call, history=history, user_input=user_input, budget=budget))
 
@@ -354,8 +204,8 @@ def _attempt_seconds(turn_seconds: float) -> float:
 
 
 async def _converse(
-    setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: _Budget
-) -> _Turn:
+    setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: ChatBudget
+) -> ChatTurn:
     config = setup.config
     line = ChatLine()
     built: list[llm.LLM] = [setup.llm]
@@ -437,7 +287,7 @@ async def _converse(
             {"role": "system", "text": f"The language model provider failed: {failure}", "at": iso(now), "error": True}
         )
     end_reason = next((entry["text"] for entry in entries if entry.get("dry_run")), "")
-    return _Turn(
+    return ChatTurn(
         entries=entries,
         usage=_usage_rows(session, config),
         failure=failure,
@@ -490,69 +340,3 @@ def _usage_rows(session: AgentSession, config: dict[str, Any]) -> list[dict[str,
             }
         )
     return rows
-
-
-# --------------------------------------------------------------------------------------------
-# After the event loop: the Call row (sync, database)
-# --------------------------------------------------------------------------------------------
-
-_SUMMED = ("input_tokens", "output_tokens", "characters", "audio_seconds")
-_RECORDED_FIELDS = ("transcript", "usage", "estimated_cost_usd", "config_source", "context", "error", "updated_at")
-
-
-def merge_usage(stored: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Usage rows summed per (kind, provider, model), in first-seen order."""
-    merged: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in [*(stored or []), *new]:
-        if not isinstance(row, dict):
-            continue
-        key = (str(row.get("kind", "")), str(row.get("provider", "")), str(row.get("model", "")))
-        empty = {"kind": key[0], "provider": key[1], "model": key[2], **dict.fromkeys(_SUMMED, 0)}
-        into = merged.setdefault(key, empty)
-        for name in _SUMMED:
-            value = row.get(name) or 0
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                into[name] += value
-    for row in merged.values():
-        row["audio_seconds"] = round(float(row["audio_seconds"]), 3)
-    return list(merged.values())
-
-
-def _record(*, tenant: Tenant, call: Call, setup: _Setup, turn: _Turn) -> ChatResult:
-    """Append the turn to the Call (under a row lock, so two tabs cannot lose each other's turns)."""
-    # The call log's services write reports at the end of a call; a chat grows turn by turn, so
-    # this appends in place, on the tenant's own row.
-    with transaction.atomic():
-        locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
-        locked.transcript = [*(locked.transcript or []), *turn.entries]
-        locked.usage = merge_usage(locked.usage, turn.usage)
-        locked.estimated_cost_usd = costs.estimate_cost(locked.usage).total_usd
-        locked.config_source = setup.source
-        locked.context = {**(locked.context or {}), "agent_id": turn.agent_id}
-        if turn.failure:
-            message = f"language model provider failed: {turn.failure}"
-            locked.error = f"{locked.error}\n{message}" if locked.error else message
-        locked.save(update_fields=[*_RECORDED_FIELDS])
-    if turn.ended:
-        reason = f"{ENDED_BY_AGENT}: {turn.end_reason}" if turn.end_reason else ENDED_BY_AGENT
-        locked = call_finish(
-            tenant=tenant, call=locked, status=CallStatus.COMPLETED, end_reason=reason, usage=locked.usage
-        )
-    if turn.failure:
-        logger.warning("chat %s: language model provider failed: %s", call.code, turn.failure)
-    return ChatResult(
-        call=locked, messages=turn.entries, ended=turn.ended, error=turn.failure, timed_out=turn.timed_out
-    )
-
-
-def public_messages(entries: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Transcript entries as the API shows them."""
-    for entry in entries:
-        if isinstance(entry, dict):
-            yield {
-                "role": entry.get("role", ""),
-                "text": entry.get("text", ""),
-                "at": entry.get("at"),
-                "dryRun": entry.get("dry_run") is True,
-                "error": entry.get("error") is True,
-            }

@@ -1,4 +1,4 @@
-// The "Test agent" page (agents_app/templates/agents_app/agent_test.html): a browser voice call with
+// The "Test agent" page (telephony_app/templates/telephony_app/agent_test.html): a browser voice call with
 // the agent through LiveKit, using the official livekit-client SDK (static/vendor, window.LivekitClient).
 //
 // 1. "Start call" POSTs the page's form (session login + CSRF token) for {room, token, url, callId}.

@@ -18,13 +18,13 @@ import pytest
 from django.urls import reverse
 
 from agents_app.services import agent_create
+from telephony_app import chat
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_create
 from tests.worker.fake_openai import FakeOpenAI, error, text, tool_call
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.services import credential_set
-from worker import chat
 from worker.agent import ERROR_APOLOGY, TRANSFER_LINE
 
 TRANSFER_NUMBER = "+12125550142"
@@ -578,7 +578,7 @@ import sys, threading
 import django
 django.setup()
 from livekit.agents import Plugin
-from worker.chat import _ensure_plugin
+from worker.chat_runner import _ensure_plugin
 
 errors = []
 def direct():
