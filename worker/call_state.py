@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents import JobContext
+from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseReason
 
 from telephony_app.models import Call
@@ -50,6 +50,7 @@ class CallState:
     first_speech_ms: float | None = None
     opening: PrefetchedSpeech | None = None
     prewarms: HeldPrewarms | None = None
+    session: AgentSession | None = None
     stages: dict[str, float] = field(default_factory=dict)  # ms from job start, for the start-up log line
     hangs_up_on_refusal: bool = False  # a phone caller is on the line: a refusal must hang up, not go quiet
 

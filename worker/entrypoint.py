@@ -51,8 +51,13 @@ FALLBACK_VOICE = {"tts_provider": "openai", "tts_model": "tts-1", "voice_id": "a
 # --------------------------------------------------------------------------------------------
 
 
-async def run_call(ctx: JobContext) -> None:
-    """Start the call this job was dispatched for, or refuse it (logged, Call failed, room left)."""
+async def run_call(ctx: JobContext, *, rehearsal: CallPlan | None = None) -> None:
+    """Start the call this job was dispatched for, or refuse it (logged, Call failed, room left).
+
+    rehearsal: a rehearsed call (worker.rehearsal) runs this same start with the plan it is given
+    in place of the database part, and writes nothing: no Call marked answered, and a failure is
+    raised to the rehearsal rather than recorded as a refused call. The CallState (with its
+    session) is in the job process's userdata either way."""
     state = CallState(job_id=ctx.job.id, room_name=ctx.job.room.name)
     ctx.proc.userdata[STATE_KEY] = state
     try:
@@ -61,22 +66,20 @@ async def run_call(ctx: JobContext) -> None:
         state.hangs_up_on_refusal = state.context.call_type in ("inbound", "outbound")
         if state.context.is_sip_route:
             await _route_sip_call(ctx, state)
-        plan = await sync_to_async(_prepare_call)(state)
+        plan = rehearsal or await sync_to_async(_prepare_call)(state)
         state.mark("prepared")
         session, agent = _build_session(ctx, state, plan)
+        state.session = session
         state.mark("built")
         await start_session(session, agent, ctx.room, state)
-    except InvalidCallContext as exc:
-        await _refuse(ctx, state, Refusal(f"invalid call metadata: {exc.reason}"), identify=True)
-        return
-    except Refusal as refusal:
-        await _refuse(ctx, state, refusal)
-        return
-    except Exception as exc:  # a plugin or the session failing to start: this call only, the worker goes on
-        logger.exception("call %s: could not start the session", state.call_label)
-        await _refuse(ctx, state, Refusal(f"the session could not start: {exc}", call=state.call))
+    except Exception as exc:
+        if rehearsal is not None:
+            raise  # the rehearsal logs its own failure: no call was refused
+        await _refuse(ctx, state, _refusal_for(state, exc), identify=isinstance(exc, InvalidCallContext))
         return
     elapsed_ms = state.mark("session started")
+    if rehearsal is not None:
+        return
     logger.info(
         "call %s: session started in %.1f ms (agent %s, config from %s; %s)",
         state.call_label,
@@ -92,6 +95,17 @@ async def run_call(ctx: JobContext) -> None:
         },
     )
     await sync_to_async(_mark_answered)(state)
+
+
+def _refusal_for(state: CallState, exc: Exception) -> Refusal:
+    """Why the call start failed, as the Refusal that is logged and stored on the Call."""
+    if isinstance(exc, InvalidCallContext):
+        return Refusal(f"invalid call metadata: {exc.reason}")
+    if isinstance(exc, Refusal):
+        return exc
+    # a plugin or the session failing to start: this call only, the worker goes on
+    logger.error("call %s: could not start the session", state.call_label, exc_info=exc)
+    return Refusal(f"the session could not start: {exc}", call=state.call)
 
 
 async def _route_sip_call(ctx: JobContext, state: CallState) -> None:

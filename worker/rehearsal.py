@@ -9,12 +9,13 @@ bench_call_start`: a warm call started in 105 ms (p50) with all of that on the c
 55 ms after this rehearsal.
 
 rehearse(proc) runs in setup_process, while the process waits for its call. It runs the call's own
-code, worker.entrypoint._build_session then AgentSession.start with the VoiceAgent, in livekit's
-fake job context with its mock room, for an agent that is not in the database (the agents' own
-defaults) and whose LLM, TTS and STT are the OpenAI plugins pointed at a loopback port that
-refuses connections. Then the database part: the lookups a call runs (matching nothing, plus the
-newest Call's own lookup, read-only), the config loader's miss path, and a decryption under a key
-that belongs to no tenant. Nothing is written to the database or Redis, no metric is counted,
+start, worker.entrypoint.run_call with a rehearsal plan (its metadata parsed, the session built
+and started with the VoiceAgent), in livekit's fake job context with its mock room, for an agent
+that is not in the database (the agents' own defaults) and whose LLM, TTS and STT are the OpenAI
+plugins pointed at a loopback port that refuses connections; the plan stands in for the call's
+database part, which is rehearsed next on its own: the lookups a call runs (matching nothing, plus
+the newest Call's own lookup, read-only), the config loader's miss path, and a decryption under a
+key that belongs to no tenant. Nothing is written to the database or Redis, no metric is counted,
 nothing leaves the machine, and the rehearsal's own log records are muted. A rehearsal that fails
 or overruns costs only speed: it is logged once and the call pays those first uses itself.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import socket
 import time
@@ -38,8 +40,8 @@ from agents_app.models import Agent
 from agents_app.runtime_config import build_runtime_config, loader
 from voiceplatform.models import Tenant
 from voiceplatform.selectors import ResolvedCredential
-from worker import entrypoint, factories, transport
-from worker.context import CallContext
+from worker import entrypoint, factories, livekit_compat, transport
+from worker.call_state import CallPlan, CallState
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +113,6 @@ def rehearsal_config() -> dict[str, Any]:
 
 
 async def _rehearse_session(proc: JobProcess, base_url: str) -> None:
-    from livekit.agents.ipc.mock_room import create_mock_room
     from livekit.agents.testing import fake_job_context
 
     config = rehearsal_config()
@@ -119,26 +120,30 @@ async def _rehearse_session(proc: JobProcess, base_url: str) -> None:
     # own loopback URL, not tenant input, so it rides the shared pool most calls use (not the guarded one).
     fields = {"provider": "openai", "base_url": base_url, "account_id": "", "source": "environment"}
     key = ResolvedCredential(secret="rehearsal", **fields)  # noqa: S106
-    plan = entrypoint.CallPlan(config=config, credentials=factories.Credentials(llm=key, tts=key, stt=key))
-    room = create_mock_room()
-    with fake_job_context(room=room, job_id="rehearsal") as job_ctx:
+    plan = CallPlan(config=config, credentials=factories.Credentials(llm=key, tts=key, stt=key))
+    metadata = {
+        "agent_id": config["agent_id"],
+        "tenant_id": config["tenant_id"],
+        "call_type": "test",
+        "caller_number": "+15550100",
+    }
+    room = livekit_compat.mock_room()
+    with fake_job_context(room=room, job_id="rehearsal", job_metadata=json.dumps(metadata)) as job_ctx:
         job_ctx.proc.userdata[entrypoint.VAD_KEY] = proc.userdata.get(entrypoint.VAD_KEY)
-        state = entrypoint.CallState(job_id="rehearsal", room_name="rehearsal")
-        state.context = CallContext(
-            agent_id=config["agent_id"], tenant_id=config["tenant_id"], call_type="test", caller_number="+15550100"
-        )
-        session, agent = entrypoint._build_session(job_ctx, state, plan)
         try:
-            await entrypoint.start_session(session, agent, room, state)
+            await entrypoint.run_call(job_ctx, rehearsal=plan)  # the call's own start, with this plan
+            state: CallState = job_ctx.proc.userdata[entrypoint.STATE_KEY]
             # The greeting's synthesis fails at once (refused); the agent then says it the ordinary
             # way. Close only after that, so the agent is never asked to speak into a closing session.
             while state.opening is not None and state.opening.pending:
                 await asyncio.sleep(0.005)
             await asyncio.sleep(SETTLE_SECONDS)
         finally:
-            await session.aclose()
-            if state.opening is not None:
-                await state.opening.aclose()
+            started: CallState | None = job_ctx.proc.userdata.get(entrypoint.STATE_KEY)
+            if started is not None and started.session is not None:
+                await started.session.aclose()
+            if started is not None and started.opening is not None:
+                await started.opening.aclose()
             await transport.http_client().aclose()  # the pool is bound to this rehearsal's loop
 
 

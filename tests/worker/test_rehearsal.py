@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -24,7 +25,8 @@ from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
-from worker import factories, rehearsal
+from worker import entrypoint, factories, rehearsal
+from worker.call_state import CallPlan, CallState
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the rehearsal reads in the ORM's own thread
 
@@ -105,3 +107,23 @@ def test_the_rehearsal_config_is_a_real_agents_config() -> None:
     assert (config["llm_provider"], config["tts_provider"], config["stt_provider"]) == ("openai", "openai", "openai")
     assert config["inbound"]["business_hours"] is not None and config["inbound"]["holidays"] == []
     assert "{{caller_number}}" in config["system_prompt"]
+
+
+def test_the_rehearsal_runs_the_calls_own_start(proc: JobProcess, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not a copy of its steps: entrypoint.run_call itself, with the rehearsal's plan, up to a started session."""
+    started: list[CallState] = []
+    real_run_call = entrypoint.run_call
+
+    async def recording_run_call(ctx: Any, **kwargs: Any) -> None:
+        await real_run_call(ctx, **kwargs)
+        assert isinstance(kwargs["rehearsal"], CallPlan)
+        started.append(ctx.proc.userdata[entrypoint.STATE_KEY])
+
+    monkeypatch.setattr(entrypoint, "run_call", recording_run_call)
+
+    assert rehearsal.rehearse(proc) is True
+
+    [state] = started
+    assert state.context is not None and state.context.call_type == "test"
+    assert {"prepared", "built", "session started"} <= set(state.stages)
+    assert state.session is not None and state.call is None  # no Call was looked up or created
