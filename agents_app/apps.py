@@ -8,3 +8,7 @@ class AgentsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from agents_app import signals  # noqa: F401  (connects the cache invalidation handlers)
+        from agents_app.selectors import agent_dashboard_counts
+        from voiceplatform.dashboard import register_counts
+
+        register_counts("agents_app.agents", agent_dashboard_counts, order=10)

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import Max, QuerySet
 from django.http import Http404
+from django.template.defaultfilters import pluralize
 
 from agents_app import catalog
 from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
+from voiceplatform.dashboard import DashboardStat
 from voiceplatform.models import Tenant
 
 
@@ -96,3 +98,11 @@ def agent_summary(agent: Agent) -> AgentSummary:
         stt_provider=catalog.stt_provider(agent.stt_provider),
         stt_model=catalog.stt_model(agent.stt_provider, agent.effective_stt_model),
     )
+
+
+def agent_dashboard_counts(tenant: Tenant) -> list[DashboardStat]:
+    """The dashboard's agents tile (registered in AgentsAppConfig.ready)."""
+    agents = Agent.objects.for_tenant(tenant)
+    total, active = agents.count(), agents.filter(is_active=True).count()
+    label = f"agent{pluralize(total)} ({active} active)"
+    return [DashboardStat(value=total, label=label, url_name="agents-agent-list")]

@@ -12,6 +12,9 @@ class TelephonyAppConfig(AppConfig):
         from telephony_app import signals  # noqa: F401  (connects the number cache invalidation handlers)
         from telephony_app.agent_references import PhoneNumberReferences
         from telephony_app.agent_views import agent_talk_links
+        from telephony_app.dashboard import call_dashboard_counts
+        from voiceplatform.dashboard import register_counts
 
         register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())
         register_agent_links("telephony_app.talk", agent_talk_links)
+        register_counts("telephony_app.calls", call_dashboard_counts, order=20)

@@ -12,9 +12,9 @@ from typing import TypeVar
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Model, QuerySet
 from django.http import Http404
+from django.template.defaultfilters import pluralize
 
-from agents_app.models import Agent
-from telephony_app.models import ACTIVE_STATUSES, Call
+from voiceplatform.dashboard import DashboardStat, registered_counts
 from voiceplatform.models import (
     PROVIDER_ENV,
     ApiKey,
@@ -143,24 +143,19 @@ def _environment_credential(provider: str) -> ResolvedCredential | None:
     )
 
 
-@dataclass(frozen=True)
-class DashboardCounts:
-    members: int
-    active_api_keys: int
-    provider_credentials: int
-    agents: int
-    active_agents: int
-    calls: int
-    active_calls: int
+def dashboard_counts(*, tenant: Tenant) -> list[DashboardStat]:
+    """The dashboard's tiles: each app's (voiceplatform.dashboard registry), then the tenant's own."""
+    return [
+        *registered_counts(tenant=tenant),
+        _stat(Membership.objects.for_tenant(tenant).count(), "member", "tenancy-member-list"),
+        _stat(
+            ApiKey.objects.for_tenant(tenant).filter(revoked_at__isnull=True).count(),
+            "active API key",
+            "tenancy-apikey-list",
+        ),
+        _stat(ProviderCredential.objects.for_tenant(tenant).count(), "provider key", "tenancy-credential-list"),
+    ]
 
 
-def dashboard_counts(*, tenant: Tenant) -> DashboardCounts:
-    return DashboardCounts(
-        members=Membership.objects.for_tenant(tenant).count(),
-        active_api_keys=ApiKey.objects.for_tenant(tenant).filter(revoked_at__isnull=True).count(),
-        provider_credentials=ProviderCredential.objects.for_tenant(tenant).count(),
-        agents=Agent.objects.for_tenant(tenant).count(),
-        active_agents=Agent.objects.for_tenant(tenant).filter(is_active=True).count(),
-        calls=Call.objects.for_tenant(tenant).count(),
-        active_calls=Call.objects.for_tenant(tenant).filter(status__in=ACTIVE_STATUSES).count(),
-    )
+def _stat(value: int, noun: str, url_name: str) -> DashboardStat:
+    return DashboardStat(value=value, label=f"{noun}{pluralize(value)}", url_name=url_name)
