@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from agents_app import services
+from agents_app import config_cache, services
 from agents_app.models import OUTBOUND_NOT_ACTIVE, RECORDING_NOT_ACTIVE, Agent, BusinessHours, Holiday, PromptVersion
 from agents_app.references import agent_references
 from agents_app.runtime_config import loader
@@ -172,7 +172,12 @@ class AgentAdmin(TenantScopedAdmin):
             deleted.delete()
         formset.save_m2m()
         if formset.model is not PromptVersion:
-            form.instance.save(update_fields=["updated_at"])  # refreshes the cached config after the schedule
+            form.instance.save(update_fields=["updated_at"])  # the schedule is part of the agent's config
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        """After the inlines (hours, holidays): the config refreshed, then its numbers dropped, on commit."""
+        super().save_related(request, form, formsets, change)
+        config_cache.agent_changed(tenant=form.instance.tenant, agent=form.instance)
 
     # Deleting: the confirmation pages name what refers to each agent (other agents' IVR options,
     # phone numbers, campaigns), and confirming detaches them with the delete, as in the portal.

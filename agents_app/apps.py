@@ -7,8 +7,9 @@ class AgentsAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from agents_app import signals  # noqa: F401  (connects the cache invalidation handlers)
+        from agents_app import config_cache
         from agents_app.selectors import agent_dashboard_counts
         from voiceplatform.dashboard import register_counts
 
         register_counts("agents_app.agents", agent_dashboard_counts, order=10)
+        config_cache.register()  # a tenant's change refreshes its agents' configs (voiceplatform.change_hooks)

@@ -126,6 +126,8 @@ class IvrOptionReferences:
         return found
 
     def detach(self, *, tenant: Tenant, agent: Agent) -> None:
+        from agents_app import config_cache
+
         for other in _referring_agents(tenant=tenant, agent=agent):
             menu = dict(other.ivr_menu)
             menu["options"] = [
@@ -134,7 +136,8 @@ class IvrOptionReferences:
                 if not (option.get("action") == "agent" and option.get("agentId") == str(agent.code))
             ]
             other.ivr_menu = menu if menu["options"] or menu.get("prompt") else {}
-            other.save(update_fields=["ivr_menu", "updated_at"])  # save(): refreshes its cached config on commit
+            other.save(update_fields=["ivr_menu", "updated_at"])
+            config_cache.agent_changed(tenant=tenant, agent=other)
 
 
 def dangling_ivr_targets(*, tenant: Tenant, menu: Any, own_code: uuid.UUID | str | None = None) -> list[str]:

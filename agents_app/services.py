@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 
+from agents_app import config_cache
 from agents_app.models import PROMPT_FIELDS, Agent, BusinessHours, Holiday, PromptVersion
 from agents_app.references import AgentReference, agent_references, agent_references_detach
 from agents_app.validation import HoursRange, normalize_e164, parse_business_hours, parse_holidays
@@ -171,6 +172,7 @@ def agent_create(
     agent.save()
     _write_schedule(agent, ranges, parsed_holidays)
     _write_prompt_version(agent, actor=actor, note=note or "Created")
+    config_cache.agent_changed(tenant=tenant, agent=agent)
     logger.info("agent %s created by %s", agent.code, actor.label)
     return agent
 
@@ -196,6 +198,7 @@ def agent_update(
     _write_schedule(agent, ranges, parsed_holidays)
     if any(getattr(agent, name) != value for name, value in before.items()):
         _write_prompt_version(agent, actor=actor, note=note)
+    config_cache.agent_changed(tenant=tenant, agent=agent)
     return agent
 
 
@@ -203,7 +206,8 @@ def agent_update(
 def agent_set_active(*, tenant: Tenant, agent: Agent, is_active: bool) -> Agent:
     agent = Agent.objects.for_tenant(tenant).select_for_update().get(pk=agent.pk)
     agent.is_active = is_active
-    agent.save(update_fields=["is_active", "updated_at"])  # save(), not update(): the cache listens to it
+    agent.save(update_fields=["is_active", "updated_at"])
+    config_cache.agent_changed(tenant=tenant, agent=agent)
     return agent
 
 
@@ -227,6 +231,7 @@ def agent_duplicate(*, tenant: Tenant, agent: Agent, actor: Actor, name: str = "
         for h in Holiday.objects.for_tenant(tenant).filter(agent=source)
     )
     _write_prompt_version(copy, actor=actor, note=f"Duplicated from {source.name}")
+    config_cache.agent_changed(tenant=tenant, agent=copy)
     return copy
 
 
@@ -241,6 +246,7 @@ def agent_delete(*, tenant: Tenant, agent: Agent, detach: bool = False) -> list[
         raise AgentInUse(agent, references)
     if references:
         agent_references_detach(tenant=tenant, agent=agent)
+    config_cache.agent_changed(tenant=tenant, agent=agent)  # its config removed, its numbers dropped
     agent.delete()
     logger.info("agent %s deleted, %d references detached", agent.code, len(references))
     return references

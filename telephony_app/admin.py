@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem
 from telephony_app.models import Call, PhoneNumber
+from telephony_app.number_cache import inbound_numbers_forget_on_commit
 from voiceplatform.admin import TenantScopedAdmin
 
 
@@ -80,3 +81,20 @@ class PhoneNumberAdmin(TenantScopedAdmin):
     list_select_related = ["tenant", "agent"]
     fields = ["code", "tenant", "number", "label", "provider", "agent", "is_active", "sip_trunk_id"]
     readonly_fields = ["code", "created_at", "updated_at"]
+
+    # Every write drops the inbound number cache's entries on commit (a renumbered line: both).
+
+    def save_model(self, request: HttpRequest, obj: PhoneNumber, form: forms.ModelForm, change: bool) -> None:
+        stored = form.initial.get("number", "") if change else ""
+        super().save_model(request, obj, form, change)
+        inbound_numbers_forget_on_commit([obj.number, stored])
+
+    def delete_model(self, request: HttpRequest, obj: PhoneNumber) -> None:
+        number = obj.number
+        super().delete_model(request, obj)
+        inbound_numbers_forget_on_commit([number])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PhoneNumber]) -> None:
+        numbers = list(queryset.values_list("number", flat=True))
+        super().delete_queryset(request, queryset)
+        inbound_numbers_forget_on_commit(numbers)

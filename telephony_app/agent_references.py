@@ -6,6 +6,7 @@ from __future__ import annotations
 from agents_app.models import Agent
 from agents_app.references import AgentReference
 from telephony_app.models import PhoneNumber
+from telephony_app.number_cache import inbound_numbers_forget_on_commit
 from voiceplatform.models import Tenant
 
 
@@ -28,4 +29,5 @@ class PhoneNumberReferences:
     def detach(self, *, tenant: Tenant, agent: Agent) -> None:
         for number in PhoneNumber.objects.for_tenant(tenant).filter(agent=agent):
             number.agent = None
-            number.save(update_fields=["agent", "updated_at"])  # save(): the number cache forgets it on commit
+            number.save(update_fields=["agent", "updated_at"])
+            inbound_numbers_forget_on_commit([number.number])

@@ -7,14 +7,20 @@ class TelephonyAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from agents_app import config_cache
         from agents_app.agent_links import register_agent_links
         from agents_app.references import register_agent_references
-        from telephony_app import signals  # noqa: F401  (connects the number cache invalidation handlers)
         from telephony_app.agent_references import PhoneNumberReferences
         from telephony_app.agent_views import agent_talk_links
         from telephony_app.dashboard import call_dashboard_counts
+        from telephony_app.number_cache import tenant_numbers_drop, twilio_credential_numbers_drop
+        from voiceplatform.change_hooks import register_credential_hook
         from voiceplatform.dashboard import register_counts
 
         register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())
         register_agent_links("telephony_app.talk", agent_talk_links)
         register_counts("telephony_app.calls", call_dashboard_counts, order=20)
+        # The inbound number cache: dropped after agents_app refreshed the configs it copies, and
+        # when a Twilio credential changes (no signal handlers: see agents_app/config_cache.py).
+        config_cache.register_dependent("telephony_app.inbound_numbers", tenant_numbers_drop)
+        register_credential_hook("telephony_app.inbound_numbers", twilio_credential_numbers_drop)

@@ -4,11 +4,14 @@ Every inbound webhook starts from the number that was dialed: which PhoneNumber 
 (tenant), which agent answers it and by what rules (business hours), and the tenant's Twilio
 credential that must have signed the request. Read from PostgreSQL and the config cache those are
 two queries, a second Redis read and about 4 ms of ORM work per call; here they are one Redis GET.
-Entries are written on a miss, dropped on commit by the signal handlers in telephony_app/signals.py
-whenever a number, agent (its business hours and holidays are saved with it), tenant or Twilio
-credential changes, and expire after NUMBER_CACHE_TTL_SECONDS anyway, which bounds what a change
-made by a path without signals (a queryset update) could leave behind. Redis down: straight to the
-database.
+Entries are written on a miss and dropped on commit, explicitly, by every write that changes what
+they hold: a number's own services (telephony_app/services.py, its admin, the agent-delete detach);
+an agent, its hours, holidays or menu, or its tenant, through agents_app.config_cache, which drops
+the tenant's numbers (tenant_numbers_drop) only after it refreshed the agents' configs, so an entry
+filled right after reads the new config; a Twilio credential, through voiceplatform.change_hooks
+(twilio_credential_numbers_drop). Both are registered in TelephonyAppConfig.ready. Entries expire
+after NUMBER_CACHE_TTL_SECONDS anyway, which bounds what a write that bypasses the services (a
+queryset update) could leave behind. Redis down: straight to the database.
 
 Keys are vp:inbound:v3:<E.164 number>, not per tenant, on purpose: numbers are unique across
 the platform, and the number is what tells us the tenant (see phone_number_for_inbound). Values
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +129,31 @@ def inbound_numbers_forget_on_commit(numbers: Iterable[str]) -> None:
         transaction.on_commit(lambda: inbound_numbers_forget(wanted))
 
 
-def tenant_numbers(tenant_id: int) -> list[str]:
+def tenant_numbers(tenant: Tenant) -> list[str]:
     """Every number of a tenant (what to forget when its agents, name or credential change)."""
-    return list(PhoneNumber.objects.filter(tenant_id=tenant_id).values_list("number", flat=True))
+    return list(PhoneNumber.objects.for_tenant(tenant).values_list("number", flat=True))
+
+
+def tenant_numbers_drop(tenant: Tenant) -> Callable[[], None]:
+    """The tenant's numbers, read now (before a delete takes them), to forget once the write commits.
+
+    agents_app.config_cache runs it after refreshing the configs of the tenant's agents: an entry
+    carries its number's agent and the agent's inbound rules, and its tenant."""
+    numbers = tenant_numbers(tenant)
+    return lambda: inbound_numbers_forget(numbers)
+
+
+def twilio_credential_numbers_drop(tenant: Tenant, provider: str) -> Callable[[], None]:
+    """A new, rotated or removed Twilio auth token must sign the very next webhook: the tenant's
+    entries (they carry its credential) are forgotten once the write commits."""
+    if provider != Provider.TWILIO:
+        return lambda: None
+    return tenant_numbers_drop(tenant)
+
+
+def phone_number_stored(phone_number: PhoneNumber) -> str:
+    """The number as stored now ("" for a new row), so a renumbered line also drops its old entry."""
+    if phone_number.pk is None:
+        return ""
+    stored = PhoneNumber.objects.for_tenant(phone_number.tenant).filter(pk=phone_number.pk)
+    return stored.values_list("number", flat=True).first() or ""

@@ -26,6 +26,7 @@ from telephony_app.models import (
     NumberProvider,
     PhoneNumber,
 )
+from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_number_stored
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -342,7 +343,9 @@ def _save_phone_number(phone_number: PhoneNumber) -> PhoneNumber:
     phone_number.full_clean(validate_unique=False)  # uniqueness: checked above, and by the index below
     try:
         with transaction.atomic():
+            stored = phone_number_stored(phone_number)
             phone_number.save()
+            inbound_numbers_forget_on_commit([phone_number.number, stored])
     except IntegrityError:  # another request registered the same number in between
         raise ValidationError({"number": NUMBER_TAKEN}) from None
     return phone_number
@@ -412,4 +415,6 @@ def phone_number_delete(*, tenant: Tenant, phone_number: PhoneNumber) -> None:
     """The tenant's number is removed; its past calls stay in the call log."""
     if phone_number.tenant_id != tenant.pk:
         raise ValidationError("No such phone number.")
-    phone_number.delete()
+    with transaction.atomic():
+        phone_number.delete()
+        inbound_numbers_forget_on_commit([phone_number.number])

@@ -12,8 +12,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
+from voiceplatform import change_hooks
 from voiceplatform.models import ApiKey, Invitation, Membership, ProviderCredential, Tenant
-from voiceplatform.services import invitation_revoke, membership_change_check
+from voiceplatform.services import invitation_revoke, membership_change_check, tenant_delete
 
 
 def staff_tenant_ids(request: HttpRequest) -> list[int]:
@@ -71,6 +72,21 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return request.user.is_superuser
+
+    # What higher apps keep about a tenant (its agents' configs, its numbers' routing entries) is
+    # refreshed on commit, as after the services' writes.
+
+    def save_model(self, request: HttpRequest, obj: Tenant, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            change_hooks.tenant_changed(tenant=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Tenant) -> None:
+        tenant_delete(tenant=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tenant]) -> None:
+        for tenant in queryset:
+            tenant_delete(tenant=tenant)
 
 
 @admin.register(Membership)
@@ -231,6 +247,23 @@ class ProviderCredentialAdmin(TenantScopedAdmin):
     list_filter = ["provider"]
     search_fields = ["tenant__name", "provider"]
     readonly_fields = ["masked_secret", "created_at", "updated_at"]
+
+    # A Twilio token signs the inbound webhooks: its change reaches the number cache on commit.
+
+    def save_model(self, request: HttpRequest, obj: ProviderCredential, form: forms.ModelForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        for provider in {obj.provider, form.initial.get("provider") or obj.provider}:
+            change_hooks.credential_changed(tenant=obj.tenant, provider=provider)
+
+    def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
+        super().delete_model(request, obj)
+        change_hooks.credential_changed(tenant=obj.tenant, provider=obj.provider)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[ProviderCredential]) -> None:
+        credentials = list(queryset.select_related("tenant"))
+        super().delete_queryset(request, queryset)
+        for credential in credentials:
+            change_hooks.credential_changed(tenant=credential.tenant, provider=credential.provider)
 
 
 class ScopedUserAdmin(UserAdmin):

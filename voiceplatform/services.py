@@ -6,8 +6,10 @@ import logging
 import secrets
 import smtplib
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from voiceplatform import change_hooks
 from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
 from voiceplatform.models import (
     API_KEY_PREFIX_LENGTH,
@@ -48,6 +51,31 @@ def tenant_create(*, name: str, slug: str, timezone_name: str = "UTC", owner: Ab
     if owner is not None:
         Membership.objects.create(tenant=tenant, user=owner, role=Role.OWNER)
     return tenant
+
+
+TENANT_EDITABLE_FIELDS = frozenset({"name", "slug", "timezone"})
+
+
+@transaction.atomic
+def tenant_update(*, tenant: Tenant, fields: Mapping[str, Any]) -> Tenant:
+    """Change a tenant's name, slug or time zone; what higher apps keep about it is refreshed on commit."""
+    unknown = set(fields) - TENANT_EDITABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not tenant fields: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        setattr(tenant, name, value)
+    tenant.full_clean()
+    tenant.save()
+    change_hooks.tenant_changed(tenant=tenant)
+    return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, tenant: Tenant) -> None:
+    """Delete a tenant with everything it owns; the caches of its agents and numbers go on commit."""
+    change_hooks.tenant_changed(tenant=tenant)  # before the delete: the hooks read what it owns
+    tenant.delete()
+    logger.info("tenant %s deleted", tenant.slug)
 
 
 INVITATION_SALT = "voiceplatform.invitation"
@@ -283,12 +311,15 @@ def credential_set(
         raise ValidationError({"secret": "Enter the API key (or auth token) for this provider."})
     credential.full_clean(exclude=["tenant"])
     credential.save()
+    change_hooks.credential_changed(tenant=tenant, provider=provider)
     logger.info("provider credential %s saved for tenant %s (%s)", provider, tenant.slug, credential.masked_secret)
     return credential
 
 
+@transaction.atomic
 def credential_delete(*, tenant: Tenant, credential: ProviderCredential) -> None:
     ProviderCredential.objects.for_tenant(tenant).filter(pk=credential.pk).delete()
+    change_hooks.credential_changed(tenant=tenant, provider=credential.provider)
     logger.info("provider credential %s deleted for tenant %s", credential.provider, tenant.slug)
 
 

@@ -16,7 +16,7 @@ from agents_app.services import agent_delete, agent_set_active, agent_update
 from tests.agents_app.conftest import BRITISH_LADY
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import ProviderCredential, Tenant
-from voiceplatform.services import api_key_create, credential_set
+from voiceplatform.services import api_key_create, credential_set, tenant_update
 
 REFERENCE_FIELDS = {
     "agent_id",
@@ -172,7 +172,7 @@ def test_runtime_config_of_another_tenants_agent_is_a_404(tenant, other_tenant, 
 @pytest.mark.django_db(transaction=True)
 def test_an_edit_is_visible_on_the_very_next_read(make_agent, fresh_loader):
     tenant = Tenant.objects.create(name="Acme", slug="acme", timezone="UTC")
-    agent = make_agent(tenant)  # committed: the signal has already written the config to Redis
+    agent = make_agent(tenant)  # committed: agent_create has already written the config to Redis
     assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).source == "cache"
 
     agent_update(tenant=tenant, agent=agent, actor=SYSTEM, fields={"system_prompt": "Only sell boots."})
@@ -227,8 +227,7 @@ def test_a_tenant_time_zone_change_reaches_its_agents_configs(
     fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     with django_capture_on_commit_callbacks(execute=True):
-        tenant.timezone = "Asia/Tokyo"
-        tenant.save()
+        tenant_update(tenant=tenant, fields={"timezone": "Asia/Tokyo"})
 
     assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config["tenant_timezone"] == "Asia/Tokyo"
 
