@@ -43,7 +43,7 @@ from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.devtools.fake_openai import LocalProviderServer
 from voiceplatform.models import Tenant
-from voiceplatform.services import credential_set, tenant_create
+from voiceplatform.services import credential_set, tenant_create, tenant_delete
 from worker import livekit_compat
 from worker.server import build_server
 
@@ -154,7 +154,7 @@ class Command(BaseCommand):
             entry_logger.removeHandler(times)
             entry_logger.setLevel(saved[0])
             entry_logger.propagate = saved[1]
-            tenant.delete()
+            tenant_delete(tenant=tenant)
             provider.stop()
         warm, cold, rss_mb, at_endpoint = result
         started = list(times.session_started_ms.values())[1:]  # the uncounted first call left out

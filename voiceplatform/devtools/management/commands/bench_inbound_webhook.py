@@ -40,7 +40,7 @@ from telephony_app.services import phone_number_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.devtools.fake_livekit import FakeLiveKitServer
 from voiceplatform.models import Tenant
-from voiceplatform.services import credential_set, tenant_create
+from voiceplatform.services import credential_set, tenant_create, tenant_delete
 
 BASE_DIR = Path(settings.BASE_DIR)
 VOICE_PATH = "/api/v1/telephony/twilio/voice"
@@ -149,7 +149,7 @@ class Command(BaseCommand):
             if server is not None:
                 self._stop(server)
             livekit.stop()
-            tenant.delete()  # its calls, number, agent and credential go with it
+            tenant_delete(tenant=tenant)  # its calls, number, agent and credential go with it
             self._vacuum()
         self._report(result, rps=rps, seconds=seconds, calls=calls, rooms=len(livekit.rooms))
 

@@ -22,7 +22,7 @@ from agents_app.runtime_config import _load_from_database, loader
 from agents_app.services import agent_create, agent_update
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
-from voiceplatform.services import api_key_create, tenant_create
+from voiceplatform.services import api_key_create, tenant_create, tenant_delete
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -72,7 +72,7 @@ class Command(BaseCommand):
         try:
             self._run(tenant, agents_count, reads, options["base_url"])
         finally:
-            tenant.delete()  # the delete signals also drop the bench agents' cache entries
+            tenant_delete(tenant=tenant)  # drops the bench agents' cache entries on commit
 
     def _run(self, tenant: Tenant, agents_count: int, reads: int, base_url: str) -> None:
         agents = [
