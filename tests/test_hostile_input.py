@@ -21,9 +21,9 @@ from agents_app.services import agent_create
 from telephony_app.models import Call, CallDirection, PhoneNumber
 from telephony_app.services import call_create, phone_number_create
 from tests.factories import UserFactory
-from tests.telephony_app.fake_livekit import KEY, SECRET
 from tests.telephony_app.test_livekit_webhook import event_body, sign
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_livekit import KEY, SECRET
 from voiceplatform.hostile_input import MAX_JSON_DEPTH
 from voiceplatform.models import ApiKey, ProviderCredential, Tenant
 from voiceplatform.services import api_key_create, credential_set

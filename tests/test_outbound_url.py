@@ -18,10 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.factories import UserFactory
-from tests.worker.fake_openai import FakeOpenAI
 from tests.worker.test_chat import _agent, _no_provider_keys_in_the_environment  # noqa: F401
 from voiceplatform import outbound_url
 from voiceplatform.config import ConfigError, Settings
+from voiceplatform.devtools.fake_openai import FakeOpenAI
 from voiceplatform.models import ProviderCredential
 from voiceplatform.services import credential_set
 

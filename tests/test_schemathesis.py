@@ -23,8 +23,8 @@ from schemathesis.specs.openapi.checks import (
 from agents_app.services import agent_create
 from telephony_app.models import CallDirection
 from telephony_app.services import call_create, phone_number_create
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.models import Tenant
 from voiceplatform.services import api_key_create, credential_set
 from voiceplatform.wsgi import application

@@ -17,10 +17,10 @@ from agents_app.services import agent_create, agent_update
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.services import call_create, call_finish, phone_number_create
 from tests.factories import MembershipFactory, ProviderCredentialFactory, UserFactory
-from tests.telephony_app.fake_livekit import KEY as LIVEKIT_KEY
-from tests.telephony_app.fake_livekit import SECRET as LIVEKIT_SECRET
-from tests.telephony_app.fake_livekit import FakeLiveKit
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_livekit import KEY as LIVEKIT_KEY
+from voiceplatform.devtools.fake_livekit import SECRET as LIVEKIT_SECRET
+from voiceplatform.devtools.fake_livekit import FakeLiveKit
 from voiceplatform.models import (
     GLOBAL_MODELS,
     ApiKey,
@@ -302,7 +302,7 @@ _BY_NAME = {case.url_name: case for case in OBJECT_URLS}
 
 @pytest.fixture(autouse=True)
 def _fake_livekit(settings) -> Iterator[None]:
-    """A local LiveKit (tests/telephony_app/fake_livekit.py), so that a test session can start at home."""
+    """A local LiveKit (voiceplatform/devtools/fake_livekit.py), so that a test session can start at home."""
     with FakeLiveKit() as fake:
         settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = (
             fake.url,

@@ -16,8 +16,8 @@ from playwright.sync_api import expect
 
 from agents_app.services import agent_create
 from telephony_app.models import Call, CallDirection, CallStatus
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.services import credential_set
 
 

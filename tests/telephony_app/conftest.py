@@ -12,8 +12,8 @@ from agents_app.models import Agent
 from agents_app.services import agent_create
 from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.models import Tenant
 
 # What the `livekit` fixture configures: the worker's dispatch name and LiveKit's SIP host.

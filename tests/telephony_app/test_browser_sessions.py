@@ -1,5 +1,5 @@
 """Browser test calls: the service, the portal's "Test agent" page and its token request, against a local
-fake of LiveKit's Twirp API (tests/telephony_app/fake_livekit.py). The page's JavaScript runs in
+fake of LiveKit's Twirp API (voiceplatform/devtools/fake_livekit.py). The page's JavaScript runs in
 tests/browser/."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from livekit import api
 
 from telephony_app import browser_sessions, livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus
-from tests.telephony_app.fake_livekit import KEY, SECRET
 from voiceplatform.actor import Actor
+from voiceplatform.devtools.fake_livekit import KEY, SECRET
 from voiceplatform.services import credential_set
 
 

@@ -12,7 +12,7 @@ from livekit import api
 
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus
-from tests.telephony_app.fake_livekit import KEY, SECRET
+from voiceplatform.devtools.fake_livekit import KEY, SECRET
 from voiceplatform.services import credential_set
 
 METADATA = {"agent_id": "a1", "tenant_id": "t1", "call_id": "c1", "call_type": "test"}

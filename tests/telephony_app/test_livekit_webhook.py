@@ -3,9 +3,7 @@ livekit-api's own AccessToken carrying the sha256 claim of the body, in the Auth
 
 from __future__ import annotations
 
-import base64
 import datetime
-import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -21,7 +19,8 @@ from livekit import api
 
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_finish, call_transition
-from tests.telephony_app.fake_livekit import KEY, SECRET
+from voiceplatform.devtools.fake_livekit import KEY, SECRET
+from voiceplatform.devtools.fake_livekit import sign_webhook as sign
 from worker.call_report import write_call_log
 from worker.call_state import CallState
 
@@ -59,18 +58,6 @@ def event_body(
             api.ParticipantInfo(sid="PA_x", identity=identity, kind=kind, attributes=attributes or {})
         )
     return json_format.MessageToJson(message)
-
-
-def sign(
-    body: str,
-    *,
-    key: str = KEY,
-    secret: str = SECRET,
-    ttl: datetime.timedelta = datetime.timedelta(minutes=5),
-    sha256_of: str | None = None,
-) -> str:
-    digest = base64.b64encode(hashlib.sha256((body if sha256_of is None else sha256_of).encode()).digest()).decode()
-    return api.AccessToken(key, secret).with_sha256(digest).with_ttl(ttl).to_jwt()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The reconciliation: calls left open whose LiveKit room is gone are ended; LiveKit's room list comes
-from a local fake of its Twirp API (tests/telephony_app/fake_livekit.py) speaking the real protocol."""
+from a local fake of its Twirp API (voiceplatform/devtools/fake_livekit.py) speaking the real protocol."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from telephony_app import tasks
 from telephony_app.livekit_sync import RECONCILED_REASON, calls_reconcile
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_transition
-from tests.telephony_app.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.celery import app as celery_app
+from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from worker.call_report import write_call_log
 from worker.call_state import CallState
 

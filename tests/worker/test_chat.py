@@ -1,7 +1,7 @@
 """The text chat playground: a real AgentSession in text mode, the agent's own LLM over HTTP.
 
 The LLM is the real openai plugin talking to a local fake OpenAI-compatible server
-(tests/worker/fake_openai.py) that speaks the streaming protocol; the tenant's credential points
+(voiceplatform/devtools/fake_openai.py) that speaks the streaming protocol; the tenant's credential points
 at it. Nothing else is replaced: the loader, the Call rows, the API and the portal are real.
 """
 
@@ -21,8 +21,8 @@ from agents_app.services import agent_create
 from telephony_app import chat
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_create
-from tests.worker.fake_openai import FakeOpenAI, error, text, tool_call
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_openai import FakeOpenAI, error, text, tool_call
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.services import credential_set
 from worker.agent import ERROR_APOLOGY, TRANSFER_LINE

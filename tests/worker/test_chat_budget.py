@@ -14,8 +14,8 @@ import pytest
 from django.urls import reverse
 
 from telephony_app.models import Call, CallStatus
-from tests.worker.fake_openai import FakeOpenAI, text
 from tests.worker.test_chat import _agent, _no_provider_keys_in_the_environment  # noqa: F401
+from voiceplatform.devtools.fake_openai import FakeOpenAI, text
 from voiceplatform.services import credential_set
 
 BUDGET = 4

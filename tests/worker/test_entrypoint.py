@@ -2,7 +2,7 @@
 
 run_call and finish_call run unchanged against a real fake JobContext (livekit's
 fake_job_context, with the mock room job processes use for simulated jobs), real PostgreSQL and
-Redis, and real provider plugins pointed at LocalProviderServer, an OpenAI-compatible server on
+Redis, and real provider plugins pointed at FakeOpenAI, an OpenAI-compatible server on
 127.0.0.1 with scripted answers. The job's shutdown sequence (session closed, then
 on_session_end) is what the helper does after run_call asks the job to end.
 """
@@ -29,7 +29,7 @@ from agents_app.services import agent_create, agent_delete, agent_set_active
 from telephony_app.models import Call, CallStatus
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
-from voiceplatform.devtools.fake_openai import LocalProviderServer, Reply
+from voiceplatform.devtools.fake_openai import FakeOpenAI, error, text, tool_call
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set
 from worker import entrypoint
@@ -45,21 +45,21 @@ VAD = silero.VAD.load()
 
 @pytest.fixture(scope="module")
 def provider() -> Any:
-    server = LocalProviderServer().start()
+    server = FakeOpenAI().start()
     yield server
     server.stop()
 
 
 @pytest.fixture(autouse=True)
-def _scripted_provider(provider: LocalProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    provider.reset(default=Reply(text="All right."))
+def _scripted_provider(provider: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider.reset(default=text("All right."))
     # Every plugin reaches the local server through the tenant's credentials (make_voice_agent),
     # never through the worker's environment: an OpenAI client falling back to it fails loudly.
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/not-the-tenants-server/v1")
 
 
 @pytest.fixture
-def make_voice_agent(provider: LocalProviderServer) -> Callable[..., Agent]:
+def make_voice_agent(provider: FakeOpenAI) -> Callable[..., Agent]:
     """An agent whose LLM is the local server (OpenAI-compatible) and whose voice is OpenAI TTS."""
 
     def make(tenant: Tenant, **fields: Any) -> Agent:
@@ -167,7 +167,7 @@ def roles(call: Call) -> list[tuple[str, str]]:
 def test_call_greets_converses_and_writes_the_call_log(tenant, make_voice_agent, provider):
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Goodbye, have a nice day."))
+    provider.add(tool_call("end_call"), text("Goodbye, have a nice day."))
 
     result = run(run_job(metadata(agent, tenant=tenant, call=call), during=says("That's all, bye.")))
 
@@ -197,7 +197,7 @@ def test_call_greets_converses_and_writes_the_call_log(tenant, make_voice_agent,
 def test_transfer_to_human_ends_as_transferred(tenant, make_voice_agent, provider):
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)
-    provider.reply(Reply(tool_calls=(("transfer_to_human", {}),)))
+    provider.add(tool_call("transfer_to_human"))
     caller = next(iter(create_mock_room().remote_participants.values()))
     caller.kind = rtc.ParticipantKind.PARTICIPANT_KIND_SIP  # a phone caller, so the line can be transferred
     try:
@@ -214,7 +214,7 @@ def test_transfer_to_human_ends_as_transferred(tenant, make_voice_agent, provide
 def test_provider_error_mid_call_is_recorded_and_the_call_goes_on(tenant, make_voice_agent, provider, caplog):
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)
-    provider.reply(Reply(status=400), Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye now."))
+    provider.add(error(400), tool_call("end_call"), text("Bye now."))
 
     async def two_turns(session: AgentSession) -> None:
         await agent_said(session, GREETING)
@@ -255,7 +255,7 @@ def test_default_config_apologises_and_records_its_source(tenant, make_voice_age
 
 def test_sip_call_without_call_id_gets_a_call_row(tenant, make_voice_agent, provider):
     agent = make_voice_agent(tenant)
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
     document = metadata(agent, call_type="inbound", caller_number="+14155550100", callee_number="+12125550100")
 
     result = run(run_job(document, during=says("Bye.")))
@@ -422,14 +422,14 @@ def test_turn_metrics_pair_each_answer_with_the_callers_turn():
 # --------------------------------------------------------------------------------------------
 
 
-def _greeting_requests(provider: LocalProviderServer) -> list[Any]:
-    return [r for r in provider.requests("/audio/speech") if "thanks for calling Acme" in r.speech_text]
+def _greeting_requests(provider: FakeOpenAI) -> list[Any]:
+    return [r for r in provider.requests_to("/audio/speech") if "thanks for calling Acme" in r.speech_text]
 
 
 def test_greeting_goes_to_the_tts_before_the_session_has_started(tenant, make_voice_agent, provider, caplog):
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
     caplog.set_level("INFO", logger="worker.entrypoint")
 
     run(run_job(metadata(agent, tenant=tenant, call=call), during=says("Bye.")))
@@ -449,7 +449,7 @@ def test_the_plugins_open_their_connections_only_once_the_session_has_started(
 ):
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
     caplog.set_level("INFO", logger="worker.entrypoint")
 
     run(run_job(metadata(agent, tenant=tenant, call=call), during=says("Bye.")))
@@ -457,10 +457,10 @@ def test_the_plugins_open_their_connections_only_once_the_session_has_started(
     started = next(r for r in caplog.records if getattr(r, "start_ms", None) is not None)
     session_started_at = started.job_started_at + started.start_ms / 1000
     # the LLM's prewarm (GET /models) waits for the session to have started, then still runs
-    [llm_prewarm] = provider.requests("/models")
+    [llm_prewarm] = provider.requests_to("/models")
     assert llm_prewarm.at >= session_started_at
     # the TTS needs none: the greeting's own synthesis request opened its connection
-    assert [r.path for r in provider.requests("/")] == []
+    assert [r.path for r in provider.requests_to("/")] == []
     assert roles(call.__class__.objects.get(pk=call.pk))[0] == ("assistant", GREETING)
 
 
@@ -468,7 +468,7 @@ def test_greeting_is_still_spoken_when_its_early_synthesis_fails(tenant, make_vo
     agent = make_voice_agent(tenant)
     call = new_call(tenant, agent)
     provider.fail_speech(1)  # the early request fails; the agent's ordinary TTS path says it instead
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
 
     run(run_job(metadata(agent, tenant=tenant, call=call), during=says("Bye.")))
 

@@ -12,6 +12,7 @@ from telephony_app.services import call_create, phone_number_create
 from tests.worker import test_entrypoint as base
 from tests.worker.test_entrypoint import TRANSFER_NUMBER, roles
 from tests.worker.test_sip_route import CALLER, NUMBER, make_room, run, run_sip_job, sip_participant
+from voiceplatform.devtools.fake_openai import text, tool_call
 
 provider = base.provider
 _scripted_provider = base._scripted_provider
@@ -44,7 +45,7 @@ def test_a_sip_caller_over_the_limit_is_forwarded_to_the_transfer_number(tenant,
     busy = Call.objects.for_tenant(tenant).exclude(pk=open_call.pk).get()
     assert result.transfers == [(caller.identity, f"tel:{TRANSFER_NUMBER}")]
     assert [role for role, _ in roles(busy)].count("assistant") == 0  # no greeting, no conversation
-    assert provider.requests("/chat/completions") == []
+    assert provider.requests_to("/chat/completions") == []
     assert (busy.status, busy.from_number, busy.agent) == (CallStatus.TRANSFERRED, CALLER, agent)
     assert busy.end_reason == f"over the agent's limit of 1 concurrent call: forwarded to {TRANSFER_NUMBER}"
 
@@ -67,7 +68,7 @@ def test_a_sip_caller_under_the_limit_still_reaches_the_agent(tenant, make_voice
     agent = make_voice_agent(tenant, max_concurrent_calls=2)
     phone_number_create(tenant=tenant, number=NUMBER, provider="sip", agent=agent)
     _one_call_already_open(tenant, agent)
-    provider.reply(base.Reply(tool_calls=(("end_call", {}),)), base.Reply(text="Goodbye."))
+    provider.add(tool_call("end_call"), text("Goodbye."))
 
     result = run(run_sip_job(make_room(sip_participant(NUMBER)), during=base.says("That's all.")))
 

@@ -3,7 +3,7 @@
 The job runs run_call/finish_call unchanged in a fake JobContext (livekit's fake_job_context) whose
 room is livekit's mock room with a SIP participant carrying the attributes LiveKit SIP sets
 (sip.trunkPhoneNumber, sip.phoneNumber, sip.callID, sip.trunkID). Real PostgreSQL and Redis; the
-agent's LLM and TTS are the real OpenAI plugins pointed at LocalProviderServer on 127.0.0.1. What
+agent's LLM and TTS are the real OpenAI plugins pointed at FakeOpenAI on 127.0.0.1. What
 reaches LiveKit's server (deleting the room, transferring the caller) is recorded at the job
 context, which is where a fake job would otherwise skip it.
 """
@@ -35,7 +35,7 @@ from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_create, phone_number_create
 from tests.worker import test_entrypoint as base
 from tests.worker.test_entrypoint import GREETING, VAD, roles, says
-from voiceplatform.devtools.fake_openai import Reply
+from voiceplatform.devtools.fake_openai import text, tool_call
 from worker import entrypoint, sip_route
 from worker.context import InvalidCallContext, parse_call_context
 from worker.entrypoint import STATE_KEY, VAD_KEY, finish_call, run_call
@@ -188,7 +188,7 @@ def test_sip_call_to_a_tenants_number_reaches_its_agent_and_is_logged(tenant, ma
     agent = make_voice_agent(tenant)
     phone_number_create(tenant=tenant, number=NUMBER, provider="sip", agent=agent)
     room = make_room(sip_participant(NUMBER))
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Goodbye."))
+    provider.add(tool_call("end_call"), text("Goodbye."))
 
     result = run(run_sip_job(room, during=says("That's all, thanks.")))
 
@@ -218,7 +218,7 @@ def test_sip_caller_who_joins_after_the_job_started_is_waited_for(tenant, make_v
         assert not await Call.objects.for_tenant(tenant).aexists()
         room.join(sip_participant(NUMBER, sip_call_id="SCL_late0001"))
 
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
 
     result = run(run_sip_job(room, before=caller_joins, during=says("Bye.")))
 
@@ -266,7 +266,7 @@ def test_twilio_bridged_caller_uses_the_call_the_webhook_created(tenant, make_vo
         code=code,
     )
     caller = sip_participant(room_name, sip_call_id="SCL_twilio01", **{"vp.call_id": str(code)})
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
 
     result = run(run_sip_job(make_room(caller, name=room_name), during=says("Bye.")))
 
@@ -336,7 +336,7 @@ def test_a_call_through_another_trunk_than_the_numbers_is_refused_and_recorded(
     call = Call.objects.for_tenant(tenant).get()
     assert call.status == CallStatus.FAILED and "ST_someoneElse" in call.error
 
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Goodbye."))
+    provider.add(tool_call("end_call"), text("Goodbye."))
     room = make_room(sip_participant(NUMBER, sip_call_id="SCL_second"))  # the number's own trunk
     right = run(run_sip_job(room, during=says("That's all, thanks.")))
 
@@ -360,7 +360,7 @@ def test_no_sip_caller_within_the_timeout_is_refused_with_the_reason(tenant, mon
 def test_a_second_job_for_the_same_sip_call_writes_no_second_row(tenant, make_voice_agent, provider, caplog):
     agent = make_voice_agent(tenant)
     phone_number_create(tenant=tenant, number=NUMBER, provider="sip", agent=agent)
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
     run(run_sip_job(make_room(sip_participant(NUMBER)), during=says("Bye.")))
 
     # LiveKit dispatches the same SIP call again (say, the first worker died as the call ended).
@@ -382,7 +382,7 @@ def test_a_number_of_tenant_a_never_reaches_tenant_bs_agent(tenant, other_tenant
     theirs: Agent = make_voice_agent(other_tenant, name="Globex desk")
     phone_number_create(tenant=tenant, number=NUMBER, provider="sip", agent=ours)
     phone_number_create(tenant=other_tenant, number=OTHER_NUMBER, provider="sip", agent=theirs)
-    provider.reply(Reply(tool_calls=(("end_call", {}),)), Reply(text="Bye."))
+    provider.add(tool_call("end_call"), text("Bye."))
 
     result = run(run_sip_job(make_room(sip_participant(NUMBER)), during=says("Bye.")))
 

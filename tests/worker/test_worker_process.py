@@ -3,7 +3,7 @@
 The AgentServer runs unregistered (devmode) and gets jobs through simulate_job(fake_job=True)
 with room metadata, so each call runs in a real job process forked from the worker's forkserver
 (Django set up by worker.preload), reads the agent through the loader (Redis, then PostgreSQL)
-and writes the Call row. Its LLM and TTS are LocalProviderServer, an OpenAI-compatible server on
+and writes the Call row. Its LLM and TTS are FakeOpenAI, an OpenAI-compatible server on
 127.0.0.1 in this process.
 
 Job processes inherit the environment of the forkserver, which starts once per test process:
@@ -40,7 +40,7 @@ from agents_app.services import agent_create, agent_delete
 from telephony_app.models import Call, CallStatus
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
-from voiceplatform.devtools.fake_openai import LocalProviderServer, Reply
+from voiceplatform.devtools.fake_openai import FakeOpenAI, text, tool_call
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set
 from worker.server import LOAD_THRESHOLD, build_server, load_function, shutdown
@@ -52,8 +52,8 @@ GREETING = "Hello, you are through to Acme."
 
 
 @pytest.fixture(scope="session")
-def job_provider() -> Iterator[LocalProviderServer]:
-    server = LocalProviderServer().start()
+def job_provider() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI().start()
     yield server
     server.stop()
 
@@ -72,16 +72,16 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def job_environment(job_provider: LocalProviderServer, monkeypatch: pytest.MonkeyPatch) -> LocalProviderServer:
+def job_environment(job_provider: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> FakeOpenAI:
     monkeypatch.setenv("DATABASE_URL", database_url())
     # The plugins reach the local server through the tenant's credentials (make_voice_agent) only
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/not-the-tenants-server/v1")
-    job_provider.reset(default=Reply(text="All right."))
+    job_provider.reset(default=text("All right."))
     return job_provider
 
 
 @pytest.fixture
-def make_voice_agent(job_environment: LocalProviderServer) -> Any:
+def make_voice_agent(job_environment: FakeOpenAI) -> Any:
     def make(tenant: Tenant, **fields: Any) -> Agent:
         base_url = job_environment.base_url
         credential_set(tenant=tenant, provider="openai_compatible", base_url=base_url)
@@ -101,9 +101,9 @@ def make_voice_agent(job_environment: LocalProviderServer) -> Any:
     return make
 
 
-def greet_and_hang_up(provider: LocalProviderServer, *, delay: float = 0.0) -> None:
+def greet_and_hang_up(provider: FakeOpenAI, *, delay: float = 0.0) -> None:
     """The model's script for one call: greet and end the call, then say goodbye."""
-    provider.reply(Reply(text=GREETING, tool_calls=(("end_call", {}),), delay=delay), Reply(text="Goodbye."))
+    provider.add(tool_call("end_call", say=GREETING, delay=delay), text("Goodbye."))
 
 
 def room_metadata(agent: Any, *, tenant: Tenant | None, call: Call | None, **extra: Any) -> str:

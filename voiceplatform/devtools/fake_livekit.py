@@ -1,10 +1,16 @@
-"""A small stand-in for LiveKit's Twirp server API on loopback, for benchmarks (manage.py
-bench_inbound_webhook) and local trials without a LiveKit server.
+"""A local fake of LiveKit for the tests, the benchmarks (manage.py bench_inbound_webhook) and local
+trials without a LiveKit server: its Twirp server API, and the signed webhooks it sends.
 
-It speaks the real protocol: protobuf POSTs to /twirp/livekit.RoomService/<Method> with a Bearer
-JWT signed by the API secret (checked with livekit-api's TokenVerifier), answered in protobuf, or
-with Twirp's JSON error body. It keeps connections alive (HTTP/1.1) like LiveKit does, so a client
-that pools connections is measured as it would run against the real server. Rooms live in memory.
+Twirp: livekit-api POSTs protobuf (Content-Type application/protobuf) to
+/twirp/livekit.<Service>/<Method> with a Bearer JWT signed by the API secret, and reads protobuf
+back on 200 and Twirp's JSON error body otherwise. The fake checks the token with livekit-api's own
+TokenVerifier, decodes each request into its real message class, records it (`received`) and
+answers as LiveKit would; a test can make a method fail (`fail`) or every answer slow
+(`delay_seconds`). Rooms live in memory. It keeps connections alive (HTTP/1.1) like LiveKit does,
+so a client that pools connections is measured as it would run against the real server.
+
+Webhooks: LiveKit signs each webhook with a JWT in the Authorization header whose sha256 claim is
+the body's hash (`sign_webhook`; `webhook_authorization` with this fake's key and secret).
 
 It runs on one asyncio loop in a background thread with a minimal HTTP/1.1 reader (requests with
 a Content-Length body, which is all a Twirp client sends): the benchmark shares two cores with the
@@ -15,40 +21,88 @@ http.server's header parsing and thread per connection cost four times as much p
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime
+import hashlib
 import json
-import secrets
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import Message
 from livekit import api
 
-KEY = "APIbenchKey"
-# The secret only has to match between this process and the platform it serves; a fresh one per run.
-_REQUESTS: dict[str, Any] = {
-    "/twirp/livekit.RoomService/CreateRoom": api.CreateRoomRequest,
-    "/twirp/livekit.RoomService/DeleteRoom": api.DeleteRoomRequest,
-    "/twirp/livekit.RoomService/ListRooms": api.ListRoomsRequest,
+KEY = "APIfakeKey123"
+SECRET = "fake-secret-that-is-long-enough-for-hs256-0123456789"  # noqa: S105  (the fake's, known to the tests)
+
+# route -> request message class
+REQUESTS: dict[str, type[Message]] = {
+    "livekit.RoomService/CreateRoom": api.CreateRoomRequest,
+    "livekit.RoomService/DeleteRoom": api.DeleteRoomRequest,
+    "livekit.RoomService/ListRooms": api.ListRoomsRequest,
+    "livekit.AgentDispatchService/CreateDispatch": api.CreateAgentDispatchRequest,
+    "livekit.SIP/CreateSIPParticipant": api.CreateSIPParticipantRequest,
+    "livekit.SIP/TransferSIPParticipant": api.TransferSIPParticipantRequest,
 }
 _MAX_HEAD_BYTES = 16 * 1024
 _MAX_BODY_BYTES = 1024 * 1024
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
 
 
-class FakeLiveKitServer:
-    """Start with start(); `url`, `key` and `secret` are what the platform's LIVEKIT_* settings need."""
+def sign_webhook(
+    body: str,
+    *,
+    key: str = KEY,
+    secret: str = SECRET,
+    ttl: datetime.timedelta = datetime.timedelta(minutes=5),
+    sha256_of: str | None = None,
+) -> str:
+    """The Authorization header LiveKit sends with the webhook `body` (`sha256_of`: hash another body instead)."""
+    digest = base64.b64encode(hashlib.sha256((body if sha256_of is None else sha256_of).encode()).digest()).decode()
+    return api.AccessToken(key, secret).with_sha256(digest).with_ttl(ttl).to_jwt()
 
-    def __init__(self, *, key: str = KEY, secret: str | None = None) -> None:
+
+@dataclass
+class Received:
+    method: str  # e.g. "RoomService/CreateRoom"
+    message: Any
+    claims: Any  # livekit.api.access_token.Claims
+    token: str = ""  # the Bearer JWT as sent
+
+
+@dataclass
+class Failure:
+    status: int
+    code: str
+    msg: str
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class FakeLiveKit:
+    """Start with start() or use as a context manager; `url`, `key` and `secret` are what the platform's
+    LIVEKIT_* settings need, `received` what it was sent."""
+
+    def __init__(self, *, key: str = KEY, secret: str = SECRET) -> None:
         self.key = key
-        self.secret = secret or secrets.token_urlsafe(32)
-        self.verifier = api.TokenVerifier(self.key, self.secret)
+        self.secret = secret
+        self.verifier = api.TokenVerifier(key, secret)
+        self.received: list[Received] = []
         self.rooms: dict[str, api.Room] = {}
-        self.requests = 0
+        self.failures: dict[str, Failure] = {}  # method -> the error it answers with
+        self.delay_seconds = 0.0  # before every answer (a slow server)
         self.connections: set[asyncio.Transport] = set()
-        # Tokens already verified, with their expiry: livekit-api signs a new token per request,
-        # but within one second they are the same string, so most requests skip the HMAC.
-        self._verified: dict[str, float] = {}
+        # Tokens already verified, with their claims and when to verify again: livekit-api signs a
+        # new token per request, but within one second they are the same string, so most requests
+        # skip the HMAC.
+        self._verified: dict[str, tuple[float, Any]] = {}
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._address: tuple[str, int] = ("127.0.0.1", 0)
@@ -59,7 +113,21 @@ class FakeLiveKitServer:
         host, port = self._address
         return f"http://{host}:{port}"
 
-    def start(self) -> FakeLiveKitServer:
+    # --- scripting and inspection ---------------------------------------------------------
+
+    def fail(self, method: str, *, status: int = 500, code: str = "internal", msg: str = "boom") -> None:
+        self.failures[method] = Failure(status, code, msg)
+
+    def messages(self, method: str) -> list[Any]:
+        return [r.message for r in self.received if r.method == method]
+
+    def webhook_authorization(self, body: str, **kwargs: Any) -> str:
+        """The Authorization header this server's LiveKit would send with the webhook `body`."""
+        return sign_webhook(body, key=self.key, secret=self.secret, **kwargs)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> FakeLiveKit:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             self._loop.create_server(lambda: _TwirpProtocol(self), "127.0.0.1", 0), self._loop
@@ -79,58 +147,95 @@ class FakeLiveKitServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
 
-    def handle(self, path: str, authorization: str, body: bytes) -> tuple[int, str, bytes]:
-        """(status, content type, body) for one Twirp request."""
-        message_class = _REQUESTS.get(path)
+    def __enter__(self) -> FakeLiveKit:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what the protocol calls ----------------------------------------------------------
+
+    def receive(self, path: str, headers: dict[str, str], body: bytes) -> Received | _Reply:
+        """One Twirp request checked, decoded and recorded; or the error that refuses it."""
+        route = path.removeprefix("/twirp/")
+        message_class = REQUESTS.get(route)
         if message_class is None:
             return _error(404, "bad_route", f"no handler for {path}")
-        problem = self._check_token(authorization.removeprefix("Bearer "))
-        if problem:
-            return _error(401, "unauthenticated", problem)
+        content_type = headers.get("content-type")
+        if content_type != "application/protobuf":
+            return _error(400, "malformed", f"unexpected Content-Type {content_type}")
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        try:
+            claims = self._verify(token)
+        except Exception as exc:
+            return _error(401, "unauthenticated", str(exc) or type(exc).__name__)
         try:
             message = message_class.FromString(body)
         except Exception as exc:  # protobuf's DecodeError
             return _error(400, "malformed", f"the body is not a {message_class.__name__}: {exc}")
-        return 200, "application/protobuf", self.answer(path, message).SerializeToString()
+        received = Received(route.removeprefix("livekit."), message, claims, token)
+        self.received.append(received)
+        return received
 
-    def _check_token(self, token: str) -> str:
+    def respond(self, received: Received) -> _Reply:
+        """The answer to a recorded request: its method's scripted failure, or what LiveKit answers."""
+        if failure := self.failures.get(received.method):
+            return _error(failure.status, failure.code, failure.msg)
+        return _Reply(200, "application/protobuf", self.answer(received.method, received.message).SerializeToString())
+
+    def _verify(self, token: str) -> Any:
         now = time.time()
-        expires = self._verified.get(token)
-        if expires is not None and now < expires:
-            return ""
-        try:
-            self.verifier.verify(token)
-        except Exception as exc:
-            return str(exc) or type(exc).__name__
+        verified = self._verified.get(token)
+        if verified is not None and now < verified[0]:
+            return verified[1]
+        claims = self.verifier.verify(token)
         if len(self._verified) > 1000:
             self._verified.clear()
-        self._verified[token] = now + 1.0  # re-verified every second: expiry is still enforced
-        return ""
+        self._verified[token] = (now + 1.0, claims)  # re-verified every second: expiry is still enforced
+        return claims
 
-    def answer(self, path: str, message: Any) -> Any:
-        self.requests += 1
-        if path.endswith("/CreateRoom"):
+    def answer(self, method: str, message: Any) -> Message:
+        if method == "RoomService/CreateRoom":
             room = api.Room(sid=f"RM_{uuid.uuid4().hex[:12]}", name=message.name, metadata=message.metadata)
             self.rooms[message.name] = room
             return room
-        if path.endswith("/DeleteRoom"):
+        if method == "RoomService/DeleteRoom":
             self.rooms.pop(message.room, None)
             return api.DeleteRoomResponse()
-        return api.ListRoomsResponse(rooms=list(self.rooms.values()))
+        if method == "RoomService/ListRooms":
+            # As LiveKit does: with `names`, only the open rooms of those names.
+            wanted = set(message.names)
+            rooms = [room for name, room in self.rooms.items() if not wanted or name in wanted]
+            return api.ListRoomsResponse(rooms=rooms)
+        if method == "AgentDispatchService/CreateDispatch":
+            return api.AgentDispatch(
+                id=f"AD_{uuid.uuid4().hex[:12]}", agent_name=message.agent_name, room=message.room,
+                metadata=message.metadata,
+            )  # fmt: skip
+        if method == "SIP/CreateSIPParticipant":
+            return api.SIPParticipantInfo(
+                participant_id=f"PA_{uuid.uuid4().hex[:12]}",
+                participant_identity=message.participant_identity,
+                room_name=message.room_name,
+                sip_call_id=f"SCL_{uuid.uuid4().hex[:12]}",
+            )
+        return api.TransferSIPParticipantResponse()
 
 
-def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
-    return status, "application/json", json.dumps({"code": code, "msg": message}).encode()
+def _error(status: int, code: str, message: str) -> _Reply:
+    return _Reply(status, "application/json", json.dumps({"code": code, "msg": message}).encode())
 
 
 class _TwirpProtocol(asyncio.Protocol):
-    """One keep-alive connection: reads requests with a Content-Length body, answers in order.
+    """One keep-alive connection: reads requests with a Content-Length body, answers in order
+    (with `delay_seconds`, reading pauses until the late answer is sent).
     asyncio sets TCP_NODELAY on TCP transports, as LiveKit's Go server does."""
 
-    def __init__(self, fake: FakeLiveKitServer) -> None:
+    def __init__(self, fake: FakeLiveKit) -> None:
         self.fake = fake
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        self.waiting = False  # a delayed answer is pending
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -143,11 +248,14 @@ class _TwirpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while self.transport is not None and not self.transport.is_closing():
+        self._process()
+
+    def _process(self) -> None:
+        while not self.waiting and self.transport is not None and not self.transport.is_closing():
             head_end = self.buffer.find(b"\r\n\r\n")
             if head_end < 0:
                 if len(self.buffer) > _MAX_HEAD_BYTES:
-                    self._reply(400, "text/plain", b"request head too large", close=True)
+                    self._send(_Reply(400, "text/plain", b"request head too large"), close=True)
                 return
             lines = bytes(self.buffer[:head_end]).decode("latin-1").split("\r\n")
             headers = {
@@ -157,26 +265,41 @@ class _TwirpProtocol(asyncio.Protocol):
                 method, path, _version = lines[0].split(" ", 2)
                 length = int(headers.get("content-length", "0"))
             except ValueError:
-                self._reply(400, "text/plain", b"malformed request", close=True)
+                self._send(_Reply(400, "text/plain", b"malformed request"), close=True)
                 return
             if length > _MAX_BODY_BYTES or method != "POST":
-                self._reply(400, "text/plain", b"Twirp takes a POST with a body", close=True)
+                self._send(_Reply(400, "text/plain", b"Twirp takes a POST with a body"), close=True)
                 return
             end = head_end + 4 + length
             if len(self.buffer) < end:
                 return
             body = bytes(self.buffer[head_end + 4 : end])
             del self.buffer[:end]
-            status, content_type, payload = self.fake.handle(path, headers.get("authorization", ""), body)
-            self._reply(status, content_type, payload, close=headers.get("connection", "").lower() == "close")
+            close = headers.get("connection", "").lower() == "close"
+            received = self.fake.receive(path, headers, body)
+            if isinstance(received, _Reply):
+                self._send(received, close=close)
+            elif self.fake.delay_seconds:
+                self.waiting = True
+                asyncio.get_running_loop().call_later(self.fake.delay_seconds, self._late, received, close)
+            else:
+                self._send(self.fake.respond(received), close=close)
 
-    def _reply(self, status: int, content_type: str, body: bytes, *, close: bool = False) -> None:
+    def _late(self, received: Received, close: bool) -> None:
+        self.waiting = False
+        reply = self.fake.respond(received)
+        if self.transport is None or self.transport.is_closing():
+            return  # the client gave up waiting
+        self._send(reply, close=close)
+        self._process()
+
+    def _send(self, reply: _Reply, *, close: bool = False) -> None:
         assert self.transport is not None
         connection = "Connection: close\r\n" if close else ""
         head = (
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: {content_type}\r\n"
-            f"Content-Length: {len(body)}\r\n{connection}\r\n"
+            f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Error')}\r\nContent-Type: {reply.content_type}\r\n"
+            f"Content-Length: {len(reply.body)}\r\n{connection}\r\n"
         )
-        self.transport.write(head.encode("latin-1") + body)
+        self.transport.write(head.encode("latin-1") + reply.body)
         if close:
             self.transport.close()

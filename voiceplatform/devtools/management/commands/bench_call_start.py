@@ -4,7 +4,7 @@ Each measured call runs like production: an AgentServer (unregistered, no LiveKi
 warm idle job process, the call is dispatched to it with simulate_job and room metadata naming a
 Call and an agent, and the job runs worker.entrypoint.run_call unchanged: config load through the
 loader, credentials, plugin construction, AgentSession start, VoiceAgent greeting. The providers
-are scripted at the network edge: voiceplatform.devtools.fake_openai.LocalProviderServer, an OpenAI-compatible HTTP
+are scripted at the network edge: voiceplatform.devtools.fake_openai.FakeOpenAI, an OpenAI-compatible HTTP
 server in this process, is the tenant's LLM, TTS and STT endpoint (its credentials' base_url).
 The time is from the job's entrypoint starting (its wall clock, logged by run_call) to both the
 session having started and the greeting having been handed to the TTS plugin (both logged by the
@@ -41,7 +41,7 @@ from agents_app.services import agent_create
 from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create
 from voiceplatform.actor import SYSTEM
-from voiceplatform.devtools.fake_openai import LocalProviderServer
+from voiceplatform.devtools.fake_openai import FakeOpenAI, text
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create, tenant_delete
 from worker import livekit_compat
@@ -137,7 +137,8 @@ class Command(BaseCommand):
         if calls < 1:
             raise CommandError("--calls must be at least 1")
         _allow_local_provider()
-        provider = LocalProviderServer().start()  # the tenant's credentials point every OpenAI plugin at it
+        # The tenant's credentials point every OpenAI plugin at it; an unscripted LLM request gets "All right."
+        provider = FakeOpenAI(default=text("All right.")).start()
         tenant = tenant_create(
             name="Call-start benchmark", slug=f"bench-call-{secrets.token_hex(4)}", timezone_name="UTC"
         )
@@ -176,7 +177,7 @@ class Command(BaseCommand):
             f"cold_p50_ms={_percentile(cold, 0.5):.1f} job_rss_mb={rss_mb:.1f}"
         )
 
-    def _agent(self, tenant: Tenant, provider: LocalProviderServer) -> Any:
+    def _agent(self, tenant: Tenant, provider: FakeOpenAI) -> Any:
         for name in ("openai_compatible", "openai"):
             credential_set(tenant=tenant, provider=name, secret=BENCH_KEY, base_url=provider.base_url)
         return agent_create(
@@ -195,7 +196,7 @@ class Command(BaseCommand):
         )
 
     async def _run(
-        self, tenant: Tenant, agent: Any, provider: LocalProviderServer, times: _StartTimes, calls: int
+        self, tenant: Tenant, agent: Any, provider: FakeOpenAI, times: _StartTimes, calls: int
     ) -> tuple[list[float], list[float], float, list[float]]:
         self.at_endpoint: list[float] = []
         self.measured_ids: list[str] = []  # call ids in the order they were measured
@@ -273,7 +274,7 @@ class Command(BaseCommand):
         await task
 
     async def _measure(
-        self, server: AgentServer, *, tenant: Tenant, agent: Any, provider: LocalProviderServer, times: _StartTimes
+        self, server: AgentServer, *, tenant: Tenant, agent: Any, provider: FakeOpenAI, times: _StartTimes
     ) -> float:
         """One call in a fresh job process; ms from its entrypoint starting to the session started and
         the greeting handed to the TTS (the later of the two)."""

@@ -38,7 +38,7 @@ from agents_app.services import agent_create
 from telephony_app.models import Call, CallStatus, PhoneNumber
 from telephony_app.services import phone_number_create
 from voiceplatform.actor import SYSTEM
-from voiceplatform.devtools.fake_livekit import FakeLiveKitServer
+from voiceplatform.devtools.fake_livekit import FakeLiveKit
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create, tenant_delete
 
@@ -118,7 +118,8 @@ class Command(BaseCommand):
         rps, seconds, workers = options["rps"], options["seconds"], options["workers"]
         if rps <= 0 or seconds <= 0 or workers < 1 or rps * seconds < 1:
             raise CommandError("--rps and --seconds must be positive (at least one request) and --workers >= 1")
-        livekit = FakeLiveKitServer().start()
+        # The secret only has to match between this process and the platform it serves: a fresh one per run.
+        livekit = FakeLiveKit(key="APIbenchKey", secret=secrets.token_urlsafe(32)).start()
         tenant = tenant_create(name="Inbound benchmark", slug=f"bench-inbound-{secrets.token_hex(4)}")
         server: subprocess.Popen[bytes] | None = None
         try:
@@ -160,7 +161,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(Call._meta.db_table)}")
 
-    def _start_gunicorn(self, *, port: int, workers: int, livekit: FakeLiveKitServer) -> subprocess.Popen[bytes]:
+    def _start_gunicorn(self, *, port: int, workers: int, livekit: FakeLiveKit) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "voiceplatform.settings",
