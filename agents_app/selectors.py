@@ -6,7 +6,6 @@ import difflib
 import uuid
 from dataclasses import dataclass
 
-from django.core.exceptions import ValidationError
 from django.db.models import Max, QuerySet
 from django.http import Http404
 from django.template.defaultfilters import pluralize
@@ -15,6 +14,7 @@ from agents_app import catalog
 from agents_app.models import PROMPT_FIELDS, Agent, PromptVersion
 from voiceplatform.dashboard import DashboardStat
 from voiceplatform.models import Tenant
+from voiceplatform.selectors import get_or_404
 
 
 def agent_list(
@@ -32,15 +32,8 @@ def agent_list(
 
 def agent_get(*, tenant: Tenant, code: uuid.UUID | str) -> Agent:
     """The tenant's agent with that code; the same 404 for 'not yours' and 'does not exist'."""
-    try:
-        return (
-            Agent.objects.for_tenant(tenant)
-            .select_related("tenant")
-            .prefetch_related("business_hours", "holidays")
-            .get(code=code)
-        )
-    except (Agent.DoesNotExist, ValidationError, ValueError, TypeError):  # a malformed code is 'not found' too
-        raise Http404 from None
+    queryset = Agent.objects.for_tenant(tenant).select_related("tenant").prefetch_related("business_hours", "holidays")
+    return get_or_404(queryset, code)
 
 
 def prompt_version_list(*, tenant: Tenant, agent: Agent) -> QuerySet[PromptVersion]:

@@ -13,7 +13,6 @@ from django.conf.locale import LANG_INFO
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -30,7 +29,7 @@ from agents_app.validation import WEEKDAYS, HoursRange
 from agents_app.vendor_voices import account_voices
 from voiceplatform.actor import Actor
 from voiceplatform.models import Membership, Tenant
-from voiceplatform.portal import portal_view
+from voiceplatform.portal import apply_errors, portal_view
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +66,6 @@ def _hours_rows(agent: Agent) -> list[tuple[str, str]]:
 
 def _language_name(code: str) -> str:
     return _LANGUAGE_NAMES.get(code) or LANG_INFO.get(code, {}).get("name") or code
-
-
-def _apply_errors(form: Form, error: ValidationError) -> None:
-    """Put a service's errors (model field names, business_hours, holidays) on the form's fields."""
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error.messages)
-        return
-    for field, field_errors in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, field_errors)
 
 
 def _report_every_problem(form: AgentForm, *, tenant: Tenant, agent: Agent | None) -> None:
@@ -289,7 +279,7 @@ def agent_create(request: HttpRequest, membership: Membership) -> HttpResponse:
         try:
             agent = services.agent_create(tenant=tenant, actor=Actor(user=request.user), **form.service_kwargs())
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, f"Agent {agent.name} was created.")
             return redirect("agents-agent-detail", code=agent.code)
@@ -311,7 +301,7 @@ def agent_edit(request: HttpRequest, membership: Membership, code: str) -> HttpR
                 tenant=tenant, agent=agent, actor=Actor(user=request.user), **form.service_kwargs()
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(request, f"Agent {agent.name} was saved.")
             return redirect("agents-agent-detail", code=agent.code)

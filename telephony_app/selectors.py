@@ -6,13 +6,12 @@ import datetime
 import uuid
 import zoneinfo
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404
 
 from agents_app.models import Agent
 from telephony_app.models import Call, PhoneNumber
 from voiceplatform.models import Tenant
+from voiceplatform.selectors import get_or_404
 
 # The list leaves the large JSON columns in the database.
 LIST_DEFERRED_FIELDS = ("transcript", "turn_metrics", "usage", "context")
@@ -57,10 +56,7 @@ def call_list(
 
 def call_get(*, tenant: Tenant, code: uuid.UUID | str) -> Call:
     """The tenant's call with that code; the same 404 for 'not yours' and 'does not exist'."""
-    try:
-        return Call.objects.for_tenant(tenant).select_related("agent").get(code=code)
-    except (Call.DoesNotExist, ValidationError, ValueError, TypeError):  # a malformed code is 'not found' too
-        raise Http404 from None
+    return get_or_404(Call.objects.for_tenant(tenant).select_related("agent"), code)
 
 
 # What a job reads of its Call (the services re-read the row under a lock to write it): the
@@ -91,7 +87,4 @@ def phone_number_list(*, tenant: Tenant) -> QuerySet[PhoneNumber]:
 
 def phone_number_get(*, tenant: Tenant, code: uuid.UUID | str) -> PhoneNumber:
     """The tenant's phone number with that code; the same 404 for 'not yours' and 'does not exist'."""
-    try:
-        return phone_number_list(tenant=tenant).get(code=code)
-    except (PhoneNumber.DoesNotExist, ValidationError, ValueError, TypeError):
-        raise Http404 from None
+    return get_or_404(phone_number_list(tenant=tenant), code)

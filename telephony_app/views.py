@@ -24,7 +24,7 @@ from agents_app.validation import inbound_agent_problem
 from telephony_app import costs, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.models import Membership, Tenant
-from voiceplatform.portal import portal_view
+from voiceplatform.portal import apply_errors, portal_view
 
 CALLS_PER_PAGE = 50
 POLL_TARGET = "call-results"  # the element the list's htmx polling and filters replace
@@ -318,11 +318,7 @@ def _save_number(form: PhoneNumberForm, save: Any) -> PhoneNumber | None:
     try:
         return save(**form.cleaned_data)
     except ValidationError as error:
-        if not hasattr(error, "error_dict"):
-            form.add_error(None, error.messages)
-            return None
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)
+        apply_errors(form, error)
         return None
 
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import BaseForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -67,6 +68,15 @@ def portal_view(
         return wrapper
 
     return decorator
+
+
+def apply_errors(form: BaseForm, error: ValidationError) -> None:
+    """Put a service's errors on the form: each on its field when the form has it, else on the form."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for field, field_errors in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, field_errors)
 
 
 def portal_context(request: HttpRequest) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.template.defaultfilters import pluralize
@@ -28,11 +29,12 @@ from voiceplatform.models import (
 M = TypeVar("M", bound=Model)
 
 
-def _get_or_404(queryset: QuerySet[M], code: uuid.UUID | str) -> M:
-    """Same 404 for 'not yours' and 'does not exist'."""
+def get_or_404(queryset: QuerySet[M], code: uuid.UUID | str) -> M:
+    """The row of a tenant-scoped queryset with that code; the same 404 for 'not yours', 'does not
+    exist' and a malformed code, so an id from another tenant tells nothing."""
     try:
         return queryset.get(code=code)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+    except (queryset.model.DoesNotExist, ValidationError, ValueError, TypeError):
         raise Http404 from None
 
 
@@ -47,7 +49,7 @@ def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
 
 
 def membership_get(*, tenant: Tenant, code: uuid.UUID | str) -> Membership:
-    return _get_or_404(Membership.objects.for_tenant(tenant).select_related("user"), code)
+    return get_or_404(Membership.objects.for_tenant(tenant).select_related("user"), code)
 
 
 def invitation_list_pending(*, tenant: Tenant, now: datetime.datetime) -> QuerySet[Invitation]:
@@ -57,7 +59,7 @@ def invitation_list_pending(*, tenant: Tenant, now: datetime.datetime) -> QueryS
 
 
 def invitation_get(*, tenant: Tenant, code: uuid.UUID | str) -> Invitation:
-    return _get_or_404(Invitation.objects.for_tenant(tenant), code)
+    return get_or_404(Invitation.objects.for_tenant(tenant), code)
 
 
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
@@ -65,7 +67,7 @@ def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
 
 
 def api_key_get(*, tenant: Tenant, code: uuid.UUID | str) -> ApiKey:
-    return _get_or_404(ApiKey.objects.for_tenant(tenant), code)
+    return get_or_404(ApiKey.objects.for_tenant(tenant), code)
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
@@ -83,7 +85,7 @@ def credential_list(*, tenant: Tenant) -> QuerySet[ProviderCredential]:
 
 
 def credential_get(*, tenant: Tenant, code: uuid.UUID | str) -> ProviderCredential:
-    return _get_or_404(ProviderCredential.objects.for_tenant(tenant), code)
+    return get_or_404(ProviderCredential.objects.for_tenant(tenant), code)
 
 
 @dataclass(frozen=True)

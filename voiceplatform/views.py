@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from voiceplatform import selectors, services
 from voiceplatform.forms import ApiKeyForm, CredentialForm, InviteForm, RoleForm
 from voiceplatform.models import Invitation, Membership, ProviderCredential
-from voiceplatform.portal import SESSION_TENANT_KEY, portal_view
+from voiceplatform.portal import SESSION_TENANT_KEY, apply_errors, portal_view
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +47,6 @@ def health(request: HttpRequest) -> JsonResponse:
     if failed:
         result["status"] = "error"
     return JsonResponse(result, status=503 if failed else 200)
-
-
-def _apply_errors(form: object, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, field_errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, field_errors)  # type: ignore[attr-defined]
-    else:
-        form.add_error(None, error.messages)  # type: ignore[attr-defined]
 
 
 @portal_view()
@@ -89,7 +81,7 @@ def member_list(request: HttpRequest, membership: Membership) -> HttpResponse:
                 tenant=tenant, email=form.cleaned_data["email"], role=form.cleaned_data["role"], actor=membership
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             # Word for word the same whether or not the address has an account anywhere.
             email, days = created.invitation.email, settings.INVITATION_MAX_AGE_DAYS
@@ -162,7 +154,7 @@ def _invitation_accept_new_user(request: HttpRequest, invitation: Invitation, co
         except services.InvitationUnusable as exc:
             return render(request, "registration/invitation_unusable.html", {"reason": exc.reason}, status=410)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             return _joined(request, invitation)
@@ -255,7 +247,7 @@ def credential_list(request: HttpRequest, membership: Membership) -> HttpRespons
         try:
             credential = services.credential_set(tenant=tenant, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_errors(form, error)
         else:
             messages.success(
                 request, f"{credential.get_provider_display()} credential saved ({credential.masked_secret})."

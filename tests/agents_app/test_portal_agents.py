@@ -185,7 +185,8 @@ def test_viewer_sees_the_list_without_write_buttons(three_agents, viewer, client
 def test_dashboard_counts_agents(three_agents, owner, client_for):
     response = client_for(owner).get(reverse("portal-dashboard"))
 
-    assert response.context["counts"].agents == 2
+    tiles = {stat.url_name: stat for stat in response.context["counts"]}
+    assert tiles["agents-agent-list"].value == 2
     assert "agents (1 active)" in _text(response)
 
 
