@@ -199,6 +199,8 @@ LLM_PROVIDERS: dict[str, LLMProvider] = {
 # --------------------------------------------------------------------------------------------
 
 _MINI_TTS_ONLY = "Only with gpt-4o-mini-tts."
+MINI_TTS_ONLY_TAG = "gpt-4o-mini-tts-only"  # the tag of those voices (required_tts_model reads it)
+MINI_TTS_MODEL = "gpt-4o-mini-tts"
 _OPENAI_VOICE_ROWS = (
     ("alloy", ""),
     ("ash", "Plugin default voice."),
@@ -225,7 +227,7 @@ def _openai_voices() -> tuple[Voice, ...]:
             "neutral",
             "",
             "en",
-            ("gpt-4o-mini-tts-only",) if note == _MINI_TTS_ONLY else (),
+            (MINI_TTS_ONLY_TAG,) if note == _MINI_TTS_ONLY else (),
             note,
         )
         for voice_id, note in _OPENAI_VOICE_ROWS
@@ -797,6 +799,48 @@ def voice_provider_of(voice_id: str) -> str | None:
 def tts_model(provider_id: str, model_id: str) -> TTSModel | None:
     provider = TTS_PROVIDERS.get(provider_id)
     return next((m for m in provider.models if m.id == model_id), None) if provider else None
+
+
+# --------------------------------------------------------------------------------------------
+# The voice rules: one function per constraint, each saying what is wrong (without the remedy, which
+# depends on where it is shown). Agent.clean() (so the API, the portal form and the admin) refuses a
+# save with them; readiness (agents_app/readiness.py) names them for a config that breaks them anyway.
+# --------------------------------------------------------------------------------------------
+
+
+def tts_model_problem(provider_id: str, model_id: str) -> str | None:
+    """The TTS model must be one of the provider's."""
+    provider = TTS_PROVIDERS.get(provider_id)
+    if provider is None or tts_model(provider_id, model_id) is not None:
+        return None
+    return f"{provider.name} has no voice model {model_id!r}"
+
+
+def voice_problem(provider_id: str, voice_id: str) -> str | None:
+    """The voice must be one of the provider's catalog voices or have the shape of its custom voice ids."""
+    provider = TTS_PROVIDERS.get(provider_id)
+    if provider is None or voice(provider_id, voice_id) is not None or is_custom_voice_id(provider_id, voice_id):
+        return None
+    owner = voice_provider_of(voice_id)
+    if owner and owner != provider_id:
+        return f"{voice_id!r} is a {TTS_PROVIDERS[owner].name} voice, not a {provider.name} voice"
+    return f"{voice_id!r} is not a voice id of {provider.name}"
+
+
+def required_tts_model(provider_id: str, voice_id: str) -> str | None:
+    """The one TTS model a catalog voice speaks with, when it speaks with only one (OpenAI's newer voices)."""
+    found = voice(provider_id, voice_id)
+    return MINI_TTS_MODEL if found is not None and MINI_TTS_ONLY_TAG in found.tags else None
+
+
+def voice_model_problem(provider_id: str, voice_id: str, model_id: str) -> str | None:
+    """A voice that speaks with only one TTS model must be given that model."""
+    required = required_tts_model(provider_id, voice_id)
+    if required is None or model_id == required:
+        return None
+    found = voice(provider_id, voice_id)
+    assert found is not None  # required_tts_model found it
+    return f"The voice {found.name} speaks only with {required}, not {model_id or 'no model'}"
 
 
 def stt_provider(provider_id: str) -> STTProvider | None:

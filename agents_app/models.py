@@ -234,6 +234,7 @@ class Agent(TenantOwned):
             add("max_output_tokens", f"{model.name} writes at most {model.max_output_tokens} tokens per reply.")
 
     def _clean_voice(self, add: Callable[[str, str], None]) -> None:
+        """The voice rules of agents_app.catalog, each on the field to change."""
         provider = catalog.tts_provider(self.tts_provider)
         if provider is None:
             add(
@@ -241,17 +242,13 @@ class Agent(TenantOwned):
                 f"Unknown voice provider {self.tts_provider!r}; choose one of {', '.join(catalog.TTS_PROVIDERS)}.",
             )
             return
-        if self.tts_model and catalog.tts_model(self.tts_provider, self.tts_model) is None:
-            offered = ", ".join(m.id for m in provider.models)
-            add("tts_model", f"{provider.name} has no model {self.tts_model!r}; choose one of {offered}.")
-        if catalog.voice(self.tts_provider, self.voice_id) is not None:
-            return
-        owner = catalog.voice_provider_of(self.voice_id)
-        if owner and owner != self.tts_provider:
-            owner_name = catalog.TTS_PROVIDERS[owner].name
-            add("voice_id", f"{self.voice_id!r} is a {owner_name} voice, not a {provider.name} voice.")
-        elif not catalog.is_custom_voice_id(self.tts_provider, self.voice_id):
-            add("voice_id", f"{self.voice_id!r} is not a voice id of {provider.name}.")
+        if self.tts_model and (problem := catalog.tts_model_problem(self.tts_provider, self.tts_model)):
+            add("tts_model", f"{problem}; choose one of {', '.join(m.id for m in provider.models)}.")
+        if problem := catalog.voice_problem(self.tts_provider, self.voice_id):
+            add("voice_id", f"{problem}.")
+        elif problem := catalog.voice_model_problem(self.tts_provider, self.voice_id, self.effective_tts_model):
+            required = catalog.required_tts_model(self.tts_provider, self.voice_id)
+            add("voice_id", f"{problem}: choose the voice model {required} or another voice.")
 
     def _clean_stt(self, add: Callable[[str, str], None]) -> None:
         provider = catalog.stt_provider(self.stt_provider)

@@ -161,16 +161,15 @@ def tts_problems(config: dict[str, Any], credential: ResolvedCredential | None) 
     problems = _plugin_problem(TTS_PLUGIN[provider_id], role)
     problems += _missing_key(provider.credential_provider, credential, role)
     model_id = tts_model_id(config)
-    if catalog.tts_model(provider_id, model_id) is None:
-        problems.append(f"{provider.name} has no voice model {model_id!r}: {CHANGE_IN_AGENT}.")
+    if problem := catalog.tts_model_problem(provider_id, model_id):
+        problems.append(f"{problem}: {CHANGE_IN_AGENT}.")
     voice_id = chosen_voice_id(config)
     if not voice_id:
         problems.append(f"No {provider.name} voice chosen: pick one in the agent's settings.")
-    elif (voice := catalog.voice(provider_id, voice_id)) is None:
-        if not catalog.is_custom_voice_id(provider_id, voice_id):
-            problems.append(f"{voice_id!r} is not a {provider.name} voice: {CHANGE_IN_AGENT}.")
-    elif "gpt-4o-mini-tts-only" in voice.tags and model_id != "gpt-4o-mini-tts":
-        problems.append(f"The voice {voice.name} speaks only with gpt-4o-mini-tts, not {model_id}: {CHANGE_IN_AGENT}.")
+    elif problem := catalog.voice_problem(provider_id, voice_id) or catalog.voice_model_problem(
+        provider_id, voice_id, model_id
+    ):
+        problems.append(f"{problem}: {CHANGE_IN_AGENT}.")
     return problems
 
 

@@ -358,6 +358,12 @@ BAD_INPUT = [
         "at least the minimum",
         id="endpointing",
     ),
+    pytest.param(
+        {"voiceId": "marin", "metadata": {"voiceProvider": "openai", "ttsModel": "tts-1"}},
+        ("voiceId",),
+        "The voice Marin speaks only with gpt-4o-mini-tts, not tts-1: choose the voice model gpt-4o-mini-tts",
+        id="voice-needs-its-model",
+    ),
 ]
 
 

@@ -186,3 +186,57 @@ def test_all_voices_returns_a_fresh_list():
     voices.clear()
 
     assert len(catalog.all_voices()) >= 100
+
+
+# --- the voice rules: one function each, used by Agent.clean() and by readiness -------------------
+
+
+@pytest.mark.parametrize(
+    ("voice_id", "model_id", "problem"),
+    [
+        ("marin", "tts-1", "The voice Marin speaks only with gpt-4o-mini-tts, not tts-1"),
+        ("verse", "tts-1-hd", "The voice Verse speaks only with gpt-4o-mini-tts, not tts-1-hd"),
+        ("marin", "gpt-4o-mini-tts", None),
+        ("alloy", "tts-1", None),  # the older voices speak with every model
+        ("not-a-voice", "tts-1", None),  # voice_problem's to report
+    ],
+)
+def test_a_voice_that_speaks_with_one_model_needs_that_model(voice_id, model_id, problem):
+    assert catalog.voice_model_problem("openai", voice_id, model_id) == problem
+
+
+def test_only_openais_newer_voices_need_one_model():
+    needy = {v.id for v in catalog.all_voices() if catalog.required_tts_model(v.provider, v.id)}
+    assert needy == {"ballad", "cedar", "marin", "verse"}
+    assert catalog.required_tts_model("openai", "marin") == "gpt-4o-mini-tts"
+
+
+def test_the_voice_and_model_problems_say_what_is_wrong():
+    assert catalog.tts_model_problem("openai", "tts-9") == "OpenAI has no voice model 'tts-9'"
+    assert catalog.tts_model_problem("openai", "tts-1") is None
+    assert catalog.voice_problem("openai", "aura-2-thalia-en") == (
+        "'aura-2-thalia-en' is a Deepgram Aura voice, not a OpenAI voice"
+    )
+    assert catalog.voice_problem("cartesia", "British Lady") == "'British Lady' is not a voice id of Cartesia Sonic"
+    assert catalog.voice_problem("cartesia", BRITISH_LADY) is None
+    assert catalog.voice_problem("elevenlabs", "abcdefghijklmnopqrst") is None  # a custom voice id's shape
+
+
+@pytest.mark.django_db
+def test_an_agent_whose_voice_needs_another_model_is_refused_at_save_time(tenant):
+    from django.core.exceptions import ValidationError
+
+    from agents_app.services import agent_create
+    from voiceplatform.actor import SYSTEM
+
+    with pytest.raises(ValidationError) as refused:
+        agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Desk", "voice_id": "marin", "tts_model": "tts-1"})
+    assert refused.value.message_dict == {
+        "voice_id": [
+            "The voice Marin speaks only with gpt-4o-mini-tts, not tts-1: "
+            "choose the voice model gpt-4o-mini-tts or another voice."
+        ]
+    }
+    # The provider's default model is that model: an empty model is fine.
+    agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Desk", "voice_id": "marin"})
+    assert agent.effective_tts_model == "gpt-4o-mini-tts"

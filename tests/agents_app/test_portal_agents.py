@@ -240,6 +240,10 @@ def test_create_through_the_form(tenant, teammate, client_for):
         ({"temperature": "5"}, "Ensure this value is less than or equal to 2.0."),
         ({"tts_provider": "openai", "voice_id": "aura-2-thalia-en"}, "is a Deepgram Aura voice, not a OpenAI voice"),
         (
+            {"tts_provider": "openai", "voice_id": "marin", "tts_model": "tts-1"},
+            "The voice Marin speaks only with gpt-4o-mini-tts, not tts-1: choose the voice model gpt-4o-mini-tts",
+        ),
+        (
             {"tts_provider": "elevenlabs", "custom_voice_id": "not-a-voice"},
             "'not-a-voice' is not a voice id of ElevenLabs",
         ),
@@ -266,6 +270,7 @@ def test_create_through_the_form(tenant, teammate, client_for):
     ids=[
         "temperature",
         "voice-of-another-provider",
+        "voice-needs-its-model",
         "bad-custom-voice",
         "inverted-hours",
         "half-range",

@@ -456,8 +456,9 @@ def test_an_unknown_model_of_a_known_provider_is_a_problem(tenant):
 
 
 def test_an_openai_voice_that_needs_gpt_4o_mini_tts_is_a_problem_with_tts_1(tenant):
+    """Such an agent is refused at save time (test_catalog); one saved before that rule came is not ready."""
     credential_set(tenant=tenant, provider="openai", secret="sk-acme-openai-1111")
-    config = _config(tenant, stt_provider="openai", voice_id="marin", tts_model="tts-1")
+    config = {**_config(tenant, stt_provider="openai", voice_id="marin"), "tts_model": "tts-1"}
 
     assert readiness(tenant=tenant, config=config).problems == (
         "The voice Marin speaks only with gpt-4o-mini-tts, not tts-1: choose another in the agent's settings.",
