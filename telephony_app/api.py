@@ -28,7 +28,7 @@ from agents_app.selectors import agent_get
 from agents_app.validation import normalize_e164
 from telephony_app import inbound, livekit_client, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
-from voiceplatform.api_base import E164Field, TenantScopedViewSet, api_validation_error
+from voiceplatform.api_base import E164Field, ServiceWriteMixin, TenantScopedViewSet, service_errors
 from voiceplatform.models import Tenant
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -362,37 +362,21 @@ HandleCallError = inline_serializer("HandleCallError", fields={"detail": seriali
 class PhoneNumberViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
+    ServiceWriteMixin,
     TenantScopedViewSet,
 ):
     model = PhoneNumber
     serializer_class = PhoneNumberSerializer
+    api_paths = _NUMBER_API_FIELDS
 
     def filter_tenant_queryset(self, queryset: QuerySet[PhoneNumber]) -> QuerySet[PhoneNumber]:
         return queryset.select_related("agent").order_by("number", "id")
 
-    def _write(self, request: Request, phone_number: PhoneNumber | None) -> Response:
-        serializer = self.get_serializer(data=request.data, partial=phone_number is not None)
-        serializer.is_valid(raise_exception=True)
+    def perform_write(self, serializer: PhoneNumberSerializer, instance: PhoneNumber | None) -> PhoneNumber:
         kwargs = serializer.to_service_kwargs(tenant=self.tenant)
-        try:
-            if phone_number is None:
-                phone_number = services.phone_number_create(tenant=self.tenant, **kwargs)
-            else:
-                phone_number = services.phone_number_update(tenant=self.tenant, phone_number=phone_number, **kwargs)
-        except DjangoValidationError as error:
-            raise api_validation_error(error, _NUMBER_API_FIELDS) from None
-        return Response(self.get_serializer(phone_number).data)
-
-    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        response = self._write(request, None)
-        response.status_code = status.HTTP_201_CREATED
-        return response
-
-    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._write(request, self.get_object())
-
-    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self._write(request, self.get_object())
+        if instance is None:
+            return services.phone_number_create(tenant=self.tenant, **kwargs)
+        return services.phone_number_update(tenant=self.tenant, phone_number=instance, **kwargs)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.phone_number_delete(tenant=self.tenant, phone_number=self.get_object())
@@ -414,12 +398,10 @@ class PhoneNumberViewSet(
         body = AssignAgentSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         agent = _resolve_agent(tenant=self.tenant, code=body.validated_data["agentId"])
-        try:
+        with service_errors(_NUMBER_API_FIELDS):
             phone_number = services.phone_number_assign_agent(
                 tenant=self.tenant, phone_number=phone_number, agent=agent
             )
-        except DjangoValidationError as error:
-            raise api_validation_error(error, _NUMBER_API_FIELDS) from None
         return Response(PhoneNumberSerializer(phone_number).data)
 
     @extend_schema(

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from voiceplatform.api_base import TenantScopedViewSet, api_validation_error
+from voiceplatform.api_base import TenantScopedViewSet, service_errors
 from voiceplatform.models import Provider, ProviderCredential
 from voiceplatform.services import credential_delete, credential_set
 
@@ -144,11 +143,8 @@ class ProviderCredentialViewSet(
 
     def _credential_set(self, serializer: ProviderCredentialSerializer, **fields: str) -> ProviderCredential:
         """credential_set for this tenant; its field errors come back under the API's field names."""
-        try:
+        with service_errors({field.source: name for name, field in serializer.fields.items()}):
             return credential_set(tenant=self.tenant, **fields)
-        except DjangoValidationError as error:
-            names = {field.source: name for name, field in serializer.fields.items()}
-            raise api_validation_error(error, names) from None
 
     def perform_destroy(self, instance: ProviderCredential) -> None:
         credential_delete(tenant=self.tenant, credential=instance)
