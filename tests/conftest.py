@@ -99,3 +99,9 @@ def api_client_for() -> Callable[[Tenant], APIClient]:
         return client
 
     return make
+
+
+@pytest.fixture
+def api(tenant: Tenant, api_client_for: Callable[[Tenant], APIClient]) -> APIClient:
+    """An API client of `tenant` (Acme, or a module's own `tenant`)."""
+    return api_client_for(tenant)

@@ -21,11 +21,6 @@ def _row(credential: ProviderCredential) -> tuple:
 
 
 @pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
-@pytest.fixture
 def their_credential(other_tenant):
     return ProviderCredentialFactory(tenant=other_tenant, provider="openai", secret=OTHER_SECRET)
 

@@ -87,7 +87,9 @@ def owned(tenant: Tenant) -> dict[str, str]:
 
 
 @pytest.fixture
-def api(tenant: Tenant) -> Client:
+def raw_api(tenant: Tenant) -> Client:
+    """Django's plain test Client with a Bearer key (not conftest's `api`, DRF's APIClient): it sends
+    the bytes and content types given, unencoded."""
     _key, raw_key = api_key_create(tenant=tenant, name="hostile")
     return Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
 
@@ -170,7 +172,7 @@ def _expect_status(status: int) -> Callable[[Any], str | None]:
 
 
 @pytest.mark.parametrize("label", list(HOSTILE_BODIES))
-def test_every_route_with_a_body_refuses_hostile_bodies_and_writes_nothing(label, api, owned):
+def test_every_route_with_a_body_refuses_hostile_bodies_and_writes_nothing(label, raw_api, owned):
     body, content_type, status = HOSTILE_BODIES[label]
     before = _row_counts()
     cases = (
@@ -183,13 +185,13 @@ def test_every_route_with_a_body_refuses_hostile_bodies_and_writes_nothing(label
         if operation.has_body
     )
 
-    failures = _send_table(api, cases, _expect_status(status))
+    failures = _send_table(raw_api, cases, _expect_status(status))
 
     assert not failures, "\n".join(failures)
     assert _row_counts() == before
 
 
-def test_every_route_refuses_a_nul_in_the_query_string_and_writes_nothing(api, owned):
+def test_every_route_refuses_a_nul_in_the_query_string_and_writes_nothing(raw_api, owned):
     before = _row_counts()
     cases = (
         (f"{operation}", _path(operation, owned) + "?search=%00&x%00=1", {"method": operation.method})
@@ -202,13 +204,13 @@ def test_every_route_refuses_a_nul_in_the_query_string_and_writes_nothing(api, o
         problems = response.json()["problems"]
         return None if any("'search'" in p and "NUL" in p for p in problems) else f"search not named: {problems}"
 
-    failures = _send_table(api, cases, names_the_parameter)
+    failures = _send_table(raw_api, cases, names_the_parameter)
 
     assert not failures, "\n".join(failures)
     assert _row_counts() == before
 
 
-def test_every_detail_route_answers_json_404_to_a_malformed_id(api, owned):
+def test_every_detail_route_answers_json_404_to_a_malformed_id(raw_api, owned):
     before = _row_counts()
     cases = (
         (f"{operation} {bad!r}", _path(operation, owned, object_id=bad), {"method": operation.method})
@@ -221,13 +223,13 @@ def test_every_detail_route_answers_json_404_to_a_malformed_id(api, owned):
         expected = 400 if "\x00" in response.wsgi_request.path else 404  # a NUL anywhere is refused first
         return None if response.status_code == expected else f"{response.status_code}, expected {expected}"
 
-    failures = _send_table(api, cases, not_found)
+    failures = _send_table(raw_api, cases, not_found)
 
     assert not failures, "\n".join(failures)
     assert _row_counts() == before
 
 
-def test_every_update_refuses_an_empty_body(api, owned):
+def test_every_update_refuses_an_empty_body(raw_api, owned):
     before = _row_counts()
     cases = (
         (f"{operation} {body!r}", _path(operation, owned), {"method": operation.method, "data": body, **kind})
@@ -246,7 +248,7 @@ def test_every_update_refuses_an_empty_body(api, owned):
         problems = response.json().get("problems", [])
         return None if any(p.startswith("body:") for p in problems) else f"body not named: {response.json()}"
 
-    failures = _send_table(api, cases, names_the_body)
+    failures = _send_table(raw_api, cases, names_the_body)
 
     assert not failures, "\n".join(failures)
     assert _row_counts() == before
@@ -256,7 +258,7 @@ def test_every_update_refuses_an_empty_body(api, owned):
 GARBAGE = "zz-garbage-¿"
 
 
-def test_every_typed_query_parameter_refuses_garbage_naming_it(api, owned):
+def test_every_typed_query_parameter_refuses_garbage_naming_it(raw_api, owned):
     cases = []
     for operation in _operations():
         for parameter in operation.query_parameters:
@@ -269,7 +271,7 @@ def test_every_typed_query_parameter_refuses_garbage_naming_it(api, owned):
 
     failures = []
     for label, url, kwargs, name in cases:
-        response = api.generic(path=url, **kwargs)
+        response = raw_api.generic(path=url, **kwargs)
         problem = _error_shape_problem(response)
         if not problem and (response.status_code != 400 or name not in response.json()):
             problem = f"{response.status_code}, expected 400 naming {name}: {response.content[:200]!r}"
@@ -280,15 +282,15 @@ def test_every_typed_query_parameter_refuses_garbage_naming_it(api, owned):
 
 
 @pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5", "\uff11", "99999999999999"])
-def test_a_garbage_page_is_a_400_naming_page(api, owned, page):
-    response = api.get("/api/v1/agents", {"page": page})
+def test_a_garbage_page_is_a_400_naming_page(raw_api, owned, page):
+    response = raw_api.get("/api/v1/agents", {"page": page})
 
     assert response.status_code == 400
     assert list(response.json()) == ["page"]
 
 
-def test_a_page_past_the_end_is_a_json_404(api, owned):
-    response = api.get("/api/v1/agents", {"page": "7"})
+def test_a_page_past_the_end_is_a_json_404(raw_api, owned):
+    response = raw_api.get("/api/v1/agents", {"page": "7"})
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Invalid page.", "problems": []}
@@ -297,8 +299,8 @@ def test_a_page_past_the_end_is_a_json_404(api, owned):
 # The cases the issue names one by one ---------------------------------------------------------
 
 
-def test_agent_search_with_a_nul_is_a_400_naming_search(api, owned):
-    response = api.get("/api/v1/agents?search=%00")
+def test_agent_search_with_a_nul_is_a_400_naming_search(raw_api, owned):
+    response = raw_api.get("/api/v1/agents?search=%00")
 
     assert response.status_code == 400
     assert response.json() == {
@@ -314,10 +316,10 @@ def test_agent_search_with_a_nul_is_a_400_naming_search(api, owned):
         ({"holidays": [{"date": "2026-12-25", "name": f"Christmas{NUL}"}]}, "body.metadata.holidays[0].name"),
     ],
 )
-def test_a_nul_in_agent_metadata_is_a_400_naming_the_field(api, owned, metadata, where):
+def test_a_nul_in_agent_metadata_is_a_400_naming_the_field(raw_api, owned, metadata, where):
     before = _row_counts()
     for method, path in (("post", "/api/v1/agents"), ("patch", f"/api/v1/agents/{owned['agents']}")):
-        response = api.generic(
+        response = raw_api.generic(
             method, path, json.dumps({"name": "Night desk", "metadata": metadata}), "application/json"
         )
 
@@ -326,44 +328,44 @@ def test_a_nul_in_agent_metadata_is_a_400_naming_the_field(api, owned, metadata,
     assert _row_counts() == before
 
 
-def test_a_lone_surrogate_in_an_agent_is_a_400(api, owned):
-    response = api.post("/api/v1/agents", b'{"name": "Desk \\ud83d"}', content_type="application/json")
+def test_a_lone_surrogate_in_an_agent_is_a_400(raw_api, owned):
+    response = raw_api.post("/api/v1/agents", b'{"name": "Desk \\ud83d"}', content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["problems"] == ["body.name: contains a lone surrogate (\\ud83d), which is not valid text."]
     assert not Agent.objects.filter(name__startswith="Desk").exists()
 
 
-def test_a_surrogate_pair_is_a_character_like_any_other(api, owned):
-    response = api.post("/api/v1/agents", b'{"name": "Desk \\ud83d\\ude00"}', content_type="application/json")
+def test_a_surrogate_pair_is_a_character_like_any_other(raw_api, owned):
+    response = raw_api.post("/api/v1/agents", b'{"name": "Desk \\ud83d\\ude00"}', content_type="application/json")
 
     assert response.status_code == 201, response.content
     assert response.json()["name"] == "Desk \U0001f600"
 
 
-def test_json_just_within_the_depth_limit_is_parsed(api, owned):
+def test_json_just_within_the_depth_limit_is_parsed(raw_api, owned):
     nested: Any = "deep"
     for _ in range(MAX_JSON_DEPTH - 4):
         nested = {"a": nested}
     body = json.dumps({"metadata": {"ivrMenu": {"prompt": "Hi", "options": [], "extra": nested}}})
 
-    response = api.patch(f"/api/v1/agents/{owned['agents']}", body, content_type="application/json")
+    response = raw_api.patch(f"/api/v1/agents/{owned['agents']}", body, content_type="application/json")
 
     assert response.status_code in (200, 400), response.content  # the IVR validation decides, not the parser
     assert "nested deeper" not in response.text
 
 
-def test_a_body_over_the_limit_is_a_json_413(api, owned):
+def test_a_body_over_the_limit_is_a_json_413(raw_api, owned):
     body = json.dumps({"name": "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE})
 
-    response = api.post("/api/v1/agents", body, content_type="application/json")
+    response = raw_api.post("/api/v1/agents", body, content_type="application/json")
 
     assert response.status_code == 413
     assert response.json()["detail"] == "The request body is too large."
 
 
-def test_a_malformed_api_path_is_json_not_the_portals_page(api, owned):
-    response = api.get("/api/v1/agents/not-a-uuid")
+def test_a_malformed_api_path_is_json_not_the_portals_page(raw_api, owned):
+    response = raw_api.get("/api/v1/agents/not-a-uuid")
 
     assert response.status_code == 404
     assert response.json() == {
@@ -505,10 +507,10 @@ def test_a_session_cookie_with_a_nul_is_a_400_not_a_database_error(client, db):
     assert response.status_code == 400
 
 
-def test_problems_name_every_bad_string_once(api, owned):
+def test_problems_name_every_bad_string_once(raw_api, owned):
     body = {"name": NUL, "metadata": {"holidays": [{"name": "\x00"}, {"name": "ok"}], "ivrMenu": {"prompt": NUL}}}
 
-    response = api.post("/api/v1/agents", json.dumps(body), content_type="application/json")
+    response = raw_api.post("/api/v1/agents", json.dumps(body), content_type="application/json")
 
     problems = response.json()["problems"]
     assert [re.sub(r":.*", "", p) for p in problems] == [
@@ -519,11 +521,11 @@ def test_problems_name_every_bad_string_once(api, owned):
 
 
 @pytest.mark.parametrize("query", ["from=0001-01-01&to=9999-12-31", "to=0001-01-01", "from=9999-12-31"])
-def test_call_list_dates_at_the_ends_of_the_calendar_are_not_a_server_error(api, client_for, owner, owned, query):
+def test_call_list_dates_at_the_ends_of_the_calendar_are_not_a_server_error(raw_api, client_for, owner, owned, query):
     """They overflowed datetime when shifted by a day or the tenant's time zone (a 500)."""
     everything = query.startswith("from=0001")
 
-    response = api.get(f"/api/v1/calls?{query}")
+    response = raw_api.get(f"/api/v1/calls?{query}")
 
     assert response.status_code == 200
     assert len(response.json()["results"]) == (1 if everything else 0)
@@ -531,23 +533,23 @@ def test_call_list_dates_at_the_ends_of_the_calendar_are_not_a_server_error(api,
     assert portal.status_code == 200
 
 
-def test_an_unexpected_api_failure_is_a_json_500(api, owned, monkeypatch):
+def test_an_unexpected_api_failure_is_a_json_500(raw_api, owned, monkeypatch):
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr("agents_app.api.AgentViewSet.list", broken)
-    api.raise_request_exception = False
+    raw_api.raise_request_exception = False
 
-    response = api.get("/api/v1/agents")
+    response = raw_api.get("/api/v1/agents")
 
     assert response.status_code == 500
     assert response.json() == {"detail": "Server error.", "problems": []}
 
 
-def test_too_many_query_parameters_is_a_json_400(api, owned):
+def test_too_many_query_parameters_is_a_json_400(raw_api, owned):
     query = "&".join(f"p{index}=1" for index in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
 
-    response = api.get(f"/api/v1/agents?{query}")
+    response = raw_api.get(f"/api/v1/agents?{query}")
 
     assert response.status_code == 400
     assert response.json()["detail"] == "Bad request."

@@ -48,11 +48,6 @@ API_PATHS = [
 ]
 
 
-@pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
 def test_api_create_reports_every_mistake_in_one_400(api):
     body = {**TASK1_PAYLOAD, **API_MISTAKES, "metadata": {**TASK1_PAYLOAD["metadata"], **API_MISTAKES["metadata"]}}
 

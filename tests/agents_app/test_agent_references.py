@@ -93,11 +93,6 @@ def test_references_are_per_tenant(tenant, other_tenant, billing):
 # API -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
 def test_api_delete_answers_409_with_the_references_and_changes_nothing(api, tenant, billing, front_desk, number):
     response = api.delete(f"/api/v1/agents/{billing.code}")
 

@@ -54,11 +54,6 @@ def _messages_at(body: dict[str, Any], path: tuple[str, ...]) -> list[str]:
 
 
 @pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
-@pytest.fixture
 def sales(api) -> dict[str, Any]:
     """The reference's Task 1 agent, created through the API."""
     response = api.post(URL, TASK1_PAYLOAD, format="json")

@@ -22,11 +22,6 @@ SUMMARY_KEYS = {
 DETAIL_KEYS = SUMMARY_KEYS | {"transcript", "turnMetrics", "usage"}
 
 
-@pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
 def _created(call: Call, when: datetime.datetime) -> Call:
     Call.objects.filter(pk=call.pk).update(created_at=when)
     return call

@@ -25,11 +25,6 @@ def dialer(tenant) -> Agent:
     return agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Dialer", "direction": "outbound"})
 
 
-@pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
 def test_service_refuses_an_outbound_only_agent_for_a_number(tenant, dialer):
     with pytest.raises(ValidationError) as refused:
         phone_number_create(tenant=tenant, number=NUMBER, agent=dialer)

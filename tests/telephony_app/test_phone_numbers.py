@@ -47,11 +47,6 @@ def test_assigning_another_tenants_agent_is_refused(tenant, other_tenant, make_a
 # API -----------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
 def _create(api, **body):
     return api.post(reverse("api-phone-number-list"), {"number": "+14155550123", **body}, format="json")
 

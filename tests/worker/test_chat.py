@@ -70,11 +70,6 @@ def agent(tenant, fake):
     return _agent(tenant)
 
 
-@pytest.fixture
-def api(tenant, api_client_for):
-    return api_client_for(tenant)
-
-
 def _url(agent) -> str:
     return reverse("api-agent-chat", kwargs={"id": agent.code})
 
