@@ -77,7 +77,11 @@ def calls_for_room(*, room_name: str, metadata: str = "") -> list[Call]:
     is taken, so a room name reused by a dispatch rule cannot end someone else's call."""
     if not room_name:
         return []
-    queryset = Call.objects.select_related("tenant").filter(room_name=room_name, status__in=OPEN_STATUSES)
+    queryset = (
+        Call.objects.across_tenants(reason="a signed LiveKit webhook names a room; calls change in their own tenant")
+        .select_related("tenant")
+        .filter(room_name=room_name, status__in=OPEN_STATUSES)
+    )
     tenant_id, call_id = _metadata_ids(metadata)
     if call_id is not None:
         named = [call for call in queryset if call.code == call_id]
@@ -182,7 +186,8 @@ def calls_reconcile(*, older_than: datetime.timedelta, now: datetime.datetime | 
     # read into another's context, each row changed through its own tenant (call_transition). Text
     # chats have no room and end with their conversation.
     stale = (
-        Call.objects.filter(status__in=OPEN_STATUSES, updated_at__lt=cutoff)
+        Call.objects.across_tenants(reason="reconcile: one rule for every open call, each changed in its own tenant")
+        .filter(status__in=OPEN_STATUSES, updated_at__lt=cutoff)
         .exclude(direction=CallDirection.CHAT)
         .order_by("updated_at", "id")
     )

@@ -278,8 +278,10 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
     # writing right now; the locked re-read applies the rule to the row as it is at that moment.
     reaped = 0
     with transaction.atomic():
-        stale = Call.objects.select_for_update(skip_locked=True).filter(
-            status__in=ACTIVE_STATUSES, updated_at__lt=cutoff
+        stale = (
+            Call.objects.across_tenants(reason="the reaper: one rule for every open call, each row its own tenant's")
+            .select_for_update(skip_locked=True)
+            .filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
         )
         for call in stale:
             # It ended, at the latest, when it was last heard of; that keeps its duration honest.
@@ -300,7 +302,11 @@ def chats_end_idle(*, idle_for: datetime.timedelta, now: datetime.datetime | Non
     # SKIP LOCKED leaves alone a chat whose turn is being written right now.
     ended = 0
     with transaction.atomic():
-        idle = Call.objects.select_for_update(skip_locked=True, of=("self",)).select_related("tenant")
+        idle = (
+            Call.objects.across_tenants(reason="idle chats end: one rule for every chat, each in its own tenant")
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")
+        )
         for call in idle.filter(direction=CallDirection.CHAT, status__in=ACTIVE_STATUSES, updated_at__lt=cutoff):
             # It ended with its last turn: the chat's duration is the conversation, not the wait.
             call_transition(
@@ -337,7 +343,8 @@ def _check_agent(*, tenant: Tenant, agent: Agent | None) -> None:
 def _save_phone_number(phone_number: PhoneNumber) -> PhoneNumber:
     # Numbers are unique across the platform, so this one query looks past the tenant; it answers
     # only "taken or not", in the same words whoever holds the number, and reveals nothing else.
-    taken = PhoneNumber.objects.filter(number=phone_number.number).exclude(pk=phone_number.pk).exists()
+    others = PhoneNumber.objects.across_tenants(reason="a number is unique across tenants; answers only taken or not")
+    taken = others.filter(number=phone_number.number).exclude(pk=phone_number.pk).exists()
     if taken:
         raise ValidationError({"number": NUMBER_TAKEN})
     phone_number.full_clean(validate_unique=False)  # uniqueness: checked above, and by the index below

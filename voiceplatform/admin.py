@@ -18,7 +18,8 @@ from voiceplatform.services import invitation_revoke, membership_change_check, t
 
 
 def staff_tenant_ids(request: HttpRequest) -> list[int]:
-    return list(Membership.objects.filter(user=request.user).values_list("tenant_id", flat=True))
+    memberships = Membership.objects.across_tenants(reason="the admin: the staff user's own memberships")
+    return list(memberships.filter(user=request.user).values_list("tenant_id", flat=True))
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -144,7 +145,8 @@ class StaffMembershipFormMixin(forms.ModelForm):
             return cleaned
         current = None
         if self.instance.pk is not None:
-            before = Membership.objects.select_related("tenant").get(pk=self.instance.pk)
+            stored = Membership.objects.across_tenants(reason="the admin: the membership as stored, to compare")
+            before = stored.select_related("tenant").get(pk=self.instance.pk)
             if before.tenant_id != tenant.pk or before.user_id != cleaned.get("user", before.user).pk:
                 # Moving a membership is taking it away from one tenant and giving it in another.
                 self._add_problem(

@@ -70,6 +70,15 @@ class TenantQuerySet(models.QuerySet):
             raise ValueError(f"for_tenant() needs a saved Tenant, got {tenant!r}")
         return self.filter(tenant=tenant)
 
+    def across_tenants(self, reason: str) -> Self:
+        """Rows of every tenant, on purpose: a webhook, the worker, a periodic task or an operator
+        command that learns the tenant from the row itself. `reason` says why that is safe; it is
+        required so each deliberate cross-tenant read can be found with grep and is listed by
+        tests/test_across_tenants.py."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("across_tenants() needs a reason: say why reading every tenant's rows is safe here")
+        return self.all()
+
 
 class TenantOwned(models.Model):
     """Abstract base of every tenant-owned row: a tenant FK and a UUID code used in URLs."""
@@ -120,7 +129,11 @@ class InvitationQuerySet(TenantQuerySet):
         Cross-tenant on purpose: the invitee has no membership yet, and the link's signature (made
         with SECRET_KEY) is what proves it was issued by this server for this invitation.
         """
-        return self.select_related("tenant").filter(code=code)
+        return (
+            self.across_tenants(reason="an invitee's signed link names its invitation")
+            .select_related("tenant")
+            .filter(code=code)
+        )
 
 
 class Invitation(TenantOwned):

@@ -41,7 +41,8 @@ def get_or_404(queryset: QuerySet[M], code: uuid.UUID | str) -> M:
 def memberships_for_user(*, user: AbstractBaseUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+    memberships = Membership.objects.across_tenants(reason="a user's own memberships, in every tenant")
+    return memberships.filter(user=user).select_related("tenant").order_by("tenant__name")
 
 
 def membership_list(*, tenant: Tenant) -> QuerySet[Membership]:
@@ -72,9 +73,9 @@ def api_key_get(*, tenant: Tenant, code: uuid.UUID | str) -> ApiKey:
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
     """The active key matching this plaintext, with its tenant; None when unknown or revoked."""
-    # Lookup by hash is global on purpose: the key itself tells us the tenant.
     return (
-        ApiKey.objects.select_related("tenant")
+        ApiKey.objects.across_tenants(reason="API-key authentication: the key itself tells us the tenant")
+        .select_related("tenant")
         .filter(hashed_key=hash_api_key(raw_key), revoked_at__isnull=True)
         .first()
     )

@@ -290,7 +290,7 @@ def api_key_touch(*, api_key: ApiKey, min_interval_seconds: int = 60) -> None:
     now = timezone.now()
     if api_key.last_used_at and (now - api_key.last_used_at).total_seconds() < min_interval_seconds:
         return
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    ApiKey.objects.for_tenant(api_key.tenant).filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
 
 
@@ -326,13 +326,13 @@ def credential_delete(*, tenant: Tenant, credential: ProviderCredential) -> None
 def credentials_reencrypt_all() -> int:
     """Re-encrypt every stored secret under the first key of FIELD_ENCRYPTION_KEYS."""
     count = 0
-    # Crosses tenants on purpose: each row is re-encrypted with its own tenant's derived key.
-    for credential in ProviderCredential.objects.exclude(encrypted_secret="").iterator():
+    credentials = ProviderCredential.objects.across_tenants(reason="re-encryption: each row under its own tenant's key")
+    for credential in credentials.exclude(encrypted_secret="").iterator():
         with transaction.atomic():
             try:
                 token = reencrypt_for_tenant(tenant_id=credential.tenant_id, token=credential.encrypted_secret)
             except SecretDecryptionError as exc:
                 raise SecretDecryptionError(f"credential {credential.code} ({credential.provider}): {exc}") from None
-            ProviderCredential.objects.filter(pk=credential.pk).update(encrypted_secret=token)
+            credentials.filter(pk=credential.pk).update(encrypted_secret=token)
         count += 1
     return count

@@ -245,7 +245,8 @@ def _named_call(caller: SipCaller, room_name: str) -> SipRoute:
         # number. Finding the Call by its code across tenants is safe here: the code is a random UUID
         # that only the platform wrote (into this call's TwiML, hence this room's name), and
         # everything after this lookup is scoped to the Call's own tenant.
-        call = Call.objects.select_related("agent", "tenant").filter(code=code).first()
+        calls = Call.objects.across_tenants(reason="a bridged inbound call's room names the call by its code")
+        call = calls.select_related("agent", "tenant").filter(code=code).first()
         tenant = call.tenant if call is not None else None
     else:
         call, tenant = None, None

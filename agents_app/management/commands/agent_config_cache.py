@@ -19,8 +19,8 @@ class Command(BaseCommand):
         try:
             if options["agent"]:
                 code = uuid.UUID(options["agent"])  # ValueError below: a readable error, not a traceback
-                # An operator command: it looks the agent up across tenants to find its cache key.
-                agent = Agent.objects.select_related("tenant").filter(code=code).first()
+                agents = Agent.objects.across_tenants(reason="operator command: an agent's cache key, by its code")
+                agent = agents.select_related("tenant").filter(code=code).first()
                 if agent is None:
                     raise CommandError(f"no agent with id {options['agent']}")
                 loader.invalidate(tenant_code=agent.tenant.code, agent_code=agent.code)
