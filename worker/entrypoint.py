@@ -177,7 +177,8 @@ def _call_tenant(call_ctx: CallContext) -> Tenant:
     # A SIP dispatch rule's metadata names only the agent. Looking the agent up across tenants is
     # safe: its code is a random UUID the platform itself wrote into the rule, it is only used to
     # learn whose call this is, and everything after (Call, config, keys) is scoped to that tenant.
-    agent = Agent.objects.select_related("tenant").filter(code=call_ctx.agent_id).first()
+    agents = Agent.objects.across_tenants(reason="a SIP dispatch rule names only the agent, by a code we wrote")
+    agent = agents.select_related("tenant").filter(code=call_ctx.agent_id).first()
     if agent is None:
         raise Refusal(f"agent {call_ctx.agent_id} does not exist")
     return agent.tenant
