@@ -39,8 +39,8 @@ def agent_talk_links(agent: Agent) -> list[AgentLink]:
 
 # Text chat playground ------------------------------------------------------------------------
 # One URL: GET shows the page (?chat=<id> shows that chat), POST runs action=start|send|end. The
-# conversation lives in the Call row (telephony_app/chat.py), so any web process can serve the next message.
-# htmx requests get partials: start/end replace the panel, send appends the new turns to the log
+# conversation lives in the Call row (telephony_app/chat.py), so any web process can serve the next
+# message. htmx requests get partials: start/end replace the panel, send appends the new turns to the log
 # and replaces the composer out of band. Validation errors come back with 200 and the error in the
 # composer, because htmx does not swap error responses. Without JavaScript each POST redirects.
 # Viewers may read the page and its chats, not run one: portal_view refuses them any POST (a chat
