@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.db.models import Model
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from agents_app.services import agent_create, agent_update
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
@@ -453,3 +455,177 @@ def test_api_lists_only_own_credentials(rows_in_both_tenants, tenant, other_tena
     assert response.status_code == 200
     assert [row["id"] for row in response.json()["results"]] == [str(mine.code)]
     assert str(theirs.code) not in response.text
+
+
+# Viewers ---------------------------------------------------------------------------------------
+# A viewer (Membership role viewer) reads but never writes. The portal answers each of their writes
+# with 403. The API knows no users, only API keys (which only owners and admins create, in the
+# portal): a viewer's logged-in session is no API credential, so the API answers 401. Either way
+# nothing is written. The write URLs come from the URL resolver (the API's from its views' methods),
+# so a new one that no case here covers fails test_every_write_url_has_a_viewer_case.
+
+
+@dataclass(frozen=True)
+class CollectionWrite:
+    """A write URL that takes no object code, and a request that the tenant's owner can make to it."""
+
+    url_name: str
+    data: Callable[[Any], dict[str, Any]]  # given what `make` made (or None)
+    make: Callable[[Tenant], Model] | None = None
+    api: bool = False
+    method: str = "post"
+
+
+COLLECTION_WRITES = [
+    CollectionWrite("agents-agent-create", lambda _: {**_AGENT_FORM, "name": "New desk"}),
+    CollectionWrite("numbers-number-create", lambda _: {"number": "+14155550177", "label": "New", "provider": "sip"}),
+    CollectionWrite("tenancy-member-list", lambda _: {"email": "newcomer@acme.test", "role": Role.EDITOR}),
+    CollectionWrite("tenancy-apikey-list", lambda _: {"name": "CI"}),
+    CollectionWrite("tenancy-credential-list", lambda _: {"provider": "openai", "secret": "sk-new-secret-0000wxyz"}),
+    CollectionWrite("api-agent-list", lambda _: {"name": "New desk", "systemPrompt": "Be helpful."}, api=True),
+    CollectionWrite(
+        "api-credential-list", lambda _: {"provider": "openai", "secret": "sk-new-secret-0000wxyz"}, api=True
+    ),
+    CollectionWrite("api-phone-number-list", lambda _: {"number": "+14155550178"}, api=True),
+    # Routes a call to one of the tenant's numbers, which writes the Call.
+    CollectionWrite(
+        "api-phone-number-handle-call",
+        lambda number: {"from": "+14155550100", "to": number.number},
+        make=_make_phone_number,
+        api=True,
+    ),
+]
+# URLs outside the portal's and the API's role checks, each with the reason a viewer may call them.
+NOT_VIEWER_WRITE_URLS = {
+    "health": "the health check: no tenant, no session",
+    "favicon": "a redirect to a static file",
+    "login": "signs a user in",
+    "logout": "signs the viewer's own session out",
+    "password_reset_confirm": "a signed token for one user, checked by Django's token generator",
+    "tenancy-invitation-accept": "a signed link for one invitation (tests/test_invitations.py)",
+    "tenancy-tenant-switch": "chooses which of the viewer's own tenants they look at: their session only",
+    "telephony-twilio-voice": "Twilio's webhook, authenticated by its signature, not a session",
+    "telephony-twilio-status": "Twilio's webhook, authenticated by its signature, not a session",
+    "telephony-twilio-refer": "Twilio's webhook, authenticated by its signature, not a session",
+    "telephony-livekit-webhook": "LiveKit's webhook, authenticated by its signature, not a session",
+}
+# Portal pages that only read; a viewer's POST to them is refused all the same (405 where the view
+# takes GET only, else 403 from portal_view, which counts every unsafe method as a write).
+READ_ONLY_PORTAL_URLS = {
+    "portal-dashboard",
+    "agents-agent-list",
+    "agents-llm-options",
+    "agents-voice-options",
+    "agents-stt-options",
+    "agents-agent-detail",
+    "agents-prompt-list",
+    "agents-agent-test",
+    "calls-call-list",
+    "calls-call-detail",
+    "numbers-number-list",
+}
+_WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+def _write_urls() -> set[tuple[str | None, str]]:
+    """(URL name, method) of every write: each API view's write methods, each portal page's POST."""
+    found = set()
+    for namespace, pattern in _walk(get_resolver().url_patterns):
+        if namespace in EXEMPT_NAMESPACES or pattern.name in NOT_VIEWER_WRITE_URLS:
+            continue
+        callback = pattern.callback
+        if hasattr(callback, "cls"):  # a DRF view: a viewset's actions, or an APIView's handlers
+            actions = getattr(callback, "actions", None) or {m: m for m in _WRITE_METHODS if hasattr(callback.cls, m)}
+            found |= {(pattern.name, method) for method in actions if method in _WRITE_METHODS}
+        elif pattern.name not in READ_ONLY_PORTAL_URLS:
+            found.add((pattern.name, "post"))
+    return found
+
+
+def _object_writes() -> list[tuple[ObjectUrl, Attempt]]:
+    return [(case, attempt) for case in OBJECT_URLS for attempt in case.attempts if attempt.method in _WRITE_METHODS]
+
+
+def test_every_write_url_has_a_viewer_case():
+    covered = {(case.url_name, attempt.method) for case, attempt in _object_writes()}
+    covered |= {(case.url_name, case.method) for case in COLLECTION_WRITES}
+    names = {pattern.name for namespace, pattern in _walk(get_resolver().url_patterns)}
+
+    uncovered = sorted(_write_urls() - covered, key=str)
+    assert uncovered == [], (
+        f"add these writes to OBJECT_URLS or COLLECTION_WRITES (or a reason to NOT_VIEWER_WRITE_URLS): {uncovered}"
+    )
+    assert sorted(covered - _write_urls(), key=str) == [], "a viewer case names a write that no longer exists"
+    assert sorted((set(NOT_VIEWER_WRITE_URLS) | READ_ONLY_PORTAL_URLS) - names) == [], "a URL that no longer exists"
+
+
+def _tenant_rows(tenant: Tenant) -> dict[str, int]:
+    """How many rows the tenant has in each tenant-owned table."""
+    return {
+        model._meta.label: model.objects.for_tenant(tenant).count()
+        for model in apps.get_models()
+        if issubclass(model, TenantOwned)
+    }
+
+
+def _viewer_client(viewer: Any, *, api: bool) -> Any:
+    """The viewer's logged-in session; an APIClient for the API (JSON bodies), carrying no API key."""
+    client = APIClient() if api else Client()
+    client.force_login(viewer)
+    return client
+
+
+@pytest.mark.parametrize(("case", "attempt"), [pytest.param(c, a, id=f"{c.url_name}-{a}") for c, a in _object_writes()])
+def test_a_viewer_cannot_write_an_object_of_their_tenant(case, attempt, tenant, viewer):
+    my_object = case.make(tenant)
+    before, rows_before = _row(my_object), _tenant_rows(tenant)
+    url = reverse(case.url_name, kwargs={case.url_kwarg: my_object.code})
+
+    response = _send(case, attempt, url, client=_viewer_client(viewer, api=case.api))
+
+    assert response.status_code == (401 if case.api else 403)
+    assert _row(my_object) == before
+    assert _tenant_rows(tenant) == rows_before
+
+
+def _send_collection(case: CollectionWrite, url: str, data: dict[str, Any], *, client: Any) -> Any:
+    if case.api:
+        return getattr(client, case.method)(url, data, format="json")
+    return getattr(client, case.method)(url, data)
+
+
+@pytest.mark.parametrize("case", COLLECTION_WRITES, ids=lambda case: case.url_name)
+def test_a_viewer_cannot_write_through_a_url_without_an_object(case, tenant, viewer):
+    data = case.data(case.make(tenant) if case.make else None)
+    rows_before = _tenant_rows(tenant)
+
+    response = _send_collection(case, reverse(case.url_name), data, client=_viewer_client(viewer, api=case.api))
+
+    assert response.status_code == (401 if case.api else 403)
+    assert _tenant_rows(tenant) == rows_before
+
+
+@pytest.mark.parametrize("case", COLLECTION_WRITES, ids=lambda case: case.url_name)
+def test_the_same_write_works_for_an_owner(case, tenant, owner, client_for, api_client_for, settings):
+    """Guards the viewer test above: its requests succeed, and write, at home."""
+    settings.LIVEKIT_SIP_HOST = "sip.example.test"  # handle-call bridges the caller to a LiveKit SIP URI
+    data = case.data(case.make(tenant) if case.make else None)
+    rows_before = _tenant_rows(tenant)
+    client = api_client_for(tenant) if case.api else client_for(owner)
+
+    response = _send_collection(case, reverse(case.url_name), data, client=client)
+
+    assert response.status_code in (200, 201, 204, 302)
+    assert _tenant_rows(tenant) != rows_before
+
+
+@pytest.mark.parametrize("url_name", sorted(READ_ONLY_PORTAL_URLS))
+def test_a_viewer_post_to_a_read_only_page_is_refused_too(url_name, tenant, viewer):
+    case = _BY_NAME.get(url_name)
+    url = reverse(url_name, kwargs={case.url_kwarg: case.make(tenant).code}) if case else reverse(url_name)
+    rows_before = _tenant_rows(tenant)
+
+    response = _viewer_client(viewer, api=False).post(url, {})
+
+    assert response.status_code in (403, 405)
+    assert _tenant_rows(tenant) == rows_before
