@@ -205,7 +205,7 @@ class AgentViewSet(
         return Response(
             {
                 "success": loaded.source != "default",
-                "config": loaded.config,
+                "config": loaded.config.to_document(),
                 "source": loaded.source,
                 "cached_until": loaded.cached_until.isoformat() if loaded.cached_until else None,
                 "timestamp": timezone.now().isoformat(),

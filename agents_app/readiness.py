@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents_app import catalog
+from agents_app.runtime_config import RuntimeConfig
 from voiceplatform.models import Provider, Tenant
 from voiceplatform.selectors import ResolvedCredential, credentials_resolve
 
@@ -52,10 +53,10 @@ class Credentials:
     stt: ResolvedCredential | None
 
 
-def _credential_providers(config: dict[str, Any]) -> tuple[str, str, str]:
-    llm_provider = catalog.llm_provider(config.get("llm_provider") or "")
-    tts_provider = catalog.tts_provider(config.get("tts_provider") or "")
-    stt_provider = catalog.stt_provider(config.get("stt_provider") or "")
+def _credential_providers(config: RuntimeConfig) -> tuple[str, str, str]:
+    llm_provider = catalog.llm_provider(config.llm_provider)
+    tts_provider = catalog.tts_provider(config.tts_provider)
+    stt_provider = catalog.stt_provider(config.stt_provider)
     return (
         llm_provider.credential_provider if llm_provider else "",
         tts_provider.credential_provider if tts_provider else "",
@@ -63,14 +64,14 @@ def _credential_providers(config: dict[str, Any]) -> tuple[str, str, str]:
     )
 
 
-def resolve_credentials(*, tenant: Tenant, config: dict[str, Any]) -> Credentials:
+def resolve_credentials(*, tenant: Tenant, config: RuntimeConfig) -> Credentials:
     """The tenant's key (else the environment's) for the LLM, TTS and STT providers of this config."""
     llm_key, tts_key, stt_key = keys = _credential_providers(config)
     found = credentials_resolve(tenant=tenant, providers=keys)
     return Credentials(llm=found.get(llm_key), tts=found.get(tts_key), stt=found.get(stt_key))
 
 
-def readiness(*, tenant: Tenant, config: dict[str, Any], credentials: Credentials | None = None) -> Readiness:
+def readiness(*, tenant: Tenant, config: RuntimeConfig, credentials: Credentials | None = None) -> Readiness:
     """Whether a call with this config can build its LLM, TTS and STT; each problem says what to fix."""
     if credentials is None:
         credentials = resolve_credentials(tenant=tenant, config=config)
@@ -125,10 +126,10 @@ def google_adc_file() -> str:
     return path if path and os.path.isfile(path) else ""
 
 
-def llm_problems(config: dict[str, Any], credential: ResolvedCredential | None) -> list[str]:
+def llm_problems(config: RuntimeConfig, credential: ResolvedCredential | None) -> list[str]:
     """What stops the language model of this config from being built; empty when nothing does."""
     role = "language model"
-    provider_id = config.get("llm_provider") or ""
+    provider_id = config.llm_provider
     provider = catalog.llm_provider(provider_id)
     if provider is None or provider_id not in LLM_PLUGIN:
         return [_unknown_provider(role, provider_id, catalog.LLM_PROVIDERS)]
@@ -145,16 +146,16 @@ def llm_problems(config: dict[str, Any], credential: ResolvedCredential | None) 
         problems.append(
             "The Google key is a service-account JSON, but Gemini takes an API key: replace it under Provider keys."
         )
-    model_id = config.get("llm_model") or ""
+    model_id = config.llm_model
     if catalog.llm_model(provider_id, model_id) is None:
         problems.append(f"{provider.name} does not offer the model {model_id!r}: {CHANGE_IN_AGENT}.")
     return problems
 
 
-def tts_problems(config: dict[str, Any], credential: ResolvedCredential | None) -> list[str]:
+def tts_problems(config: RuntimeConfig, credential: ResolvedCredential | None) -> list[str]:
     """What stops the voice of this config from being built; empty when nothing does."""
     role = "voice"
-    provider_id = config.get("tts_provider") or ""
+    provider_id = config.tts_provider
     provider = catalog.tts_provider(provider_id)
     if provider is None or provider_id not in TTS_PLUGIN:
         return [_unknown_provider(role, provider_id, catalog.TTS_PROVIDERS)]
@@ -173,10 +174,10 @@ def tts_problems(config: dict[str, Any], credential: ResolvedCredential | None) 
     return problems
 
 
-def stt_problems(config: dict[str, Any], credential: ResolvedCredential | None) -> list[str]:
+def stt_problems(config: RuntimeConfig, credential: ResolvedCredential | None) -> list[str]:
     """What stops the speech-to-text of this config from being built; empty when nothing does."""
     role = "speech-to-text"
-    provider_id = config.get("stt_provider") or ""
+    provider_id = config.stt_provider
     provider = catalog.stt_provider(provider_id)
     if provider is None or provider_id not in STT_PLUGIN:
         return [_unknown_provider(role, provider_id, catalog.STT_PROVIDERS)]
@@ -203,21 +204,21 @@ def _unknown_provider(role: str, provider_id: str, known: dict[str, Any]) -> str
     return f"Unknown {role} provider {provider_id!r}: choose one of {', '.join(known)} in the agent's settings."
 
 
-def tts_model_id(config: dict[str, Any]) -> str:
+def tts_model_id(config: RuntimeConfig) -> str:
     """The config's TTS model, else its provider's default."""
-    provider = catalog.tts_provider(config.get("tts_provider") or "")
-    return config.get("tts_model") or (provider.default_model if provider else "")
+    provider = catalog.tts_provider(config.tts_provider)
+    return config.tts_model or (provider.default_model if provider else "")
 
 
-def chosen_voice_id(config: dict[str, Any]) -> str:
+def chosen_voice_id(config: RuntimeConfig) -> str:
     """The config's voice (voice_id, else the older tts_voice_id)."""
-    return config.get("voice_id") or config.get("tts_voice_id") or ""
+    return config.voice_id or config.tts_voice_id
 
 
-def stt_model_id(config: dict[str, Any]) -> str:
+def stt_model_id(config: RuntimeConfig) -> str:
     """The config's speech-to-text model (aliases resolved), else its provider's default."""
-    provider_id = config.get("stt_provider") or ""
+    provider_id = config.stt_provider
     provider = catalog.stt_provider(provider_id)
-    return catalog.stt_model_id(provider_id, config.get("stt_model") or "") or (
+    return catalog.stt_model_id(provider_id, config.stt_model) or (
         provider.default_model if provider else ""
     )

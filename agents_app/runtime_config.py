@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter, OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,7 @@ from django.db import DatabaseError
 from agents_app import catalog
 from agents_app.models import Agent
 from agents_app.references import dangling_ivr_targets
-from agents_app.validation import HoursRange, business_hours_document
+from agents_app.validation import WEEKDAYS, HoursRange, business_hours_document
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,346 @@ def stale_key(tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str) -> str:
     return f"vp:agentcfg-stale:{SCHEMA_VERSION}:{tenant_code}:{agent_code}"
 
 
-def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> dict[str, Any]:
-    """The document every consumer sees (the reference's fields plus what the worker needs); no secrets.
+# --------------------------------------------------------------------------------------------
+# The runtime config: frozen dataclasses, built in one function (build_runtime_config), written to
+# Redis and the API as one JSON document (to_document) and read back (from_document).
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTaking:
+    allow_interruptions: bool | None = None
+    min_endpointing_delay: float | None = None
+    max_endpointing_delay: float | None = None
+    preemptive_generation: bool | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "allow_interruptions": self.allow_interruptions,
+            "min_endpointing_delay": self.min_endpointing_delay,
+            "max_endpointing_delay": self.max_endpointing_delay,
+            "preemptive_generation": self.preemptive_generation,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> TurnTaking:
+        if not document:
+            return NO_TURN_TAKING
+        return cls(
+            allow_interruptions=document.get("allow_interruptions"),
+            min_endpointing_delay=document.get("min_endpointing_delay"),
+            max_endpointing_delay=document.get("max_endpointing_delay"),
+            preemptive_generation=document.get("preemptive_generation"),
+        )
+
+
+NO_TURN_TAKING = TurnTaking()
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningHours:
+    """One opening range of the business hours: from start on day (monday ... sunday) until end."""
+
+    day: str
+    start: str  # "HH:MM"
+    end: str  # "HH:MM", "24:00" for the day's midnight; earlier than start: into the next day
+
+
+@dataclass(frozen=True, slots=True)
+class HolidayDate:
+    date: str  # YYYY-MM-DD
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IvrOption:
+    """One option of the IVR menu (agents_app.validation.IVR_MENU_SCHEMA); None: not given."""
+
+    digit: str
+    action: str  # "transfer" | "agent" | "message"
+    label: str | None = None
+    number: str | None = None
+    agent_id: str | None = None  # "agentId" in the document
+    message: str | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {"digit": self.digit}
+        for key, value in (
+            ("label", self.label),
+            ("action", self.action),
+            ("number", self.number),
+            ("agentId", self.agent_id),
+            ("message", self.message),
+        ):
+            if value is not None:
+                document[key] = value
+        return document
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> IvrOption:
+        return cls(
+            digit=document.get("digit") or "",
+            action=document.get("action") or "",
+            label=document.get("label"),
+            number=document.get("number"),
+            agent_id=document.get("agentId"),
+            message=document.get("message"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IvrMenu:
+    prompt: str | None = None  # None: not given
+    options: tuple[IvrOption, ...] | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {}
+        if self.prompt is not None:
+            document["prompt"] = self.prompt
+        if self.options is not None:
+            document["options"] = [option.to_document() for option in self.options]
+        return document
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> IvrMenu | None:
+        if not document:
+            return None
+        options = document.get("options")
+        return cls(
+            prompt=document.get("prompt"),
+            options=None if options is None else tuple(IvrOption.from_document(option) for option in options),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSettings:
+    timezone: str = ""  # "": the tenant's
+    business_hours_enabled: bool = False
+    business_hours: tuple[OpeningHours, ...] = ()
+    holidays: tuple[HolidayDate, ...] = ()
+    transfer_number: str | None = None
+    fallback_number: str | None = None
+    out_of_hours_message: str = ""
+    ivr_menu: IvrMenu | None = None
+
+    def business_hours_document(self) -> dict[str, list[dict[str, str]]]:
+        """{"monday": [{"start": "09:00", "end": "17:00"}], ...}: every weekday, [] when closed."""
+        document: dict[str, list[dict[str, str]]] = {day: [] for day in WEEKDAYS}
+        for hours in self.business_hours:
+            document[hours.day].append({"start": hours.start, "end": hours.end})
+        return document
+
+    def holidays_document(self) -> list[dict[str, str]]:
+        return [{"date": holiday.date, "name": holiday.name} for holiday in self.holidays]
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "timezone": self.timezone,
+            "business_hours_enabled": self.business_hours_enabled,
+            "business_hours": self.business_hours_document(),
+            "holidays": self.holidays_document(),
+            "transfer_number": self.transfer_number,
+            "fallback_number": self.fallback_number,
+            "out_of_hours_message": self.out_of_hours_message,
+            "ivr_menu": self.ivr_menu.to_document() if self.ivr_menu is not None else None,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> InboundSettings:
+        if not document:
+            return NO_INBOUND_SETTINGS
+        days = document.get("business_hours") or {}
+        return cls(
+            timezone=document.get("timezone") or "",
+            business_hours_enabled=bool(document.get("business_hours_enabled")),
+            business_hours=tuple(
+                OpeningHours(day, item["start"], item["end"])
+                for day, items in days.items()
+                for item in (items if isinstance(items, list) else [items] if items else ())
+            ),
+            holidays=tuple(HolidayDate(item["date"], item.get("name", "")) for item in document.get("holidays") or ()),
+            transfer_number=document.get("transfer_number"),
+            fallback_number=document.get("fallback_number"),
+            out_of_hours_message=document.get("out_of_hours_message") or "",
+            ivr_menu=IvrMenu.from_document(document.get("ivr_menu")),
+        )
+
+
+NO_INBOUND_SETTINGS = InboundSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSettings:
+    dialer_type: str = ""
+    max_retries: int | None = None
+    retry_delay_minutes: int | None = None
+    voicemail_action: str = ""
+    voicemail_message: str = ""
+    consent_required: bool = True
+    dnc_enabled: bool = True
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "dialer_type": self.dialer_type,
+            "max_retries": self.max_retries,
+            "retry_delay_minutes": self.retry_delay_minutes,
+            "voicemail_action": self.voicemail_action,
+            "voicemail_message": self.voicemail_message,
+            "consent_required": self.consent_required,
+            "dnc_enabled": self.dnc_enabled,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any] | None) -> OutboundSettings:
+        if not document:
+            return NO_OUTBOUND_SETTINGS
+        return cls(
+            dialer_type=document.get("dialer_type") or "",
+            max_retries=document.get("max_retries"),
+            retry_delay_minutes=document.get("retry_delay_minutes"),
+            voicemail_action=document.get("voicemail_action") or "",
+            voicemail_message=document.get("voicemail_message") or "",
+            consent_required=document.get("consent_required", True),
+            dnc_enabled=document.get("dnc_enabled", True),
+        )
+
+
+NO_OUTBOUND_SETTINGS = OutboundSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """What a call (or a chat, or the API) knows of an agent: the reference's fields plus what the
+    worker needs; no secrets. A default config (is_default: the agent could not be loaded) carries
+    only what the apology needs, and its document has only those fields."""
+
+    agent_id: str
+    tenant_id: str
+    tenant_name: str = ""
+    tenant_timezone: str = ""
+    name: str = ""
+    description: str = ""
+    is_active: bool = True
+    is_default: bool = False
+    system_prompt: str = ""
+    personality: str = ""
+    greeting_message: str = ""
+    llm_provider: str = ""
+    llm_model: str = ""
+    llm_context_window: int | None = None
+    temperature: float | None = None
+    max_output_tokens: int | None = None
+    voice_id: str = ""
+    tts_provider: str = ""
+    tts_voice_id: str = ""
+    tts_model: str = ""
+    voice_is_custom: bool = False
+    speaking_speed: float | None = None
+    stt_provider: str = ""
+    stt_model: str = ""
+    stt_language: str = ""
+    turn_taking: TurnTaking = NO_TURN_TAKING
+    direction: str = ""
+    max_concurrent_calls: int | None = None
+    recording_enabled: bool = False
+    inbound: InboundSettings = NO_INBOUND_SETTINGS
+    outbound: OutboundSettings = NO_OUTBOUND_SETTINGS
+    updated_at: str = ""  # ISO 8601
+
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document of the API's runtime-config endpoint and of the Redis cache."""
+        if self.is_default:
+            return {
+                "agent_id": self.agent_id,
+                "tenant_id": self.tenant_id,
+                "is_active": self.is_active,
+                "is_default": True,
+                "name": self.name,
+                "system_prompt": self.system_prompt,
+                "greeting_message": self.greeting_message,
+                "inbound": {
+                    "transfer_number": self.inbound.transfer_number,
+                    "fallback_number": self.inbound.fallback_number,
+                    "business_hours_enabled": self.inbound.business_hours_enabled,
+                },
+            }
+        return {
+            "agent_id": self.agent_id,
+            "tenant_id": self.tenant_id,
+            "tenant_name": self.tenant_name,
+            "tenant_timezone": self.tenant_timezone,
+            "name": self.name,
+            "description": self.description,
+            "is_active": self.is_active,
+            "is_default": False,
+            "system_prompt": self.system_prompt,
+            "personality": self.personality,
+            "greeting_message": self.greeting_message,
+            "llm_provider": self.llm_provider,
+            "llm_model": self.llm_model,
+            "llm_context_window": self.llm_context_window,
+            "temperature": self.temperature,
+            "max_output_tokens": self.max_output_tokens,
+            "voice_id": self.voice_id,
+            "tts_provider": self.tts_provider,
+            "tts_voice_id": self.tts_voice_id,
+            "tts_model": self.tts_model,
+            "voice_is_custom": self.voice_is_custom,
+            "speaking_speed": self.speaking_speed,
+            "stt_provider": self.stt_provider,
+            "stt_model": self.stt_model,
+            "stt_language": self.stt_language,
+            "turn_taking": self.turn_taking.to_document(),
+            "direction": self.direction,
+            "max_concurrent_calls": self.max_concurrent_calls,
+            "recording_enabled": self.recording_enabled,
+            "inbound": self.inbound.to_document(),
+            "outbound": self.outbound.to_document(),
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> RuntimeConfig:
+        """A document to_document wrote (the cache's copy); a field it lacks takes its default."""
+        get = document.get
+        return cls(
+            agent_id=str(get("agent_id") or ""),
+            tenant_id=str(get("tenant_id") or ""),
+            tenant_name=get("tenant_name") or "",
+            tenant_timezone=get("tenant_timezone") or "",
+            name=get("name") or "",
+            description=get("description") or "",
+            is_active=get("is_active", True),
+            is_default=bool(get("is_default")),
+            system_prompt=get("system_prompt") or "",
+            personality=get("personality") or "",
+            greeting_message=get("greeting_message") or "",
+            llm_provider=get("llm_provider") or "",
+            llm_model=get("llm_model") or "",
+            llm_context_window=get("llm_context_window"),
+            temperature=get("temperature"),
+            max_output_tokens=get("max_output_tokens"),
+            voice_id=get("voice_id") or "",
+            tts_provider=get("tts_provider") or "",
+            tts_voice_id=get("tts_voice_id") or "",
+            tts_model=get("tts_model") or "",
+            voice_is_custom=bool(get("voice_is_custom")),
+            speaking_speed=get("speaking_speed"),
+            stt_provider=get("stt_provider") or "",
+            stt_model=get("stt_model") or "",
+            stt_language=get("stt_language") or "",
+            turn_taking=TurnTaking.from_document(get("turn_taking")),
+            direction=get("direction") or "",
+            max_concurrent_calls=get("max_concurrent_calls"),
+            recording_enabled=bool(get("recording_enabled")),
+            inbound=InboundSettings.from_document(get("inbound")),
+            outbound=OutboundSettings.from_document(get("outbound")),
+            updated_at=get("updated_at") or "",
+        )
+
+
+def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> RuntimeConfig:
+    """The agent's runtime config (the one place it is built).
 
     is_saved=False: an agent that is not in the database (the voice worker's rehearsal) has no
     business hours or holidays to read."""
@@ -67,62 +406,66 @@ def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> dict[str, An
     hours = agent.business_hours.all() if is_saved else []
     holidays = agent.holidays.all() if is_saved else []
     ranges = [HoursRange(h.weekday, h.start, h.end) for h in hours]
-    return {
-        "agent_id": str(agent.code),
-        "tenant_id": str(agent.tenant.code),
-        "tenant_name": agent.tenant.name,
-        "tenant_timezone": agent.tenant.timezone,
-        "name": agent.name,
-        "description": agent.description,
-        "is_active": agent.is_active,
-        "is_default": False,
-        "system_prompt": agent.system_prompt,
-        "personality": agent.personality,
-        "greeting_message": agent.greeting_message,
-        "llm_provider": agent.llm_provider,
-        "llm_model": agent.llm_model,
-        "llm_context_window": llm.context_window if llm else None,
-        "temperature": agent.temperature,
-        "max_output_tokens": agent.max_output_tokens,
-        "voice_id": agent.voice_id,
-        "tts_provider": agent.tts_provider,
-        "tts_voice_id": agent.voice_id,
-        "tts_model": agent.effective_tts_model,
-        "voice_is_custom": agent.is_custom_voice,
-        "speaking_speed": agent.speaking_speed,
-        "stt_provider": agent.stt_provider,
-        "stt_model": agent.effective_stt_model,
-        "stt_language": agent.stt_language,
-        "turn_taking": {
-            "allow_interruptions": agent.allow_interruptions,
-            "min_endpointing_delay": agent.min_endpointing_delay,
-            "max_endpointing_delay": agent.max_endpointing_delay,
-            "preemptive_generation": agent.preemptive_generation,
-        },
-        "direction": agent.direction,
-        "max_concurrent_calls": agent.max_concurrent_calls,
-        "recording_enabled": agent.recording_enabled,
-        "inbound": {
-            "timezone": agent.timezone,
-            "business_hours_enabled": agent.business_hours_enabled,
-            "business_hours": business_hours_document(ranges),
-            "holidays": [{"date": h.date.isoformat(), "name": h.name} for h in holidays],
-            "transfer_number": agent.transfer_number or None,
-            "fallback_number": agent.fallback_number or None,
-            "out_of_hours_message": agent.out_of_hours_message,
-            "ivr_menu": _ivr_menu_without_dangling(agent),
-        },
-        "outbound": {
-            "dialer_type": agent.dialer_type,
-            "max_retries": agent.max_retries,
-            "retry_delay_minutes": agent.retry_delay_minutes,
-            "voicemail_action": agent.voicemail_action,
-            "voicemail_message": agent.voicemail_message,
-            "consent_required": agent.consent_required,
-            "dnc_enabled": agent.dnc_enabled,
-        },
-        "updated_at": agent.updated_at.isoformat(),
-    }
+    return RuntimeConfig(
+        agent_id=str(agent.code),
+        tenant_id=str(agent.tenant.code),
+        tenant_name=agent.tenant.name,
+        tenant_timezone=agent.tenant.timezone,
+        name=agent.name,
+        description=agent.description,
+        is_active=agent.is_active,
+        is_default=False,
+        system_prompt=agent.system_prompt,
+        personality=agent.personality,
+        greeting_message=agent.greeting_message,
+        llm_provider=agent.llm_provider,
+        llm_model=agent.llm_model,
+        llm_context_window=llm.context_window if llm else None,
+        temperature=agent.temperature,
+        max_output_tokens=agent.max_output_tokens,
+        voice_id=agent.voice_id,
+        tts_provider=agent.tts_provider,
+        tts_voice_id=agent.voice_id,
+        tts_model=agent.effective_tts_model,
+        voice_is_custom=agent.is_custom_voice,
+        speaking_speed=agent.speaking_speed,
+        stt_provider=agent.stt_provider,
+        stt_model=agent.effective_stt_model,
+        stt_language=agent.stt_language,
+        turn_taking=TurnTaking(
+            allow_interruptions=agent.allow_interruptions,
+            min_endpointing_delay=agent.min_endpointing_delay,
+            max_endpointing_delay=agent.max_endpointing_delay,
+            preemptive_generation=agent.preemptive_generation,
+        ),
+        direction=agent.direction,
+        max_concurrent_calls=agent.max_concurrent_calls,
+        recording_enabled=agent.recording_enabled,
+        inbound=InboundSettings(
+            timezone=agent.timezone,
+            business_hours_enabled=agent.business_hours_enabled,
+            business_hours=tuple(
+                OpeningHours(day, item["start"], item["end"])
+                for day, items in business_hours_document(ranges).items()
+                for item in items
+            ),
+            holidays=tuple(HolidayDate(h.date.isoformat(), h.name) for h in holidays),
+            transfer_number=agent.transfer_number or None,
+            fallback_number=agent.fallback_number or None,
+            out_of_hours_message=agent.out_of_hours_message,
+            ivr_menu=IvrMenu.from_document(_ivr_menu_without_dangling(agent)),
+        ),
+        outbound=OutboundSettings(
+            dialer_type=agent.dialer_type,
+            max_retries=agent.max_retries,
+            retry_delay_minutes=agent.retry_delay_minutes,
+            voicemail_action=agent.voicemail_action,
+            voicemail_message=agent.voicemail_message,
+            consent_required=agent.consent_required,
+            dnc_enabled=agent.dnc_enabled,
+        ),
+        updated_at=agent.updated_at.isoformat(),
+    )
 
 
 def _ivr_menu_without_dangling(agent: Agent) -> dict[str, Any] | None:
@@ -142,23 +485,23 @@ def _ivr_menu_without_dangling(agent: Agent) -> dict[str, Any] | None:
     return {**menu, "options": options}
 
 
-def default_config(*, agent_code: uuid.UUID | str, tenant_code: uuid.UUID | str) -> dict[str, Any]:
+def default_config(*, agent_code: uuid.UUID | str, tenant_code: uuid.UUID | str) -> RuntimeConfig:
     """What a call gets when neither cache nor database can say anything: apologise, hand over."""
-    return {
-        "agent_id": str(agent_code),
-        "tenant_id": str(tenant_code),
-        "is_active": True,
-        "is_default": True,
-        "name": "Fallback",
-        "system_prompt": "Apologise briefly for technical difficulties and offer a transfer. Do not improvise.",
-        "greeting_message": DEFAULT_APOLOGY,
-        "inbound": {"transfer_number": None, "fallback_number": None, "business_hours_enabled": False},
-    }
+    return RuntimeConfig(
+        agent_id=str(agent_code),
+        tenant_id=str(tenant_code),
+        is_active=True,
+        is_default=True,
+        name="Fallback",
+        system_prompt="Apologise briefly for technical difficulties and offer a transfer. Do not improvise.",
+        greeting_message=DEFAULT_APOLOGY,
+        inbound=InboundSettings(transfer_number=None, fallback_number=None, business_hours_enabled=False),
+    )
 
 
 @dataclass(frozen=True)
 class LoadedConfig:
-    config: dict[str, Any] | None  # None: the agent does not exist (or not in this tenant)
+    config: RuntimeConfig | None  # None: the agent does not exist (or not in this tenant)
     source: str  # "cache", "database", "stale", "default", "missing"
     cached_at: float | None = None
 
@@ -185,7 +528,7 @@ def redis_client() -> redis.Redis:
     return _redis_client
 
 
-def _load_from_database(*, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str) -> dict[str, Any] | None:
+def _load_from_database(*, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str) -> RuntimeConfig | None:
     agent = (
         Agent.objects.across_tenants(reason="the config loader: the filter names the tenant by its code")
         .select_related("tenant")
@@ -201,7 +544,7 @@ class AgentConfigLoader:
 
     def __init__(self, *, client: redis.Redis | None = None) -> None:
         self._client = client
-        self._stale: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._stale: OrderedDict[str, RuntimeConfig] = OrderedDict()
         self._pending: Counter[str] = Counter()
         self._local: Counter[str] = Counter()
         self._last_flush = time.monotonic()
@@ -222,7 +565,7 @@ class AgentConfigLoader:
         if time.monotonic() - self._last_flush >= FLUSH_INTERVAL_SECONDS:
             self.flush_metrics()
 
-    def _remember(self, key: str, config: dict[str, Any]) -> None:
+    def _remember(self, key: str, config: RuntimeConfig) -> None:
         with self._lock:
             self._stale[key] = config
             self._stale.move_to_end(key)
@@ -251,7 +594,7 @@ class AgentConfigLoader:
         if raw is not None:
             envelope = json.loads(raw)
             self._count("total_requests", "cache_hits")
-            return LoadedConfig(envelope["config"], "cache", envelope["cached_at"])
+            return LoadedConfig(RuntimeConfig.from_document(envelope["config"]), "cache", envelope["cached_at"])
         self._count("total_requests", "cache_misses")
         try:
             config = _load_from_database(tenant_code=tenant_code, agent_code=agent_code)
@@ -266,9 +609,9 @@ class AgentConfigLoader:
         cached_at = self.store(tenant_code=tenant_code, agent_code=agent_code, config=config)
         return LoadedConfig(config, "database", cached_at)
 
-    def store(self, *, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str, config: dict[str, Any]) -> float:
+    def store(self, *, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str, config: RuntimeConfig) -> float:
         cached_at = time.time()
-        payload = json.dumps({"config": config, "cached_at": cached_at}, separators=(",", ":"))
+        payload = json.dumps({"config": config.to_document(), "cached_at": cached_at}, separators=(",", ":"))
         self._remember(fresh_key(tenant_code, agent_code), config)
         try:
             pipe = self.client.pipeline(transaction=False)
@@ -287,7 +630,7 @@ class AgentConfigLoader:
             stale = self._stale.get(fresh_key(tenant_code, agent_code))
         else:
             # Redis answered, so its stale key is authoritative: deleting an agent removes it.
-            stale = json.loads(raw)["config"] if raw is not None else None
+            stale = RuntimeConfig.from_document(json.loads(raw)["config"]) if raw is not None else None
         if stale is not None:
             self._count("fallback_to_stale")
             return LoadedConfig(stale, "stale")

@@ -333,7 +333,7 @@ def agent_detail(request: HttpRequest, membership: Membership, code: str) -> Htt
         "holidays": agent.holidays.all(),
         "versions": selectors.prompt_version_list(tenant=tenant, agent=agent)[:5],
         "runtime": loaded,
-        "runtime_json": json.dumps(loaded.config, indent=2, ensure_ascii=False),
+        "runtime_json": json.dumps(loaded.config and loaded.config.to_document(), indent=2, ensure_ascii=False),
         "readiness": readiness(tenant=tenant, config=loaded.config),
         "setup_problems": references.dangling_ivr_problems(tenant=tenant, agent=agent),
         "used_by": references.agent_references(tenant=tenant, agent=agent),

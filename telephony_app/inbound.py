@@ -29,7 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agents_app.models import Agent
-from agents_app.runtime_config import loader
+from agents_app.runtime_config import NO_INBOUND_SETTINGS, InboundSettings, RuntimeConfig, loader
 from agents_app.schedule import is_open
 from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
@@ -57,11 +57,11 @@ class InboundRoute:
     to_number: str
     phone_number: PhoneNumber | None = None
     agent: Agent | None = None
-    config: dict[str, Any] | None = None
+    config: RuntimeConfig | None = None
     message: str = ""  # closed / unavailable / busy: what the caller hears
     fallback_number: str = ""  # closed / busy: where the caller is forwarded, if anywhere
     reason: str = ""
-    rules: dict[str, Any] | None = None  # connect: the agent's inbound rules (for a busy answer)
+    rules: InboundSettings | None = None  # connect: the agent's inbound rules (for a busy answer)
 
     @property
     def tenant(self) -> Tenant | None:
@@ -94,7 +94,7 @@ def inbound_route(
     *,
     to_number: str,
     phone_number: PhoneNumber | None = None,
-    inbound_rules: dict[str, Any] | None = None,
+    inbound_rules: InboundSettings | None = None,
     now: datetime.datetime | None = None,
 ) -> InboundRoute:
     """Where a call to `to_number` goes now. Pass `phone_number` when the caller already looked it
@@ -111,7 +111,7 @@ def inbound_route(
         return _unavailable(phone_number, f"number {number} has no agent assigned")
     if not agent.is_active:
         return _unavailable(phone_number, f"agent {agent.name!r} is inactive", agent=agent)
-    config: dict[str, Any] | None = None
+    config: RuntimeConfig | None = None
     if inbound_rules is not None:
         inbound = inbound_rules
     else:
@@ -119,9 +119,9 @@ def inbound_route(
         # No config, or the default: nothing to route with. The worker's default config would only
         # apologise; let it, so the caller still reaches the apology and the fallback number
         # (issue: fallback_to_default).
-        inbound = (config or {}).get("inbound") or {}
+        inbound = config.inbound if config is not None else NO_INBOUND_SETTINGS
     if not is_open(inbound, now or timezone.now()):
-        message = (inbound.get("out_of_hours_message") or "").strip() or CLOSED_LINE
+        message = inbound.out_of_hours_message.strip() or CLOSED_LINE
         return InboundRoute(
             "closed",
             number,
@@ -129,7 +129,7 @@ def inbound_route(
             agent=agent,
             config=config,
             message=message,
-            fallback_number=inbound.get("fallback_number") or "",
+            fallback_number=inbound.fallback_number or "",
             reason="out of business hours",
         )
     return InboundRoute("connect", number, phone_number=phone_number, agent=agent, config=config, rules=inbound)
@@ -168,9 +168,9 @@ class AgentAtCapacity(Exception):
 def busy_route(route: InboundRoute, *, limit: int) -> InboundRoute:
     """A connect route turned away by the agent's limit: forward to its transfer number (else its
     fallback number), or, with neither, play its out-of-hours message (else BUSY_LINE) and hang up."""
-    rules = route.rules or {}
-    number = rules.get("transfer_number") or rules.get("fallback_number") or ""
-    message = "" if number else ((rules.get("out_of_hours_message") or "").strip() or BUSY_LINE)
+    rules = route.rules or NO_INBOUND_SETTINGS
+    number = rules.transfer_number or rules.fallback_number or ""
+    message = "" if number else (rules.out_of_hours_message.strip() or BUSY_LINE)
     reason = f"over the agent's limit of {limit} concurrent call{'s' if limit != 1 else ''}"
     return dataclasses.replace(route, outcome="busy", message=message, fallback_number=number, reason=reason)
 

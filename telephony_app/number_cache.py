@@ -24,18 +24,17 @@ import logging
 import pickle
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from django.db import transaction
 
-from agents_app.runtime_config import loader, redis_client
+from agents_app.runtime_config import InboundSettings, loader, redis_client
 from telephony_app.models import PhoneNumber
 from voiceplatform.models import Provider, ProviderCredential, Tenant
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "vp:inbound:v3:"  # bumped whenever InboundNumber changes shape
+KEY_PREFIX = "vp:inbound:v4:"  # bumped whenever InboundNumber changes shape
 NUMBER_CACHE_TTL_SECONDS = 60
 
 # What routing reads of a number's agent; the rest of the (wide) agent row stays in the database.
@@ -57,7 +56,7 @@ class InboundNumber:
 
     phone_number: PhoneNumber
     twilio_credential: ProviderCredential | None
-    inbound_rules: dict[str, Any] | None = None
+    inbound_rules: InboundSettings | None = None
 
 
 def cache_key(number: str) -> str:
@@ -78,16 +77,16 @@ def _from_database(number: str) -> InboundNumber | None:
     return InboundNumber(phone_number, credential, _inbound_rules(phone_number))
 
 
-def _inbound_rules(phone_number: PhoneNumber) -> dict[str, Any] | None:
+def _inbound_rules(phone_number: PhoneNumber) -> InboundSettings | None:
     agent = phone_number.agent
     if agent is None or not agent.is_active:
         return None
     # count=False: filling this cache is not a call start (the call's own start counts).
     loaded = loader.get(tenant_code=phone_number.tenant.code, agent_code=agent.code, count=False)
     config = loaded.config
-    if loaded.source not in ("cache", "database") or config is None or config.get("is_default"):
+    if loaded.source not in ("cache", "database") or config is None or config.is_default:
         return None  # nothing fresh to keep: every call asks the loader (and its fallbacks) again
-    return dict(config.get("inbound") or {})
+    return config.inbound
 
 
 def inbound_number(number: str) -> InboundNumber | None:

@@ -25,6 +25,7 @@ from django.utils import timezone
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from twilio.twiml.voice_response import VoiceResponse
 
+from agents_app.runtime_config import InboundSettings
 from telephony_app import livekit_client
 from telephony_app.inbound import (
     AgentAtCapacity,
@@ -79,7 +80,7 @@ class TwilioSigner:
     auth_token: str = dataclasses.field(repr=False)
     account_sid: str
     # The number's agent's inbound rules, when the number cache had them (see InboundNumber).
-    inbound_rules: dict[str, Any] | None = None
+    inbound_rules: InboundSettings | None = None
 
 
 def signer_for(*, tenant: Tenant, phone_number: PhoneNumber | None) -> TwilioSigner | None:
@@ -91,7 +92,7 @@ def _signer(
     tenant: Tenant,
     phone_number: PhoneNumber | None,
     credential: ResolvedCredential | None,
-    inbound_rules: dict[str, Any] | None = None,
+    inbound_rules: InboundSettings | None = None,
 ) -> TwilioSigner | None:
     if credential is None or not credential.secret:
         return None
@@ -260,7 +261,7 @@ def twilio_voice_answer(
     tenant: Tenant,
     phone_number: PhoneNumber,
     params: Mapping[str, str],
-    inbound_rules: dict[str, Any] | None = None,
+    inbound_rules: InboundSettings | None = None,
 ) -> str:
     """The TwiML for a verified voice webhook; the call is in the call log once, however often
     Twilio retries (a retry gets the TwiML of the call already recorded)."""
@@ -278,7 +279,7 @@ def twilio_voice_answer(
 
 
 def _answer(
-    *, phone_number: PhoneNumber, params: Mapping[str, str], inbound_rules: dict[str, Any] | None = None
+    *, phone_number: PhoneNumber, params: Mapping[str, str], inbound_rules: InboundSettings | None = None
 ) -> str:
     route = inbound_route(to_number=phone_number.number, phone_number=phone_number, inbound_rules=inbound_rules)
     from_number, call_sid = params.get("From", ""), params.get("CallSid", "")

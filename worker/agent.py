@@ -1,6 +1,6 @@
 """The agent in the call: greeting, business hours, IVR menu, transfer and hang-up (call control).
 
-Built from a runtime config document (agents_app.runtime_config) and a CallContext; it never
+Built from a runtime config (agents_app.runtime_config.RuntimeConfig) and a CallContext; it never
 touches the ORM. Telephony goes through a CallControl, so the same agent runs a phone call
 (LiveKitCallControl) and the portal's text chat or a test (DryRunCallControl).
 """
@@ -29,6 +29,7 @@ from livekit.agents import (
     llm,
 )
 
+from agents_app.runtime_config import RuntimeConfig
 from agents_app.schedule import is_open
 from worker import provider_errors
 from worker.context import CallContext
@@ -154,9 +155,9 @@ class CallServices:
 
     control: CallControl
     # agent id -> that agent's runtime config (None: unknown); the loader is keyed by the call's tenant
-    load_agent_config: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None
+    load_agent_config: Callable[[str], Awaitable[RuntimeConfig | None]] | None = None
     # config -> {"llm"|"tts"|"stt": plugin}, so a handed-off agent speaks with its own voice
-    agent_models: Callable[[dict[str, Any]], Awaitable[Mapping[str, Any]]] | None = None
+    agent_models: Callable[[RuntimeConfig], Awaitable[Mapping[str, Any]]] | None = None
     clock: Callable[[], datetime] = _utcnow
     menu_timeout: float = MENU_TIMEOUT
     # called when an agent's first words of the call (greeting, menu or apology) go to the TTS
@@ -170,7 +171,7 @@ class VoiceAgent(Agent):
 
     def __init__(
         self,
-        config: dict[str, Any],
+        config: RuntimeConfig,
         ctx: CallContext,
         services: CallServices,
         *,
@@ -179,7 +180,7 @@ class VoiceAgent(Agent):
     ) -> None:
         self.config, self.call, self.services = config, ctx, services
         self._spoke = False
-        self.inbound: dict[str, Any] = config.get("inbound") or {}
+        self.inbound = config.inbound
         self.menu = menu_options(config, ctx)
         self.menu_misses = 0
         self.is_conversing = True  # False while a scripted flow runs and once the call is handed off
@@ -194,7 +195,7 @@ class VoiceAgent(Agent):
             tools.append(function_tool(self.choose_menu_option, name="choose_menu_option"))
         super().__init__(
             instructions=build_instructions(config, ctx, services.clock()),
-            id=f"agent_{config.get('agent_id') or 'unknown'}",
+            id=f"agent_{config.agent_id or 'unknown'}",
             tools=tools,
             chat_ctx=chat_ctx,
             turn_handling=turn_handling_options(config),
@@ -213,16 +214,16 @@ class VoiceAgent(Agent):
     async def on_enter(self) -> None:
         self.session.on("error", self._on_session_error)
         now = self.services.clock()
-        if self.config.get("is_default"):
+        if self.config.is_default:
             # The platform could not load this agent: apologise and hand the caller to a person.
-            number = self.inbound.get("fallback_number") or self.inbound.get("transfer_number")
+            number = self.inbound.fallback_number or self.inbound.transfer_number
             await self._scripted_goodbye(greeting_text(self.config, self.call, now), number, "default config")
         elif (scripted := self.call.scripted) is not None:
             # Over the agent's limit of concurrent calls (worker/sip_route.py decided what is said).
             await self._scripted_goodbye(scripted.message, scripted.forward_to or None, scripted.reason)
         elif self.call.call_type == "inbound" and not is_open(self.inbound, now):
-            message = (self.inbound.get("out_of_hours_message") or "").strip() or CLOSED_LINE
-            await self._scripted_goodbye(message, self.inbound.get("fallback_number"), "out of hours")
+            message = self.inbound.out_of_hours_message.strip() or CLOSED_LINE
+            await self._scripted_goodbye(message, self.inbound.fallback_number, "out of hours")
         else:
             if greeting := greeting_text(self.config, self.call, now):
                 await self._say_greeting(greeting)
@@ -292,7 +293,7 @@ class VoiceAgent(Agent):
 
     async def transfer_to_human(self, context: RunContext) -> Any:
         """Transfer the caller to a human colleague. Use when the caller asks for a person or you cannot help."""
-        number = self.inbound.get("transfer_number")
+        number = self.inbound.transfer_number
         if not number:
             await self._note("the caller asked for a human; no transfer number is set")
             return NO_HUMAN_RESULT
@@ -338,7 +339,7 @@ class VoiceAgent(Agent):
             self.session.update_agent(outcome)
 
     def _play_menu(self, lead: str = "") -> None:
-        prompt = str((self.inbound.get("ivr_menu") or {}).get("prompt") or "")
+        prompt = (self.inbound.ivr_menu.prompt if self.inbound.ivr_menu is not None else None) or ""
         handle = self.session.say(f"{lead} {prompt}".strip())
 
         def start_timer(played: Any) -> None:
@@ -366,19 +367,20 @@ class VoiceAgent(Agent):
         option = match_menu_option(self.menu, answer)
         if option is None:
             return await self._menu_miss(f"menu answer {answer!r} by {via} matches no option", INVALID_CHOICE_LINE)
-        await self._note(f"menu option {option['digit']} ({option.get('label') or option['action']}) chosen by {via}")
-        action = option.get("action")
+        await self._note(f"menu option {option.digit} ({option.label or option.action}) chosen by {via}")
+        action = option.action
         if action == "message":
-            await self.session.say(option["message"])
-            return f"Told the caller: {option['message']}"
+            message = option.message or ""
+            await self.session.say(message)
+            return f"Told the caller: {message}"
         if action == "transfer":
-            if E164.fullmatch(option.get("number") or ""):
+            if E164.fullmatch(option.number or ""):
                 await self.session.say(TRANSFER_LINE, allow_interruptions=False)
-            if outcome := await self._transfer(option.get("number") or "", reason=f"menu option {option['digit']}"):
+            if outcome := await self._transfer(option.number or "", reason=f"menu option {option.digit}"):
                 return outcome
-        elif action == "agent" and (target := await self._agent_for(str(option.get("agentId") or ""))):
+        elif action == "agent" and (target := await self._agent_for(option.agent_id or "")):
             return target
-        return await self._menu_miss(f"menu option {option['digit']} could not be carried out", UNAVAILABLE_LINE)
+        return await self._menu_miss(f"menu option {option.digit} could not be carried out", UNAVAILABLE_LINE)
 
     async def _menu_miss(self, reason: str, line: str) -> str:
         """An invalid, missing or failed choice: replay the menu, or after MENU_REPEATS give up."""
@@ -387,7 +389,7 @@ class VoiceAgent(Agent):
         if self.menu_misses <= MENU_REPEATS:
             self._play_menu(lead=line)
             return f"{reason}; the menu was repeated"
-        number = self.inbound.get("transfer_number")
+        number = self.inbound.transfer_number
         await self._scripted_goodbye(TRANSFER_LINE if number else MENU_GIVE_UP_LINE, number, "no valid menu choice")
         return f"{reason}; gave up on the menu"
 
@@ -397,10 +399,10 @@ class VoiceAgent(Agent):
             return None
         try:
             config = await self.services.load_agent_config(agent_id)
-            if not config or not config.get("is_active", True):
+            if config is None or not config.is_active:
                 self._log_problem("menu target agent %s is unknown or inactive", agent_id)
                 return None
-            if self.call.tenant_id and config.get("tenant_id") not in (None, self.call.tenant_id):
+            if self.call.tenant_id and config.tenant_id not in ("", self.call.tenant_id):
                 # The loader is keyed by the call's tenant, so this is a bug; never cross tenants.
                 self._log_problem("menu target agent %s belongs to another tenant", agent_id)
                 return None
@@ -409,7 +411,7 @@ class VoiceAgent(Agent):
             logger.exception("call %s: could not load menu target %s", self.call.call_id, agent_id)
             return None
         history = self.chat_ctx.copy(exclude_function_call=True, exclude_instructions=True, exclude_handoff=True)
-        target_ctx = replace(self.call, agent_id=str(config.get("agent_id") or agent_id))
+        target_ctx = replace(self.call, agent_id=config.agent_id or agent_id)
         return VoiceAgent(config, target_ctx, self.services, models=models, chat_ctx=history)
 
     # --- errors and housekeeping -------------------------------------------------------------

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseReason
 
+from agents_app.runtime_config import RuntimeConfig
 from telephony_app.models import Call
 from voiceplatform.models import Tenant
 from worker import factories
@@ -92,5 +92,5 @@ class CallLine(LiveKitCallControl):
 
 @dataclass(frozen=True)
 class CallPlan:
-    config: dict[str, Any]
+    config: RuntimeConfig
     credentials: factories.Credentials

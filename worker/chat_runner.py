@@ -26,7 +26,7 @@ from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agents_app import catalog
 from agents_app.readiness import Credentials, resolve_credentials
-from agents_app.runtime_config import loader
+from agents_app.runtime_config import RuntimeConfig, loader
 from telephony_app import costs
 from telephony_app.chat import ChatBudget, ChatError, ChatNotReady, ChatTurn
 from telephony_app.models import Call
@@ -57,7 +57,7 @@ REWORDED_NOTES = ("transferred to ", "hung up (", "language model error")
 @dataclass
 class _Setup:
     tenant: Tenant
-    config: dict[str, Any]
+    config: RuntimeConfig
     source: str
     llm: llm.LLM
     # IVR hand-off targets: agent id -> (config, credentials), loaded here so the loop needs no ORM
@@ -84,9 +84,9 @@ def prepare(*, tenant: Tenant, agent_code: str, fallback_code: str = "") -> _Set
     )
 
 
-def _build_llm(*, tenant: Tenant, config: dict[str, Any]) -> llm.LLM:
+def _build_llm(*, tenant: Tenant, config: RuntimeConfig) -> llm.LLM:
     """The agent's LLM with the tenant's key; only the LLM: a text chat speaks and hears nothing."""
-    _ensure_plugin(config.get("llm_provider") or "")
+    _ensure_plugin(config.llm_provider)
     credentials = resolve_credentials(tenant=tenant, config=config)
     try:
         return factories.build_llm(config=config, credentials=credentials)
@@ -94,22 +94,21 @@ def _build_llm(*, tenant: Tenant, config: dict[str, Any]) -> llm.LLM:
         raise ChatNotReady(exc.problems) from None
 
 
-def _handoff_targets(*, tenant: Tenant, config: dict[str, Any]) -> dict[str, tuple[dict[str, Any], Any]]:
-    menu = (config.get("inbound") or {}).get("ivr_menu") or {}
-    options = menu.get("options") if isinstance(menu, dict) else None
-    targets = {}
-    for option in options or []:
-        if not isinstance(option, dict) or option.get("action") != "agent":
+def _handoff_targets(*, tenant: Tenant, config: RuntimeConfig) -> dict[str, tuple[RuntimeConfig, Any]]:
+    menu = config.inbound.ivr_menu
+    targets: dict[str, tuple[RuntimeConfig, Any]] = {}
+    for option in (menu.options if menu is not None else None) or ():
+        if option.action != "agent":
             continue
-        agent_id = str(option.get("agentId") or "")
+        agent_id = option.agent_id or ""
         if not agent_id or agent_id in targets:
             continue
         try:
             target = loader.get(tenant_code=tenant.code, agent_code=agent_id, count=False).config
         except ValidationError:  # a malformed id in the menu: the hand-off fails as in a call
             continue
-        if target is not None and not target.get("is_default"):
-            _ensure_plugin(target.get("llm_provider") or "")
+        if target is not None and not target.is_default:
+            _ensure_plugin(target.llm_provider)
             targets[agent_id] = (target, resolve_credentials(tenant=tenant, config=target))
     return targets
 
@@ -210,12 +209,12 @@ async def _converse(
     line = ChatLine()
     built: list[llm.LLM] = [setup.llm]
 
-    async def load_agent_config(agent_id: str) -> dict[str, Any] | None:
+    async def load_agent_config(agent_id: str) -> RuntimeConfig | None:
         target = setup.targets.get(agent_id)
         return target[0] if target else None
 
-    async def agent_models(target: dict[str, Any]) -> dict[str, Any]:
-        credentials = setup.targets[str(target.get("agent_id"))][1]
+    async def agent_models(target: RuntimeConfig) -> dict[str, Any]:
+        credentials = setup.targets[target.agent_id][1]
         model = factories.build_llm(config=target, credentials=credentials)
         built.append(model)
         return {"llm": model}
@@ -224,7 +223,7 @@ async def _converse(
         control=line, load_agent_config=load_agent_config, agent_models=agent_models, menu_timeout=0
     )
     context = CallContext(
-        agent_id=str(config.get("agent_id")),
+        agent_id=config.agent_id,
         tenant_id=str(setup.tenant.code),
         call_id=str(call.code),
         call_type="chat",
@@ -247,7 +246,7 @@ async def _converse(
     closed = asyncio.Event()
     session.on("close", lambda _event: closed.set())
     session.on("error", lambda event: _note_failure(failures, event.error, no_answer=no_answer))
-    current_id = str(config.get("agent_id") or "")
+    current_id = config.agent_id
     try:
         async with asyncio.timeout(turn_seconds):
             await session.start(agent, capture_run=True)
@@ -264,7 +263,7 @@ async def _converse(
             with contextlib.suppress(RuntimeError):
                 current = session.current_agent
                 if isinstance(current, VoiceAgent):
-                    current_id = str(current.config.get("agent_id") or current_id)
+                    current_id = current.config.agent_id or current_id
     except TimeoutError:
         timed_out = True
         failures.append(no_answer)
@@ -319,7 +318,7 @@ def _entries(items: list[Any], notes: list[tuple[float, dict[str, Any]]]) -> lis
     return [entry for _, entry in sorted(timed, key=lambda pair: pair[0])]
 
 
-def _usage_rows(session: AgentSession, config: dict[str, Any]) -> list[dict[str, Any]]:
+def _usage_rows(session: AgentSession, config: RuntimeConfig) -> list[dict[str, Any]]:
     rows = []
     for usage in session.usage.model_usage:
         if usage.type != "llm_usage":
@@ -327,7 +326,7 @@ def _usage_rows(session: AgentSession, config: dict[str, Any]) -> list[dict[str,
         provider = costs.normalize_provider(usage.provider or "")
         if provider not in catalog.LLM_PROVIDERS:
             # A self-hosted server reports its host and port; the agent's provider id says more.
-            provider = config.get("llm_provider") or provider
+            provider = config.llm_provider or provider
         rows.append(
             {
                 "kind": "llm",

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
 from agents_app.models import Agent
-from agents_app.runtime_config import LoadedConfig, loader
+from agents_app.runtime_config import LoadedConfig, RuntimeConfig, loader
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.selectors import call_for_job
 from telephony_app.services import call_create, call_fail, call_transition
@@ -223,7 +224,7 @@ def _open_call(state: CallState, call_ctx: CallContext, tenant: Tenant) -> Call:
     )
 
 
-def _usable_config(state: CallState, loaded: LoadedConfig, tenant_code: str) -> dict[str, Any]:
+def _usable_config(state: CallState, loaded: LoadedConfig, tenant_code: str) -> RuntimeConfig:
     """The loaded config, or a Refusal naming why this agent cannot take the call."""
     call_ctx = state.context
     assert call_ctx is not None
@@ -233,19 +234,19 @@ def _usable_config(state: CallState, loaded: LoadedConfig, tenant_code: str) -> 
         # The loader is keyed by the call's tenant: another tenant's agent looks exactly like a
         # deleted one here, and the reason says no more than that.
         raise Refusal(f"agent {call_ctx.agent_id} does not exist in tenant {tenant_code}", call=state.call)
-    if str(config.get("tenant_id")) != tenant_code:
+    if config.tenant_id != tenant_code:
         raise Refusal(f"agent {call_ctx.agent_id} belongs to another tenant", call=state.call)
-    if not config.get("is_active", True):
+    if not config.is_active:
         raise Refusal(f"agent {call_ctx.agent_id} is inactive", call=state.call)
-    state.is_default_config = bool(config.get("is_default"))
+    state.is_default_config = config.is_default
     if state.is_default_config:
         logger.warning("call %s: agent %s config unavailable, using the default", state.call_label, call_ctx.agent_id)
         state.errors.append("the agent's config could not be loaded: the default config answered (fallback_to_default)")
-        config = {**FALLBACK_VOICE, **config}
+        config = replace(config, **{name: value for name, value in FALLBACK_VOICE.items() if not getattr(config, name)})
     return config
 
 
-def _credentials(state: CallState, config: dict[str, Any]) -> factories.Credentials:
+def _credentials(state: CallState, config: RuntimeConfig) -> factories.Credentials:
     """The tenant's provider keys (else the environment's); with the database down, only the default
     config can go on, speaking its apology with the platform's own key."""
     if state.tenant is not None:
@@ -255,10 +256,10 @@ def _credentials(state: CallState, config: dict[str, Any]) -> factories.Credenti
             logger.exception("call %s: provider keys unreadable", state.call_label)
     if not state.is_default_config:
         raise Refusal("the database is unreachable: the tenant's provider keys cannot be read", call=state.call)
-    names = PROVIDER_ENV.get(config["tts_provider"], {})
+    names = PROVIDER_ENV.get(config.tts_provider, {})
     secret = os.environ.get(names.get("secret", "-"), "")
     tts = ResolvedCredential(
-        provider=config["tts_provider"],
+        provider=config.tts_provider,
         secret=secret,
         base_url=os.environ.get(names.get("base_url", "-"), ""),
         account_id="",
@@ -350,8 +351,8 @@ def _log_first_speech(state: CallState) -> None:
     )
 
 
-def _turn_detection(config: dict[str, Any]) -> str:
-    is_flux = config.get("stt_provider") == "deepgram" and str(config.get("stt_model") or "").startswith("flux-")
+def _turn_detection(config: RuntimeConfig) -> str:
+    is_flux = config.stt_provider == "deepgram" and config.stt_model.startswith("flux-")
     return "stt" if is_flux else "vad"
 
 
@@ -365,7 +366,7 @@ def _load_vad(ctx: JobContext) -> Any:
 def _config_loader_for(state: CallState) -> Any:
     """The IVR's agent loader: other agents of this call's tenant only, through the same loader."""
 
-    async def load(agent_id: str) -> dict[str, Any] | None:
+    async def load(agent_id: str) -> RuntimeConfig | None:
         if state.tenant is None:
             return None
         try:
@@ -381,7 +382,7 @@ def _config_loader_for(state: CallState) -> Any:
 def _models_builder_for(state: CallState) -> Any:
     """The LLM, TTS and STT of an agent the call is handed to, with this tenant's keys."""
 
-    async def build(config: dict[str, Any]) -> dict[str, Any]:
+    async def build(config: RuntimeConfig) -> dict[str, Any]:
         assert state.tenant is not None
         credentials = await sync_to_async(_resolve_and_close)(state.tenant, config)
         return {
@@ -393,7 +394,7 @@ def _models_builder_for(state: CallState) -> Any:
     return build
 
 
-def _resolve_and_close(tenant: Tenant, config: dict[str, Any]) -> factories.Credentials:
+def _resolve_and_close(tenant: Tenant, config: RuntimeConfig) -> factories.Credentials:
     try:
         return factories.resolve_credentials(tenant=tenant, config=config)
     finally:

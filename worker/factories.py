@@ -36,6 +36,7 @@ from agents_app.readiness import stt_model_id as _stt_model_id
 from agents_app.readiness import stt_problems as _stt_problems
 from agents_app.readiness import tts_model_id as _tts_model_id
 from agents_app.readiness import tts_problems as _tts_problems
+from agents_app.runtime_config import RuntimeConfig
 from voiceplatform.selectors import ResolvedCredential
 from worker import transport
 
@@ -123,15 +124,15 @@ def _clamp(value: float, bounds: tuple[float, float]) -> float:
 
 
 # One builder per provider: (plugin module, config, credential) -> (plugin class, its options).
-Builder = Callable[[ModuleType, dict[str, Any], ResolvedCredential], tuple[Any, dict[str, Any]]]
+Builder = Callable[[ModuleType, RuntimeConfig, ResolvedCredential], tuple[Any, dict[str, Any]]]
 
 
-def _llm_options(config: dict[str, Any]) -> tuple[str, float | None, int | None]:
-    return config["llm_model"], config.get("temperature"), config.get("max_output_tokens") or None
+def _llm_options(config: RuntimeConfig) -> tuple[str, float | None, int | None]:
+    return config.llm_model, config.temperature, config.max_output_tokens or None
 
 
 def _openai_llm(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     model, temperature, max_tokens = _llm_options(config)
     client = _openai_client(credential.secret, credential.base_url, credential)
@@ -139,7 +140,7 @@ def _openai_llm(
 
 
 def _openai_compatible_llm(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     model, temperature, max_tokens = _llm_options(config)
     client = _openai_client(credential.secret or NO_KEY_PLACEHOLDER, credential.base_url, credential)
@@ -147,7 +148,7 @@ def _openai_compatible_llm(
 
 
 def _google_llm(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     # vertexai=False: the tenant's key is a Gemini API key; GOOGLE_GENAI_USE_VERTEXAI in the
     # worker's environment must not switch the call to the platform's Google Cloud project.
@@ -159,13 +160,13 @@ def _google_llm(
 
 
 def _anthropic_llm(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     model, temperature, max_tokens = _llm_options(config)
     return plugin.LLM, _given(model=model, api_key=credential.secret, temperature=temperature, max_tokens=max_tokens)
 
 
-def _groq_llm(plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential) -> tuple[Any, dict[str, Any]]:
+def _groq_llm(plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential) -> tuple[Any, dict[str, Any]]:
     """OpenAI's protocol at Groq's address."""
     model, temperature, max_tokens = _llm_options(config)
     client = _openai_client(credential.secret, credential.base_url or GROQ_BASE_URL, credential)
@@ -188,34 +189,34 @@ LLM_BUILDERS: dict[str, Builder] = {
 }
 
 
-def build_llm(*, config: dict[str, Any], credentials: Credentials) -> llm.LLM:
+def build_llm(*, config: RuntimeConfig, credentials: Credentials) -> llm.LLM:
     """The agent's language model as a plugin object with the tenant's key; raises ProviderNotReady."""
     if problems := _llm_problems(config, credentials.llm):
         raise ProviderNotReady(problems)
-    provider_id = config["llm_provider"]
+    provider_id = config.llm_provider
     credential = credentials.llm
     assert credential is not None  # checked by _llm_problems
     factory, options = LLM_BUILDERS[provider_id](_plugin(LLM_PLUGIN[provider_id]), config, credential)
     instance = _construct(catalog.LLM_PROVIDERS[provider_id].name, "language model", factory, **options)
-    logger.debug("built LLM %s %s (key from %s)", provider_id, config["llm_model"], credential.source)
+    logger.debug("built LLM %s %s (key from %s)", provider_id, config.llm_model, credential.source)
     return instance
 
 
-def _speed(config: dict[str, Any]) -> float | None:
+def _speed(config: RuntimeConfig) -> float | None:
     """The speaking speed to ask for; None at the vendors' own 1.0."""
-    speed = config.get("speaking_speed")
+    speed = config.speaking_speed
     return None if speed is None or speed == 1.0 else float(speed)
 
 
 def _openai_tts(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     client = _openai_client(credential.secret, credential.base_url, credential)
     return plugin.TTS, _given(model=_tts_model_id(config), voice=_voice_id(config), speed=_speed(config), client=client)
 
 
 def _elevenlabs_tts(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     # No speed: ElevenLabs takes it only inside VoiceSettings, whose required stability and
     # similarity_boost would override the voice's own settings.
@@ -223,7 +224,7 @@ def _elevenlabs_tts(
 
 
 def _cartesia_tts(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     # Cartesia's numeric speed is a sonic-3 generation setting; older models ignore it.
     model, voice_id, speed = _tts_model_id(config), _voice_id(config), _speed(config)
@@ -238,7 +239,7 @@ def _cartesia_tts(
 
 
 def _deepgram_tts(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     """The voice id is the model string (aura-2-thalia-en)."""
     voice_id, speed = _voice_id(config), _speed(config)
@@ -259,11 +260,11 @@ TTS_BUILDERS: dict[str, Builder] = {
 }
 
 
-def build_tts(*, config: dict[str, Any], credentials: Credentials) -> tts.TTS:
+def build_tts(*, config: RuntimeConfig, credentials: Credentials) -> tts.TTS:
     """The agent's voice as a plugin object with the tenant's key; raises ProviderNotReady."""
     if problems := _tts_problems(config, credentials.tts):
         raise ProviderNotReady(problems)
-    provider_id = config["tts_provider"]
+    provider_id = config.tts_provider
     credential = credentials.tts
     assert credential is not None  # checked by _tts_problems
     factory, options = TTS_BUILDERS[provider_id](_plugin(TTS_PLUGIN[provider_id]), config, credential)
@@ -274,19 +275,19 @@ def build_tts(*, config: dict[str, Any], credentials: Credentials) -> tts.TTS:
     return instance
 
 
-def _cartesia_language(config: dict[str, Any], voice_id: str) -> str | None:
+def _cartesia_language(config: RuntimeConfig, voice_id: str) -> str | None:
     """The language the voice speaks (catalog voices), else the agent's language; None = plugin default."""
     voice = catalog.voice("cartesia", voice_id)
     if voice is not None:
         return voice.language
-    language = (config.get("stt_language") or "").split("-", 1)[0].lower()
+    language = config.stt_language.split("-", 1)[0].lower()
     return None if language in ("", "multi") else language
 
 
 def _deepgram_stt(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
-    model, language = _stt_model_id(config), config.get("stt_language") or ""
+    model, language = _stt_model_id(config), config.stt_language
     if model.startswith("flux-"):
         # Flux runs on Deepgram's /v2/listen with its own turn detection: the STTv2 class, English only.
         return plugin.STTv2, {"model": model, "api_key": credential.secret}
@@ -294,16 +295,16 @@ def _deepgram_stt(
 
 
 def _assemblyai_stt(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
-    model, language = _stt_model_id(config), config.get("stt_language") or ""
+    model, language = _stt_model_id(config), config.stt_language
     return plugin.STT, {"model": model, "api_key": credential.secret, **_assemblyai_language(model, language)}
 
 
 def _openai_stt(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
-    language = config.get("stt_language") or ""
+    language = config.stt_language
     multi = language == "multi"
     client = _openai_client(credential.secret, credential.base_url, credential)
     options = {"model": _stt_model_id(config), "client": client, "detect_language": multi}
@@ -321,21 +322,21 @@ STT_BUILDERS: dict[str, Builder] = {
 
 
 def _google_stt(
-    plugin: ModuleType, config: dict[str, Any], credential: ResolvedCredential | None
+    plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential | None
 ) -> tuple[Any, dict[str, Any], str]:
     """Cloud Speech with the tenant's service-account JSON, else the worker's GOOGLE_APPLICATION_CREDENTIALS."""
-    language = config.get("stt_language") or ""
+    language = config.stt_language
     info = _service_account_info(credential.secret) if credential else None
     auth = {"credentials_info": info} if info else {"credentials_file": _google_adc_file()}
     source = f"{credential.source} service account" if info and credential else "GOOGLE_APPLICATION_CREDENTIALS"
     return plugin.STT, {"model": _stt_model_id(config), **_given(languages=language or None), **auth}, source
 
 
-def build_stt(*, config: dict[str, Any], credentials: Credentials) -> stt.STT:
+def build_stt(*, config: RuntimeConfig, credentials: Credentials) -> stt.STT:
     """The agent's speech-to-text as a plugin object with the tenant's credentials; raises ProviderNotReady."""
     if problems := _stt_problems(config, credentials.stt):
         raise ProviderNotReady(problems)
-    provider_id = config["stt_provider"]
+    provider_id = config.stt_provider
     credential = credentials.stt
     plugin = _plugin(STT_PLUGIN[provider_id])
     if provider_id == "google":

@@ -9,11 +9,11 @@ VoiceAgent uses them in a call and in the text chat.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from livekit.agents import EndpointingOptions, TurnHandlingOptions
 
 from agents_app import placeholders
+from agents_app.runtime_config import IvrOption, RuntimeConfig
 from agents_app.schedule import agent_timezone, is_open
 from worker.context import CallContext
 
@@ -31,7 +31,7 @@ DIGIT_WORDS = {
 }
 
 
-def placeholder_values(config: dict[str, Any], ctx: CallContext, now: datetime) -> dict[str, str]:
+def placeholder_values(config: RuntimeConfig, ctx: CallContext, now: datetime) -> dict[str, str]:
     local = now.astimezone(agent_timezone(config))
     variables = ctx.variables
     full_name = variables.get("full_name") or " ".join(
@@ -41,8 +41,8 @@ def placeholder_values(config: dict[str, Any], ctx: CallContext, now: datetime) 
     values.update(
         caller_number=ctx.caller_number,
         callee_number=ctx.callee_number,
-        agent_name=config.get("name") or "",
-        company_name=config.get("tenant_name") or variables.get("company_name") or "",
+        agent_name=config.name,
+        company_name=config.tenant_name or variables.get("company_name") or "",
         current_date=f"{local:%A}, {local:%B} {local.day}, {local:%Y}",
         current_time=f"{local:%H:%M}",
         first_name=variables.get("first_name", ""),
@@ -54,20 +54,20 @@ def placeholder_values(config: dict[str, Any], ctx: CallContext, now: datetime) 
     return values
 
 
-def menu_options(config: dict[str, Any], ctx: CallContext) -> list[dict[str, Any]]:
+def menu_options(config: RuntimeConfig, ctx: CallContext) -> list[IvrOption]:
     """The IVR options this call offers: inbound-style calls only (not the ones the agent places)."""
-    menu = (config.get("inbound") or {}).get("ivr_menu") or {}
-    if ctx.call_type == "outbound" or not isinstance(menu, dict):
+    menu = config.inbound.ivr_menu
+    if ctx.call_type == "outbound" or menu is None:
         return []
-    return [option for option in menu.get("options") or [] if isinstance(option, dict) and option.get("digit")]
+    return [option for option in menu.options or () if option.digit]
 
 
-def build_instructions(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
+def build_instructions(config: RuntimeConfig, ctx: CallContext, now: datetime) -> str:
     """The system instructions: prompt and personality with placeholders filled, then the call's facts."""
     values = placeholder_values(config, ctx, now)
     local = now.astimezone(agent_timezone(config))
-    parts = [placeholders.render(config.get("system_prompt") or "", values).strip()]
-    if personality := placeholders.render(config.get("personality") or "", values).strip():
+    parts = [placeholders.render(config.system_prompt, values).strip()]
+    if personality := placeholders.render(config.personality, values).strip():
         parts.append(f"Personality and tone: {personality}")
     facts = [
         f"- This is {CALL_TYPE_TEXT.get(ctx.call_type, 'a call')}.",
@@ -81,7 +81,7 @@ def build_instructions(config: dict[str, Any], ctx: CallContext, now: datetime) 
         facts.append(f"- What we know about the contact: {details}.")
     parts.append("About this call:\n" + "\n".join(facts))
     if options := menu_options(config, ctx):
-        listed = "\n".join(f"- {o['digit']}: {o.get('label') or o['action']}" for o in options)
+        listed = "\n".join(f"- {o.digit}: {o.label or o.action}" for o in options)
         parts.append(
             "The caller hears a menu and may answer on the keypad or by voice. When they name an option, "
             f"call choose_menu_option with the key or the option's name. Options:\n{listed}"
@@ -93,48 +93,48 @@ def build_instructions(config: dict[str, Any], ctx: CallContext, now: datetime) 
     return "\n\n".join(part for part in parts if part)
 
 
-def greeting_text(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
-    return placeholders.render(config.get("greeting_message") or "", placeholder_values(config, ctx, now)).strip()
+def greeting_text(config: RuntimeConfig, ctx: CallContext, now: datetime) -> str:
+    return placeholders.render(config.greeting_message, placeholder_values(config, ctx, now)).strip()
 
 
-def opening_line(config: dict[str, Any], ctx: CallContext, now: datetime) -> str:
+def opening_line(config: RuntimeConfig, ctx: CallContext, now: datetime) -> str:
     """The greeting VoiceAgent.on_enter will say, known before the session starts ('' when the call
     opens otherwise: the default config's apology, the out-of-hours message, or no greeting)."""
-    if config.get("is_default") or ctx.scripted is not None:
+    if config.is_default or ctx.scripted is not None:
         return ""
-    if ctx.call_type == "inbound" and not is_open(config.get("inbound") or {}, now):
+    if ctx.call_type == "inbound" and not is_open(config.inbound, now):
         return ""
     return greeting_text(config, ctx, now)
 
 
-def turn_handling_options(config: dict[str, Any]) -> TurnHandlingOptions:
+def turn_handling_options(config: RuntimeConfig) -> TurnHandlingOptions:
     """The agent's turn-taking knobs; turn detection itself is chosen where the session is built."""
-    knobs = config.get("turn_taking") or {}
+    knobs = config.turn_taking
     options: TurnHandlingOptions = {}
     endpointing: EndpointingOptions = {}
-    if knobs.get("min_endpointing_delay") is not None:
-        endpointing["min_delay"] = float(knobs["min_endpointing_delay"])
-    if knobs.get("max_endpointing_delay") is not None:
-        endpointing["max_delay"] = float(knobs["max_endpointing_delay"])
+    if knobs.min_endpointing_delay is not None:
+        endpointing["min_delay"] = float(knobs.min_endpointing_delay)
+    if knobs.max_endpointing_delay is not None:
+        endpointing["max_delay"] = float(knobs.max_endpointing_delay)
     if endpointing:
         options["endpointing"] = endpointing
-    if knobs.get("allow_interruptions") is not None:
-        options["interruption"] = {"enabled": bool(knobs["allow_interruptions"])}
-    if knobs.get("preemptive_generation") is not None:
-        options["preemptive_generation"] = {"enabled": bool(knobs["preemptive_generation"])}
+    if knobs.allow_interruptions is not None:
+        options["interruption"] = {"enabled": bool(knobs.allow_interruptions)}
+    if knobs.preemptive_generation is not None:
+        options["preemptive_generation"] = {"enabled": bool(knobs.preemptive_generation)}
     return options
 
 
-def match_menu_option(options: list[dict[str, Any]], answer: str) -> dict[str, Any] | None:
+def match_menu_option(options: list[IvrOption], answer: str) -> IvrOption | None:
     """The option a keypad digit or a spoken answer ("2", "two", "option 2", "sales") names, if exactly one."""
     text = " ".join(str(answer).casefold().replace("press", " ").replace("option", " ").split())
     key = DIGIT_WORDS.get(text, text)
-    by_digit = [o for o in options if o["digit"] == key]
+    by_digit = [o for o in options if o.digit == key]
     if by_digit:
         return by_digit[0]
-    labelled = [o for o in options if (o.get("label") or "").strip()]
-    exact = [o for o in labelled if o["label"].casefold().strip() == text]
+    labelled = [o for o in options if (o.label or "").strip()]
+    exact = [o for o in labelled if (o.label or "").casefold().strip() == text]
     if exact:
         return exact[0]
-    close = [o for o in labelled if text and (o["label"].casefold() in text or text in o["label"].casefold())]
+    close = [o for o in labelled if text and ((o.label or "").casefold() in text or text in (o.label or "").casefold())]
     return close[0] if len(close) == 1 else None

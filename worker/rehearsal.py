@@ -31,13 +31,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from livekit.agents import JobProcess
 
 from agents_app.models import Agent
-from agents_app.runtime_config import build_runtime_config, loader
+from agents_app.runtime_config import RuntimeConfig, build_runtime_config, loader
 from voiceplatform.models import Tenant
 from voiceplatform.selectors import ResolvedCredential
 from worker import entrypoint, factories, livekit_compat, transport
@@ -95,7 +94,7 @@ async def _rehearse(proc: JobProcess, base_url: str) -> None:
     await sync_to_async(_rehearse_database)()  # the ORM's thread, where the process's connection is
 
 
-def rehearsal_config() -> dict[str, Any]:
+def rehearsal_config() -> RuntimeConfig:
     """A runtime config of an unsaved agent with the agents' defaults, OpenAI for all three models."""
     tenant = Tenant(code=uuid.uuid4(), name="Rehearsal", timezone="UTC")
     agent = Agent(
@@ -122,8 +121,8 @@ async def _rehearse_session(proc: JobProcess, base_url: str) -> None:
     key = ResolvedCredential(secret="rehearsal", **fields)  # noqa: S106
     plan = CallPlan(config=config, credentials=factories.Credentials(llm=key, tts=key, stt=key))
     metadata = {
-        "agent_id": config["agent_id"],
-        "tenant_id": config["tenant_id"],
+        "agent_id": config.agent_id,
+        "tenant_id": config.tenant_id,
         "call_type": "test",
         "caller_number": "+15550100",
     }

@@ -226,8 +226,8 @@ def test_runtime_config_leaves_out_an_option_to_a_missing_agent_and_readiness_na
     page = client_for(owner).get(reverse("agents-agent-detail", kwargs={"code": front_desk.code}))
     api_body = api.get(f"/api/v1/agents/{front_desk.code}/runtime-config").json()
 
-    assert [o["digit"] for o in config["inbound"]["ivr_menu"]["options"]] == ["1"]
-    assert str(billing.code) not in str(config)
+    assert [o["digit"] for o in config.to_document()["inbound"]["ivr_menu"]["options"]] == ["1"]
+    assert str(billing.code) not in str(config.to_document())
     assert "IVR menu key 2 hands the call to agent" in page.text
     assert any("IVR menu key 2" in problem for problem in api_body["readiness"]["problems"])
     assert api_body["readiness"]["ready"] is False

@@ -75,8 +75,8 @@ def test_the_document_has_the_reference_fields_with_the_agents_values(tenant, ma
     loaded = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     config = loaded.config
-    assert REFERENCE_FIELDS <= set(config)
-    assert {name: config[name] for name in REFERENCE_FIELDS} == {
+    assert REFERENCE_FIELDS <= set(config.to_document())
+    assert {name: config.to_document()[name] for name in REFERENCE_FIELDS} == {
         "agent_id": str(agent.code),
         "name": "Sales Agent",
         "system_prompt": "You are a friendly sales agent. Help customers find the right product.",
@@ -91,11 +91,11 @@ def test_the_document_has_the_reference_fields_with_the_agents_values(tenant, ma
         "stt_language": "en",
         "max_concurrent_calls": 3,
     }
-    assert config["tenant_id"] == str(tenant.code)
-    assert config["tenant_timezone"] == "Europe/Paris"
-    assert config["is_active"] is True and config["is_default"] is False
-    assert config["stt_model"] == "universal-streaming-english"  # the vendor's id for the reference's name
-    assert config["inbound"]["transfer_number"] == "+18005551234"
+    assert config.tenant_id == str(tenant.code)
+    assert config.tenant_timezone == "Europe/Paris"
+    assert config.is_active is True and config.is_default is False
+    assert config.stt_model == "universal-streaming-english"  # the vendor's id for the reference's name
+    assert config.inbound.transfer_number == "+18005551234"
 
 
 def test_the_document_carries_business_hours_and_holidays(tenant, make_agent, fresh_loader):
@@ -106,7 +106,7 @@ def test_the_document_carries_business_hours_and_holidays(tenant, make_agent, fr
         timezone="America/New_York",
     )
 
-    inbound = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config["inbound"]
+    inbound = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config.to_document()["inbound"]
 
     assert inbound["business_hours_enabled"] is True
     assert inbound["timezone"] == "America/New_York"
@@ -132,7 +132,7 @@ def test_the_runtime_config_holds_no_secrets(tenant, make_agent, api_client_for)
 
     ciphertexts = list(ProviderCredential.objects.for_tenant(tenant).values_list("encrypted_secret", flat=True))
     assert response.status_code == 200
-    for text in (response.content.decode(), json.dumps(cached.config)):
+    for text in (response.content.decode(), json.dumps(cached.config.to_document())):
         for secret in (openai_secret, cartesia_secret, raw_key, "SECRET", settings.SECRET_KEY, *ciphertexts):
             assert secret not in text
 
@@ -178,7 +178,7 @@ def test_an_edit_is_visible_on_the_very_next_read(make_agent, fresh_loader):
     agent_update(tenant=tenant, agent=agent, actor=SYSTEM, fields={"system_prompt": "Only sell boots."})
     loaded = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
-    assert loaded.config["system_prompt"] == "Only sell boots."
+    assert loaded.config.system_prompt == "Only sell boots."
     assert loaded.source == "cache"  # written through on commit, not merely invalidated
     assert fresh_loader.metrics(scope="process")["db_successes"] == 0
 
@@ -216,8 +216,8 @@ def test_a_change_to_business_hours_alone_reaches_the_cache(
     loaded = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert loaded.source == "cache"
-    assert loaded.config["inbound"]["business_hours"]["monday"] == []
-    assert loaded.config["inbound"]["business_hours"]["friday"] == [{"start": "10:00", "end": "14:00"}]
+    assert loaded.config.inbound.business_hours_document()["monday"] == []
+    assert loaded.config.inbound.business_hours_document()["friday"] == [{"start": "10:00", "end": "14:00"}]
 
 
 def test_a_tenant_time_zone_change_reaches_its_agents_configs(
@@ -229,7 +229,7 @@ def test_a_tenant_time_zone_change_reaches_its_agents_configs(
     with django_capture_on_commit_callbacks(execute=True):
         tenant_update(tenant=tenant, fields={"timezone": "Asia/Tokyo"})
 
-    assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config["tenant_timezone"] == "Asia/Tokyo"
+    assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config.tenant_timezone == "Asia/Tokyo"
 
 
 def test_the_second_read_is_a_cache_hit(tenant, make_agent, fresh_loader):
@@ -277,18 +277,18 @@ def test_an_inactive_agents_config_says_inactive_even_from_the_stale_copy(
     tenant, make_agent, fresh_loader, redis_conn, django_capture_on_commit_callbacks, monkeypatch
 ):
     agent = make_agent(tenant)
-    assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config["is_active"] is True
+    assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config.is_active is True
 
     with django_capture_on_commit_callbacks(execute=True):
         agent_set_active(tenant=tenant, agent=agent, is_active=False)
-    assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config["is_active"] is False
+    assert fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code).config.is_active is False
 
     redis_conn.delete(fresh_key(tenant.code, agent.code))  # the fresh copy expired ...
     monkeypatch.setattr(runtime_config, "_load_from_database", _raise_operational_error)  # ... and the DB is down
     stale = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert stale.source == "stale"
-    assert stale.config["is_active"] is False
+    assert stale.config.is_active is False
 
 
 def test_a_deleted_agent_is_missing_and_a_later_outage_does_not_bring_it_back(
@@ -310,8 +310,8 @@ def test_a_deleted_agent_is_missing_and_a_later_outage_does_not_bring_it_back(
     during_outage = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert during_outage.source == "default"
-    assert during_outage.config["name"] != "Sales Agent"
-    assert during_outage.config["is_default"] is True
+    assert during_outage.config.name != "Sales Agent"
+    assert during_outage.config.is_default is True
 
 
 # --- the fallback chain ------------------------------------------------------------------------
@@ -325,7 +325,7 @@ def test_with_redis_down_the_loader_serves_from_the_database(tenant, make_agent,
     second = loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert (first.source, second.source) == ("database", "database")
-    assert second.config["name"] == "Sales Agent" and second.config["is_default"] is False
+    assert second.config.name == "Sales Agent" and second.config.is_default is False
     assert loader.metrics(scope="process") == _counters(total_requests=2, cache_misses=2, db_successes=2)
 
 
@@ -340,7 +340,7 @@ def test_with_redis_stopped_the_platforms_loader_still_answers_at_once(tenant, m
     elapsed = time.monotonic() - started
 
     assert loaded.source == "database"
-    assert loaded.config["name"] == "Sales Agent"
+    assert loaded.config.name == "Sales Agent"
     assert elapsed < 1.0, f"a read with Redis down took {elapsed:.1f}s"
 
 
@@ -356,7 +356,7 @@ def test_a_real_database_outage_falls_back_to_the_stale_copy(
         loaded = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert loaded.source == "stale"
-    assert loaded.config["system_prompt"] == agent.system_prompt
+    assert loaded.config.system_prompt == agent.system_prompt
     assert fresh_loader.metrics(scope="process") == _counters(
         total_requests=1, cache_misses=1, db_failures=1, fallback_to_stale=1
     )
@@ -374,10 +374,10 @@ def test_with_redis_and_the_database_down_the_loader_serves_the_default_config(
         loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert loaded.source == "default"
-    assert loaded.config["is_default"] is True
-    assert loaded.config["greeting_message"] == DEFAULT_APOLOGY
-    assert "Sorry, we are having technical difficulties" in loaded.config["greeting_message"]
-    assert loaded.config["agent_id"] == str(agent.code)
+    assert loaded.config.is_default is True
+    assert loaded.config.greeting_message == DEFAULT_APOLOGY
+    assert "Sorry, we are having technical difficulties" in loaded.config.greeting_message
+    assert loaded.config.agent_id == str(agent.code)
     assert loaded.cached_until is None
     assert loader.metrics(scope="process") == _counters(
         total_requests=1, cache_misses=1, db_failures=1, fallback_to_default=1
@@ -395,7 +395,7 @@ def test_with_both_down_a_loader_that_read_the_agent_before_serves_its_own_copy(
     loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert loaded.source == "stale"
-    assert loaded.config["name"] == "Sales Agent"
+    assert loaded.config.name == "Sales Agent"
     assert loader.metrics(scope="process") == _counters(
         total_requests=2, cache_misses=2, db_successes=1, db_failures=1, fallback_to_stale=1
     )
@@ -409,8 +409,8 @@ def test_with_the_database_down_and_no_copy_anywhere_the_default_config_is_serve
     loaded = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
 
     assert loaded.source == "default"
-    assert loaded.config["is_default"] is True
-    assert loaded.config["greeting_message"] == DEFAULT_APOLOGY
+    assert loaded.config.is_default is True
+    assert loaded.config.greeting_message == DEFAULT_APOLOGY
 
 
 # --- counters ----------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ def test_a_preview_read_does_not_move_the_counters(db, tenant):
     agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Preview"})
     loader = AgentConfigLoader()
 
-    assert loader.get(tenant_code=tenant.code, agent_code=agent.code, count=False).config["name"] == "Preview"
+    assert loader.get(tenant_code=tenant.code, agent_code=agent.code, count=False).config.name == "Preview"
     assert loader.metrics(scope="process")["total_requests"] == 0
     loader.get(tenant_code=tenant.code, agent_code=agent.code)
     assert loader.metrics(scope="process")["total_requests"] == 1

@@ -12,6 +12,7 @@ import functools
 import json
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, APIError
 from livekit.agents.testing import fake_job_context
 
-from agents_app.runtime_config import DEFAULT_APOLOGY, default_config
+from agents_app.runtime_config import DEFAULT_APOLOGY, IvrOption, RuntimeConfig, default_config
 from voiceplatform.devtools.scripted_llm import ScriptedLLM, provider_error, reply, tool_call
 from worker.agent import (
     ERROR_APOLOGY,
@@ -58,37 +59,39 @@ def async_test(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., No
     return run
 
 
-def make_config(agent_id: str = AGENT_ID, **inbound: Any) -> dict[str, Any]:
-    """A runtime config shaped like build_runtime_config's output."""
-    return {
-        "agent_id": agent_id,
-        "tenant_id": TENANT_ID,
-        "tenant_timezone": "UTC",
-        "tenant_name": "Acme",
-        "name": "Maya",
-        "is_active": True,
-        "is_default": False,
-        "system_prompt": "You are {{agent_name}}, the assistant of {{company_name}}. Help {{first_name}}.",
-        "personality": "Warm and concise.",
-        "greeting_message": "Hi {{first_name}}, this is {{agent_name}} from {{company_name}}.",
-        "turn_taking": {
-            "allow_interruptions": True,
-            "min_endpointing_delay": 0.4,
-            "max_endpointing_delay": 2.5,
-            "preemptive_generation": False,
-        },
-        "inbound": {
-            "timezone": "America/New_York",
-            "business_hours_enabled": False,
-            "business_hours": {},
-            "holidays": [],
-            "transfer_number": TRANSFER_NUMBER,
-            "fallback_number": FALLBACK_NUMBER,
-            "out_of_hours_message": "We are closed. Our hours are 9 to 5, Monday to Friday.",
-            "ivr_menu": None,
-            **inbound,
-        },
-    }
+def make_config(agent_id: str = AGENT_ID, **inbound: Any) -> RuntimeConfig:
+    """A runtime config, read from a document shaped like build_runtime_config's."""
+    return RuntimeConfig.from_document(
+        {
+            "agent_id": agent_id,
+            "tenant_id": TENANT_ID,
+            "tenant_timezone": "UTC",
+            "tenant_name": "Acme",
+            "name": "Maya",
+            "is_active": True,
+            "is_default": False,
+            "system_prompt": "You are {{agent_name}}, the assistant of {{company_name}}. Help {{first_name}}.",
+            "personality": "Warm and concise.",
+            "greeting_message": "Hi {{first_name}}, this is {{agent_name}} from {{company_name}}.",
+            "turn_taking": {
+                "allow_interruptions": True,
+                "min_endpointing_delay": 0.4,
+                "max_endpointing_delay": 2.5,
+                "preemptive_generation": False,
+            },
+            "inbound": {
+                "timezone": "America/New_York",
+                "business_hours_enabled": False,
+                "business_hours": {},
+                "holidays": [],
+                "transfer_number": TRANSFER_NUMBER,
+                "fallback_number": FALLBACK_NUMBER,
+                "out_of_hours_message": "We are closed. Our hours are 9 to 5, Monday to Friday.",
+                "ivr_menu": None,
+                **inbound,
+            },
+        }
+    )
 
 
 def make_call(**overrides: Any) -> CallContext:
@@ -112,20 +115,21 @@ MENU = {
         {"digit": "3", "label": "Billing", "action": "agent", "agentId": BILLING_ID},
     ],
 }
-BILLING = {
-    **make_config(BILLING_ID),
-    "name": "Bill",
-    "system_prompt": "You are the billing desk. Never discuss sales.",
-    "greeting_message": "Billing here. Hello {{first_name}}, how can I help?",
-}
+MENU_OPTIONS = [IvrOption.from_document(option) for option in MENU["options"]]
+BILLING = replace(
+    make_config(BILLING_ID),
+    name="Bill",
+    system_prompt="You are the billing desk. Never discuss sales.",
+    greeting_message="Billing here. Hello {{first_name}}, how can I help?",
+)
 
 
-async def load_billing(agent_id: str) -> dict[str, Any] | None:
+async def load_billing(agent_id: str) -> RuntimeConfig | None:
     return BILLING if agent_id == BILLING_ID else None
 
 
 async def start(
-    config: dict[str, Any], llm: ScriptedLLM, call: CallContext | None = None, **services: Any
+    config: RuntimeConfig, llm: ScriptedLLM, call: CallContext | None = None, **services: Any
 ) -> tuple[AgentSession, VoiceAgent, DryRunCallControl, Any]:
     control = services.pop("control", None) or DryRunCallControl()
     services.setdefault("clock", lambda: TUESDAY_10AM_NEW_YORK)
@@ -180,7 +184,7 @@ def test_instructions_hold_prompt_personality_caller_contact_and_local_date():
 
 
 def test_missing_placeholder_values_are_left_out_not_spoken_as_braces():
-    config = {**make_config(), "greeting_message": "Hello {{first_name}} {{contact.nickname}}!"}
+    config = replace(make_config(), greeting_message="Hello {{first_name}} {{contact.nickname}}!")
 
     assert greeting_text(config, make_call(variables={}), TUESDAY_10AM_NEW_YORK) == "Hello  !"
 
@@ -203,7 +207,7 @@ async def test_the_model_receives_the_composed_instructions():
 
 def test_turn_handling_comes_from_the_config():
     config = make_config()
-    config["turn_taking"]["allow_interruptions"] = False
+    config = replace(config, turn_taking=replace(config.turn_taking, allow_interruptions=False))
 
     options = turn_handling_options(config)
     agent = VoiceAgent(config, make_call(), CallServices(control=DryRunCallControl()))
@@ -216,7 +220,8 @@ def test_turn_handling_comes_from_the_config():
     assert agent.min_endpointing_delay == 0.4
     assert agent.max_endpointing_delay == 2.5
     assert agent.allow_interruptions is False
-    assert turn_handling_options({"is_default": True}) == {}  # the default config leaves the session's
+    default = default_config(agent_code=AGENT_ID, tenant_code=TENANT_ID)
+    assert turn_handling_options(default) == {}  # the default config leaves the session's
 
 
 # --- transfer and end of call --------------------------------------------------------------------
@@ -367,7 +372,7 @@ async def test_inside_business_hours_the_call_is_greeted_normally():
 @async_test
 async def test_the_default_config_apologises_and_transfers_to_the_fallback_number():
     config = default_config(agent_code=AGENT_ID, tenant_code=TENANT_ID)
-    config["inbound"]["fallback_number"] = FALLBACK_NUMBER
+    config = replace(config, inbound=replace(config.inbound, fallback_number=FALLBACK_NUMBER))
     llm = ScriptedLLM()
     session, _agent, control, _ = await start(config, llm)
 
@@ -530,12 +535,12 @@ def test_outbound_calls_do_not_play_the_menu():
     [("1", "1"), (" two ", "2"), ("option 3", "3"), ("press 1", "1"), ("Sales", "1"), ("billing team", "3")],
 )
 def test_menu_answers_match_by_digit_word_or_label(answer, digit):
-    assert match_menu_option(MENU["options"], answer)["digit"] == digit
+    assert match_menu_option(MENU_OPTIONS, answer).digit == digit
 
 
 @pytest.mark.parametrize("answer", ["9", "", "something else", "star"])
 def test_menu_answers_that_name_no_option_match_nothing(answer):
-    assert match_menu_option(MENU["options"], answer) is None
+    assert match_menu_option(MENU_OPTIONS, answer) is None
 
 
 @async_test

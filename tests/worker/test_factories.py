@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import anthropic, assemblyai, cartesia, deepgram, elevenlabs, google, groq, openai
 
 from agents_app.readiness import Credentials, Readiness, readiness, resolve_credentials
-from agents_app.runtime_config import build_runtime_config
+from agents_app.runtime_config import RuntimeConfig, build_runtime_config
 from agents_app.services import agent_create
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import PROVIDER_ENV, Tenant
@@ -47,8 +48,8 @@ def _no_provider_keys_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.delenv(name, raising=False)
 
 
-def _config(tenant: Tenant, **fields: Any) -> dict[str, Any]:
-    """An agent made through agent_create, as the runtime config document the worker loads."""
+def _config(tenant: Tenant, **fields: Any) -> RuntimeConfig:
+    """An agent made through agent_create, as the runtime config the worker loads."""
     agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Front desk", **fields})
     return build_runtime_config(agent)
 
@@ -426,13 +427,9 @@ def test_every_missing_key_is_listed_by_role(tenant):
 
 def test_unknown_providers_and_models_are_problems(tenant):
     credential_set(tenant=tenant, provider="openai", secret="sk-acme-openai-1111")
-    config = {
-        **_config(tenant),
-        "llm_provider": "mistral",
-        "tts_provider": "openai",
-        "tts_model": "tts-9",
-        "stt_provider": "whisperx",
-    }
+    config = replace(
+        _config(tenant), llm_provider="mistral", tts_provider="openai", tts_model="tts-9", stt_provider="whisperx"
+    )
 
     verdict = readiness(tenant=tenant, config=config)
 
@@ -448,7 +445,7 @@ def test_unknown_providers_and_models_are_problems(tenant):
 def test_an_unknown_model_of_a_known_provider_is_a_problem(tenant):
     credential_set(tenant=tenant, provider="openai", secret="sk-acme-openai-1111")
     credential_set(tenant=tenant, provider="deepgram", secret="dg-acme-8888")
-    config = {**_config(tenant), "llm_model": "gpt-9-ultra"}
+    config = replace(_config(tenant), llm_model="gpt-9-ultra")
 
     assert readiness(tenant=tenant, config=config).problems == (
         "OpenAI does not offer the model 'gpt-9-ultra': choose another in the agent's settings.",
@@ -458,7 +455,7 @@ def test_an_unknown_model_of_a_known_provider_is_a_problem(tenant):
 def test_an_openai_voice_that_needs_gpt_4o_mini_tts_is_a_problem_with_tts_1(tenant):
     """Such an agent is refused at save time (test_catalog); one saved before that rule came is not ready."""
     credential_set(tenant=tenant, provider="openai", secret="sk-acme-openai-1111")
-    config = {**_config(tenant, stt_provider="openai", voice_id="marin"), "tts_model": "tts-1"}
+    config = replace(_config(tenant, stt_provider="openai", voice_id="marin"), tts_model="tts-1")
 
     assert readiness(tenant=tenant, config=config).problems == (
         "The voice Marin speaks only with gpt-4o-mini-tts, not tts-1: choose another in the agent's settings.",

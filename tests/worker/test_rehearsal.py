@@ -103,10 +103,11 @@ def test_a_rehearsal_that_overruns_is_one_warning_and_the_process_goes_on(
 def test_the_rehearsal_config_is_a_real_agents_config() -> None:
     """The rehearsed agent has the fields a call reads, with every model on OpenAI."""
     config = rehearsal.rehearsal_config()
-    assert config["is_active"] is True and config["is_default"] is False
-    assert (config["llm_provider"], config["tts_provider"], config["stt_provider"]) == ("openai", "openai", "openai")
-    assert config["inbound"]["business_hours"] is not None and config["inbound"]["holidays"] == []
-    assert "{{caller_number}}" in config["system_prompt"]
+    assert config.is_active is True and config.is_default is False
+    assert (config.llm_provider, config.tts_provider, config.stt_provider) == ("openai", "openai", "openai")
+    assert config.inbound.business_hours == () and config.inbound.holidays == ()
+    assert config.to_document()["inbound"]["business_hours"]["monday"] == []
+    assert "{{caller_number}}" in config.system_prompt
 
 
 def test_the_rehearsal_runs_the_calls_own_start(proc: JobProcess, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -148,7 +148,7 @@ class Command(BaseCommand):
                 agent_update(tenant=tenant, agent=agent, actor=SYSTEM, fields={"personality": marker})
             while True:
                 loaded = loader.get(tenant_code=tenant.code, agent_code=agent.code)
-                if loaded.config and loaded.config["personality"] == marker:
+                if loaded.config and loaded.config.personality == marker:
                     break
             samples.append((time.perf_counter_ns() - committed_at[0]) / 1e6)
         return samples
