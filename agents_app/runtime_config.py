@@ -2,8 +2,8 @@
 
 Read path (AgentConfigLoader.get): fresh Redis copy -> database (and re-cache) -> stale copy
 (Redis key without TTL, then this process's memory) -> a safe default. Writes reach readers
-through refresh_agent_config(), which the post-commit signal handlers call, so the next call
-after an edit sees it. Keys hold the tenant: vp:agentcfg:v1:<tenant code>:<agent code>.
+through refresh_agent_config(), which agents_app.config_cache calls on commit after every write,
+so the next call after an edit sees it. Keys hold the tenant: vp:agentcfg:v1:<tenant code>:<agent code>.
 """
 
 from __future__ import annotations
