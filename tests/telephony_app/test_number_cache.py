@@ -128,7 +128,7 @@ def test_a_cached_token_encrypted_under_a_retired_key_is_read_again(twilio, live
     twiml(twilio.post(VOICE, voice_params(call_sid())))  # cached, encrypted under the old key
     new_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
-    credentials_reencrypt_all()  # a queryset update: no signal reaches the cache
+    credentials_reencrypt_all()  # a queryset update: nothing drops the cached entry
 
     settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key is retired
 
