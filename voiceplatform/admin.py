@@ -28,7 +28,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
         if request.user.is_superuser:
-            return queryset
+            return queryset.across_tenants(reason="the admin: a superuser sees every tenant's rows")
         return queryset.filter(tenant_id__in=staff_tenant_ids(request))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
