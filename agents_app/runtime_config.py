@@ -545,6 +545,7 @@ class AgentConfigLoader:
     def __init__(self, *, client: redis.Redis | None = None) -> None:
         self._client = client
         self._stale: OrderedDict[str, RuntimeConfig] = OrderedDict()
+        self._parsed: dict[str, tuple[bytes, LoadedConfig]] = {}  # fresh key -> (its cached bytes, parsed)
         self._pending: Counter[str] = Counter()
         self._local: Counter[str] = Counter()
         self._last_flush = time.monotonic()
@@ -575,6 +576,21 @@ class AgentConfigLoader:
     def _forget(self, key: str) -> None:
         with self._lock:
             self._stale.pop(key, None)
+            self._parsed.pop(key, None)
+
+    def _parse(self, key: str, raw: bytes) -> LoadedConfig:
+        """The cached copy as a LoadedConfig; the same bytes as last time give the same (immutable) object,
+        so a warm read costs a comparison, not a JSON parse and the config's construction."""
+        known = self._parsed.get(key)
+        if known is not None and known[0] == raw:
+            return known[1]
+        envelope = json.loads(raw)
+        loaded = LoadedConfig(RuntimeConfig.from_document(envelope["config"]), "cache", envelope["cached_at"])
+        with self._lock:
+            if len(self._parsed) >= IN_PROCESS_STALE_LIMIT:
+                self._parsed.clear()
+            self._parsed[key] = (raw, loaded)
+        return loaded
 
     def get(self, *, tenant_code: uuid.UUID | str, agent_code: uuid.UUID | str, count: bool = True) -> LoadedConfig:
         """The agent's config by the fallback chain; count=False for previews that are not calls."""
@@ -592,9 +608,8 @@ class AgentConfigLoader:
             raw = None
             logger.warning("agent config cache unreachable; reading the database")
         if raw is not None:
-            envelope = json.loads(raw)
             self._count("total_requests", "cache_hits")
-            return LoadedConfig(RuntimeConfig.from_document(envelope["config"]), "cache", envelope["cached_at"])
+            return self._parse(key, raw)
         self._count("total_requests", "cache_misses")
         try:
             config = _load_from_database(tenant_code=tenant_code, agent_code=agent_code)
@@ -649,6 +664,7 @@ class AgentConfigLoader:
         """Delete every cached agent config (all tenants); returns how many keys went."""
         with self._lock:
             self._stale.clear()
+            self._parsed.clear()
         deleted = 0
         for pattern in (f"vp:agentcfg:{SCHEMA_VERSION}:*:*", f"vp:agentcfg-stale:{SCHEMA_VERSION}:*"):
             keys = [k for k in self.client.scan_iter(match=pattern, count=1000) if not k.endswith(b":metrics")]

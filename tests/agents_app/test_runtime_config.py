@@ -488,3 +488,19 @@ def test_a_preview_read_does_not_move_the_counters(db, tenant):
     assert loader.metrics(scope="process")["total_requests"] == 0
     loader.get(tenant_code=tenant.code, agent_code=agent.code)
     assert loader.metrics(scope="process")["total_requests"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_warm_read_of_unchanged_bytes_reuses_the_parsed_config(make_agent, fresh_loader):
+    """The cache's copy is parsed once per process while its bytes stay the same; an edit is read anew."""
+    tenant = Tenant.objects.create(name="Acme", slug="acme", timezone="UTC")
+    agent = make_agent(tenant, system_prompt="Sell boots.")
+    fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)  # database, then cached
+
+    first = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
+    second = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
+    assert first.source == second.source == "cache" and second is first
+
+    agent_update(tenant=tenant, agent=agent, actor=SYSTEM, fields={"system_prompt": "Sell hats."})
+    third = fresh_loader.get(tenant_code=tenant.code, agent_code=agent.code)
+    assert third is not first and third.config.system_prompt == "Sell hats."
