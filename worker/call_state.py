@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseReason
 
+from agents_app.readiness import Credentials
 from agents_app.runtime_config import RuntimeConfig
 from telephony_app.models import Call
 from voiceplatform.models import Tenant
-from worker import factories
 from worker.agent import LiveKitCallControl
 from worker.context import CallContext
 from worker.prewarm import HeldPrewarms, PrefetchedSpeech
@@ -93,4 +93,4 @@ class CallLine(LiveKitCallControl):
 @dataclass(frozen=True)
 class CallPlan:
     config: RuntimeConfig
-    credentials: factories.Credentials
+    credentials: Credentials

@@ -25,7 +25,7 @@ from livekit.agents import AgentSession, APIConnectOptions, APIError, llm
 from livekit.agents.voice.agent_session import SessionConnectOptions
 
 from agents_app import catalog
-from agents_app.readiness import Credentials, resolve_credentials
+from agents_app.readiness import LLM_PLUGIN, PLUGINS, Credentials, resolve_credentials
 from agents_app.runtime_config import RuntimeConfig, loader
 from telephony_app import costs
 from telephony_app.chat import ChatBudget, ChatError, ChatNotReady, ChatTurn
@@ -125,10 +125,10 @@ def _ensure_plugin(provider_id: str) -> None:
     protects the worker's plugin-registered listeners, which a web process does not have. So
     off the main thread the plugin is registered without that check, once, under a lock.
     """
-    plugin = factories.LLM_PLUGIN.get(provider_id)
+    plugin = LLM_PLUGIN.get(provider_id)
     if plugin is None:
         return  # unknown provider: build_llm says so
-    module = factories.PLUGINS[plugin][0]
+    module = PLUGINS[plugin][0]
     if module in sys.modules:
         return
     with _plugin_lock:

@@ -25,6 +25,7 @@ from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
 
 from agents_app.models import Agent
+from agents_app.readiness import Credentials, readiness, resolve_credentials
 from agents_app.runtime_config import LoadedConfig, RuntimeConfig, loader
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.selectors import call_for_job
@@ -157,7 +158,7 @@ def _prepare_call(state: CallState) -> CallPlan:
     config = _usable_config(state, loaded, tenant_code)
     credentials = _credentials(state, config)
     if not state.is_default_config:
-        verdict = factories.readiness(tenant=state.tenant, config=config, credentials=credentials)
+        verdict = readiness(tenant=state.tenant, config=config, credentials=credentials)
         if not verdict.ready:
             raise Refusal(f"agent not ready: {' '.join(verdict.problems)}", call=state.call)
     return CallPlan(config=config, credentials=credentials)
@@ -246,12 +247,12 @@ def _usable_config(state: CallState, loaded: LoadedConfig, tenant_code: str) -> 
     return config
 
 
-def _credentials(state: CallState, config: RuntimeConfig) -> factories.Credentials:
+def _credentials(state: CallState, config: RuntimeConfig) -> Credentials:
     """The tenant's provider keys (else the environment's); with the database down, only the default
     config can go on, speaking its apology with the platform's own key."""
     if state.tenant is not None:
         try:
-            return factories.resolve_credentials(tenant=state.tenant, config=config)
+            return resolve_credentials(tenant=state.tenant, config=config)
         except DatabaseError:
             logger.exception("call %s: provider keys unreadable", state.call_label)
     if not state.is_default_config:
@@ -265,7 +266,7 @@ def _credentials(state: CallState, config: RuntimeConfig) -> factories.Credentia
         account_id="",
         source="environment",
     )
-    return factories.Credentials(llm=None, tts=tts if secret else None, stt=None)
+    return Credentials(llm=None, tts=tts if secret else None, stt=None)
 
 
 def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[AgentSession, VoiceAgent]:
@@ -394,9 +395,9 @@ def _models_builder_for(state: CallState) -> Any:
     return build
 
 
-def _resolve_and_close(tenant: Tenant, config: RuntimeConfig) -> factories.Credentials:
+def _resolve_and_close(tenant: Tenant, config: RuntimeConfig) -> Credentials:
     try:
-        return factories.resolve_credentials(tenant=tenant, config=config)
+        return resolve_credentials(tenant=tenant, config=config)
     finally:
         connection.close()
 

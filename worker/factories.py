@@ -18,16 +18,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from agents_app import catalog
-from agents_app.readiness import (  # noqa: F401  (Readiness, readiness, resolve_credentials: the call start's)
-    LLM_PLUGIN,
-    PLUGINS,
-    STT_PLUGIN,
-    TTS_PLUGIN,
-    Credentials,
-    Readiness,
-    readiness,
-    resolve_credentials,
-)
+from agents_app.readiness import LLM_PLUGIN, PLUGINS, STT_PLUGIN, TTS_PLUGIN, Credentials
 from agents_app.readiness import chosen_voice_id as _voice_id
 from agents_app.readiness import google_adc_file as _google_adc_file
 from agents_app.readiness import llm_problems as _llm_problems

@@ -36,10 +36,11 @@ from asgiref.sync import sync_to_async
 from livekit.agents import JobProcess
 
 from agents_app.models import Agent
+from agents_app.readiness import Credentials
 from agents_app.runtime_config import RuntimeConfig, build_runtime_config, loader
 from voiceplatform.models import Tenant
 from voiceplatform.selectors import ResolvedCredential
-from worker import entrypoint, factories, livekit_compat, transport
+from worker import entrypoint, livekit_compat, transport
 from worker.call_state import CallPlan, CallState
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ async def _rehearse_session(proc: JobProcess, base_url: str) -> None:
     # own loopback URL, not tenant input, so it rides the shared pool most calls use (not the guarded one).
     fields = {"provider": "openai", "base_url": base_url, "account_id": "", "source": "environment"}
     key = ResolvedCredential(secret="rehearsal", **fields)  # noqa: S106
-    plan = CallPlan(config=config, credentials=factories.Credentials(llm=key, tts=key, stt=key))
+    plan = CallPlan(config=config, credentials=Credentials(llm=key, tts=key, stt=key))
     metadata = {
         "agent_id": config.agent_id,
         "tenant_id": config.tenant_id,

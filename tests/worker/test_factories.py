@@ -17,7 +17,7 @@ from django.urls import reverse
 from livekit.agents.types import NOT_GIVEN
 from livekit.plugins import anthropic, assemblyai, cartesia, deepgram, elevenlabs, google, groq, openai
 
-from agents_app.readiness import Credentials, Readiness, readiness, resolve_credentials
+from agents_app.readiness import PLUGINS, Credentials, Readiness, readiness, resolve_credentials
 from agents_app.runtime_config import RuntimeConfig, build_runtime_config
 from agents_app.services import agent_create
 from voiceplatform.actor import SYSTEM
@@ -474,9 +474,7 @@ def test_the_fallback_default_config_is_not_ready(tenant):
 
 
 def test_a_plugin_that_is_not_installed_is_a_problem_and_build_refuses(tenant, monkeypatch):
-    monkeypatch.setitem(
-        factories.PLUGINS, "cartesia", ("livekit.plugins.not_installed_here", "livekit-plugins-cartesia")
-    )
+    monkeypatch.setitem(PLUGINS, "cartesia", ("livekit.plugins.not_installed_here", "livekit-plugins-cartesia"))
     credential_set(tenant=tenant, provider="openai", secret="sk-acme-openai-1111")
     credential_set(tenant=tenant, provider="cartesia", secret="sk_car_acme_7777")
     credential_set(tenant=tenant, provider="deepgram", secret="dg-acme-8888")
