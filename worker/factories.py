@@ -18,15 +18,21 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from agents_app import catalog
-from agents_app.readiness import LLM_PLUGIN, PLUGINS, STT_PLUGIN, TTS_PLUGIN, Credentials
-from agents_app.readiness import chosen_voice_id as _voice_id
-from agents_app.readiness import google_adc_file as _google_adc_file
-from agents_app.readiness import llm_problems as _llm_problems
-from agents_app.readiness import service_account_info as _service_account_info
-from agents_app.readiness import stt_model_id as _stt_model_id
-from agents_app.readiness import stt_problems as _stt_problems
-from agents_app.readiness import tts_model_id as _tts_model_id
-from agents_app.readiness import tts_problems as _tts_problems
+from agents_app.readiness import (
+    LLM_PLUGIN,
+    PLUGINS,
+    STT_PLUGIN,
+    TTS_PLUGIN,
+    Credentials,
+    chosen_voice_id,
+    google_adc_file,
+    llm_problems,
+    service_account_info,
+    stt_model_id,
+    stt_problems,
+    tts_model_id,
+    tts_problems,
+)
 from agents_app.runtime_config import RuntimeConfig
 from voiceplatform.selectors import ResolvedCredential
 from worker import transport
@@ -182,11 +188,11 @@ LLM_BUILDERS: dict[str, Builder] = {
 
 def build_llm(*, config: RuntimeConfig, credentials: Credentials) -> llm.LLM:
     """The agent's language model as a plugin object with the tenant's key; raises ProviderNotReady."""
-    if problems := _llm_problems(config, credentials.llm):
+    if problems := llm_problems(config, credentials.llm):
         raise ProviderNotReady(problems)
     provider_id = config.llm_provider
     credential = credentials.llm
-    assert credential is not None  # checked by _llm_problems
+    assert credential is not None  # checked by llm_problems
     factory, options = LLM_BUILDERS[provider_id](_plugin(LLM_PLUGIN[provider_id]), config, credential)
     instance = _construct(catalog.LLM_PROVIDERS[provider_id].name, "language model", factory, **options)
     logger.debug("built LLM %s %s (key from %s)", provider_id, config.llm_model, credential.source)
@@ -203,7 +209,9 @@ def _openai_tts(
     plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     client = _openai_client(credential.secret, credential.base_url, credential)
-    return plugin.TTS, _given(model=_tts_model_id(config), voice=_voice_id(config), speed=_speed(config), client=client)
+    return plugin.TTS, _given(
+        model=tts_model_id(config), voice=chosen_voice_id(config), speed=_speed(config), client=client
+    )
 
 
 def _elevenlabs_tts(
@@ -211,14 +219,18 @@ def _elevenlabs_tts(
 ) -> tuple[Any, dict[str, Any]]:
     # No speed: ElevenLabs takes it only inside VoiceSettings, whose required stability and
     # similarity_boost would override the voice's own settings.
-    return plugin.TTS, {"voice_id": _voice_id(config), "model": _tts_model_id(config), "api_key": credential.secret}
+    return plugin.TTS, {
+        "voice_id": chosen_voice_id(config),
+        "model": tts_model_id(config),
+        "api_key": credential.secret,
+    }
 
 
 def _cartesia_tts(
     plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     # Cartesia's numeric speed is a sonic-3 generation setting; older models ignore it.
-    model, voice_id, speed = _tts_model_id(config), _voice_id(config), _speed(config)
+    model, voice_id, speed = tts_model_id(config), chosen_voice_id(config), _speed(config)
     options = _given(
         model=model,
         voice=voice_id,
@@ -233,7 +245,7 @@ def _deepgram_tts(
     plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
     """The voice id is the model string (aura-2-thalia-en)."""
-    voice_id, speed = _voice_id(config), _speed(config)
+    voice_id, speed = chosen_voice_id(config), _speed(config)
     takes_speed = voice_id.startswith("aura-2-") and voice_id.endswith(("-en", "-es"))
     options = _given(
         model=voice_id,
@@ -253,15 +265,19 @@ TTS_BUILDERS: dict[str, Builder] = {
 
 def build_tts(*, config: RuntimeConfig, credentials: Credentials) -> tts.TTS:
     """The agent's voice as a plugin object with the tenant's key; raises ProviderNotReady."""
-    if problems := _tts_problems(config, credentials.tts):
+    if problems := tts_problems(config, credentials.tts):
         raise ProviderNotReady(problems)
     provider_id = config.tts_provider
     credential = credentials.tts
-    assert credential is not None  # checked by _tts_problems
+    assert credential is not None  # checked by tts_problems
     factory, options = TTS_BUILDERS[provider_id](_plugin(TTS_PLUGIN[provider_id]), config, credential)
     instance = _construct(catalog.TTS_PROVIDERS[provider_id].name, "voice", factory, **options)
     logger.debug(
-        "built TTS %s %s %s (key from %s)", provider_id, _tts_model_id(config), _voice_id(config), credential.source
+        "built TTS %s %s %s (key from %s)",
+        provider_id,
+        tts_model_id(config),
+        chosen_voice_id(config),
+        credential.source,
     )
     return instance
 
@@ -278,7 +294,7 @@ def _cartesia_language(config: RuntimeConfig, voice_id: str) -> str | None:
 def _deepgram_stt(
     plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
-    model, language = _stt_model_id(config), config.stt_language
+    model, language = stt_model_id(config), config.stt_language
     if model.startswith("flux-"):
         # Flux runs on Deepgram's /v2/listen with its own turn detection: the STTv2 class, English only.
         return plugin.STTv2, {"model": model, "api_key": credential.secret}
@@ -288,7 +304,7 @@ def _deepgram_stt(
 def _assemblyai_stt(
     plugin: ModuleType, config: RuntimeConfig, credential: ResolvedCredential
 ) -> tuple[Any, dict[str, Any]]:
-    model, language = _stt_model_id(config), config.stt_language
+    model, language = stt_model_id(config), config.stt_language
     return plugin.STT, {"model": model, "api_key": credential.secret, **_assemblyai_language(model, language)}
 
 
@@ -298,7 +314,7 @@ def _openai_stt(
     language = config.stt_language
     multi = language == "multi"
     client = _openai_client(credential.secret, credential.base_url, credential)
-    options = {"model": _stt_model_id(config), "client": client, "detect_language": multi}
+    options = {"model": stt_model_id(config), "client": client, "detect_language": multi}
     if language and not multi:
         options["language"] = language
     return plugin.STT, options
@@ -317,15 +333,15 @@ def _google_stt(
 ) -> tuple[Any, dict[str, Any], str]:
     """Cloud Speech with the tenant's service-account JSON, else the worker's GOOGLE_APPLICATION_CREDENTIALS."""
     language = config.stt_language
-    info = _service_account_info(credential.secret) if credential else None
-    auth = {"credentials_info": info} if info else {"credentials_file": _google_adc_file()}
+    info = service_account_info(credential.secret) if credential else None
+    auth = {"credentials_info": info} if info else {"credentials_file": google_adc_file()}
     source = f"{credential.source} service account" if info and credential else "GOOGLE_APPLICATION_CREDENTIALS"
-    return plugin.STT, {"model": _stt_model_id(config), **_given(languages=language or None), **auth}, source
+    return plugin.STT, {"model": stt_model_id(config), **_given(languages=language or None), **auth}, source
 
 
 def build_stt(*, config: RuntimeConfig, credentials: Credentials) -> stt.STT:
     """The agent's speech-to-text as a plugin object with the tenant's credentials; raises ProviderNotReady."""
-    if problems := _stt_problems(config, credentials.stt):
+    if problems := stt_problems(config, credentials.stt):
         raise ProviderNotReady(problems)
     provider_id = config.stt_provider
     credential = credentials.stt
@@ -333,11 +349,11 @@ def build_stt(*, config: RuntimeConfig, credentials: Credentials) -> stt.STT:
     if provider_id == "google":
         factory, options, source = _google_stt(plugin, config, credential)
     else:
-        assert credential is not None  # checked by _stt_problems
+        assert credential is not None  # checked by stt_problems
         factory, options = STT_BUILDERS[provider_id](plugin, config, credential)
         source = credential.source
     instance = _construct(catalog.STT_PROVIDERS[provider_id].name, "speech-to-text", factory, **options)
-    logger.debug("built STT %s %s (credentials from %s)", provider_id, _stt_model_id(config), source)
+    logger.debug("built STT %s %s (credentials from %s)", provider_id, stt_model_id(config), source)
     return instance
 
 
