@@ -1,4 +1,9 @@
-"""The agent's runtime configuration: one document, served from Redis, refreshed on commit.
+"""The agent's runtime configuration: one typed config, served from Redis, refreshed on commit.
+
+RuntimeConfig (frozen dataclasses, built from an Agent by build_runtime_config alone) is what the
+worker, readiness, routing and the chat read, by attribute. Its JSON document (to_document: the
+reference's field names, what GET /api/v1/agents/{id}/runtime-config returns) is what Redis holds;
+from_document reads it back.
 
 Read path (AgentConfigLoader.get): fresh Redis copy -> database (and re-cache) -> stale copy
 (Redis key without TTL, then this process's memory) -> a safe default. Writes reach readers
@@ -453,7 +458,7 @@ def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> RuntimeConfi
             transfer_number=agent.transfer_number or None,
             fallback_number=agent.fallback_number or None,
             out_of_hours_message=agent.out_of_hours_message,
-            ivr_menu=IvrMenu.from_document(_ivr_menu_without_dangling(agent)),
+            ivr_menu=_ivr_menu_without_dangling(agent),
         ),
         outbound=OutboundSettings(
             dialer_type=agent.dialer_type,
@@ -468,7 +473,7 @@ def build_runtime_config(agent: Agent, *, is_saved: bool = True) -> RuntimeConfi
     )
 
 
-def _ivr_menu_without_dangling(agent: Agent) -> dict[str, Any] | None:
+def _ivr_menu_without_dangling(agent: Agent) -> IvrMenu | None:
     """The IVR menu minus options that hand the call to an agent that no longer exists: a call must
     never be sent to a dangling id (the detail page's readiness panel names such options)."""
     menu = agent.ivr_menu
@@ -476,13 +481,13 @@ def _ivr_menu_without_dangling(agent: Agent) -> dict[str, Any] | None:
         return None
     dangling = set(dangling_ivr_targets(tenant=agent.tenant, menu=menu, own_code=agent.code))
     if not dangling:
-        return menu
+        return IvrMenu.from_document(menu)
     options = [
         option
         for option in menu.get("options", [])
         if not (isinstance(option, dict) and option.get("action") == "agent" and str(option.get("agentId")) in dangling)
     ]
-    return {**menu, "options": options}
+    return IvrMenu.from_document({**menu, "options": options})
 
 
 def default_config(*, agent_code: uuid.UUID | str, tenant_code: uuid.UUID | str) -> RuntimeConfig:
