@@ -70,11 +70,15 @@ class Command(BaseCommand):
             raise CommandError("--agents must be at least 1 and --reads at least 10")
         tenant = tenant_create(name="Benchmark", slug=f"bench-{secrets.token_hex(4)}", timezone_name="UTC")
         try:
-            self._run(tenant, agents_count, reads, options["base_url"])
+            report = self._run(tenant, agents_count, reads, options["base_url"])
         finally:
             tenant_delete(tenant=tenant)  # drops the bench agents' cache entries on commit
+        # After the clean-up, whose log line would otherwise follow it: the summary line is the last.
+        for line in report:
+            self.stdout.write(line)
 
-    def _run(self, tenant: Tenant, agents_count: int, reads: int, base_url: str) -> None:
+    def _run(self, tenant: Tenant, agents_count: int, reads: int, base_url: str) -> list[str]:
+        """The report's lines, the summary line last."""
         agents = [
             agent_create(
                 tenant=tenant,
@@ -96,18 +100,16 @@ class Command(BaseCommand):
 
         warm_p50, warm_p99 = _percentile(warm, 0.50), _percentile(warm, 0.99)
         cold_p50, http_p50 = _percentile(cold, 0.50), _percentile(http_samples, 0.50)
-        self.stdout.write(
-            f"agents={agents_count} warm_reads={reads} cold_reads={len(cold)} http_reads={len(http_samples)}"
-        )
-        self.stdout.write(f"warm  p50={warm_p50:.3f}ms p99={warm_p99:.3f}ms max={max(warm):.3f}ms")
-        self.stdout.write(f"cold  p50={cold_p50:.3f}ms p99={_percentile(cold, 0.99):.3f}ms")
-        self.stdout.write(f"http  p50={http_p50:.3f}ms p99={_percentile(http_samples, 0.99):.3f}ms")
-        self.stdout.write(f"propagation median={statistics.median(propagation):.3f}ms max={max(propagation):.3f}ms")
-        self.stdout.write(
+        return [
+            f"agents={agents_count} warm_reads={reads} cold_reads={len(cold)} http_reads={len(http_samples)}",
+            f"warm  p50={warm_p50:.3f}ms p99={warm_p99:.3f}ms max={max(warm):.3f}ms",
+            f"cold  p50={cold_p50:.3f}ms p99={_percentile(cold, 0.99):.3f}ms",
+            f"http  p50={http_p50:.3f}ms p99={_percentile(http_samples, 0.99):.3f}ms",
+            f"propagation median={statistics.median(propagation):.3f}ms max={max(propagation):.3f}ms",
             f"bench_runtime_config warm_p50_ms={warm_p50:.3f} warm_p99_ms={warm_p99:.3f} cold_p50_ms={cold_p50:.3f} "
             f"http_p50_ms={http_p50:.3f} speedup_vs_http={http_p50 / warm_p50:.1f} "
-            f"propagation_ms={statistics.median(propagation):.3f}"
-        )
+            f"propagation_ms={statistics.median(propagation):.3f}",
+        ]
 
     def _http(self, tenant: Tenant, codes: list[tuple[Any, Any]], count: int, base_url: str) -> list[float]:
         _key, raw_key = api_key_create(tenant=tenant, name="benchmark")
