@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agents_app.models import Agent
+from agents_app.serializers import AgentSerializer
 from telephony_app import browser_sessions, chat, livekit_client
 from telephony_app.api import CallSerializer
 from voiceplatform.actor import Actor
@@ -179,10 +180,13 @@ TestSessionResponse = inline_serializer(
 DetailResponse = inline_serializer("DetailResponse", fields={"detail": serializers.CharField()})
 
 
+# An agent's text chat and browser test call (detail actions only: the agent itself is AgentViewSet's).
+# No class docstring: DRF's OPTIONS answer shows it as the description, and AgentViewSet had none.
 class AgentTalkViewSet(TenantScopedViewSet):
-    """An agent's text chat and browser test call (detail actions only: the agent itself is AgentViewSet's)."""
-
     model = Agent
+    # What OPTIONS describes (DRF's metadata asks get_serializer()): the agent, as when these actions
+    # were AgentViewSet's; their request and response bodies are documented with extend_schema.
+    serializer_class = AgentSerializer
 
     @extend_schema(
         summary="Text chat with the agent (start, send a message, end)",
