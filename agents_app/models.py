@@ -242,11 +242,14 @@ class Agent(TenantOwned):
                 f"Unknown voice provider {self.tts_provider!r}; choose one of {', '.join(catalog.TTS_PROVIDERS)}.",
             )
             return
-        if self.tts_model and (problem := catalog.tts_model_problem(self.tts_provider, self.tts_model)):
-            add("tts_model", f"{problem}; choose one of {', '.join(m.id for m in provider.models)}.")
+        model_problem = catalog.tts_model_problem(self.tts_provider, self.effective_tts_model)
+        if self.tts_model and model_problem:
+            add("tts_model", f"{model_problem}; choose one of {', '.join(m.id for m in provider.models)}.")
         if problem := catalog.voice_problem(self.tts_provider, self.voice_id):
             add("voice_id", f"{problem}.")
-        elif problem := catalog.voice_model_problem(self.tts_provider, self.voice_id, self.effective_tts_model):
+        elif model_problem is None and (
+            problem := catalog.voice_model_problem(self.tts_provider, self.voice_id, self.effective_tts_model)
+        ):
             required = catalog.required_tts_model(self.tts_provider, self.voice_id)
             add("voice_id", f"{problem}: choose the voice model {required} or another voice.")
 

@@ -240,3 +240,17 @@ def test_an_agent_whose_voice_needs_another_model_is_refused_at_save_time(tenant
     # The provider's default model is that model: an empty model is fine.
     agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Desk", "voice_id": "marin"})
     assert agent.effective_tts_model == "gpt-4o-mini-tts"
+
+
+@pytest.mark.django_db
+def test_an_unknown_model_is_reported_once_on_its_own_field(tenant):
+    from django.core.exceptions import ValidationError
+
+    from agents_app.services import agent_create
+    from voiceplatform.actor import SYSTEM
+
+    with pytest.raises(ValidationError) as refused:
+        agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Desk", "voice_id": "marin", "tts_model": "tts-9"})
+    assert refused.value.message_dict == {
+        "tts_model": ["OpenAI has no voice model 'tts-9'; choose one of gpt-4o-mini-tts, tts-1, tts-1-hd."]
+    }
