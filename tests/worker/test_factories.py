@@ -619,3 +619,12 @@ def test_one_call_shares_one_tls_context_and_pool_but_never_a_key(tenant, other_
         await guarded.aclose()
 
     asyncio.run(in_the_jobs_loop())
+
+
+def test_every_provider_of_the_catalog_has_a_builder():
+    """The builders are tables keyed by provider id: a provider added to the catalog without one fails here."""
+    from agents_app import catalog
+
+    assert set(factories.LLM_BUILDERS) == set(catalog.LLM_PROVIDERS)
+    assert set(factories.TTS_BUILDERS) == set(catalog.TTS_PROVIDERS)
+    assert set(factories.STT_BUILDERS) | {"google"} == set(catalog.STT_PROVIDERS)  # google: _google_stt
