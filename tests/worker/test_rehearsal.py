@@ -128,3 +128,23 @@ def test_the_rehearsal_runs_the_calls_own_start(proc: JobProcess, monkeypatch: p
     assert state.context is not None and state.context.call_type == "test"
     assert {"prepared", "built", "session started"} <= set(state.stages)
     assert state.session is not None and state.call is None  # no Call was looked up or created
+
+
+def test_a_rehearsed_start_that_fails_raises_instead_of_refusing_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real call's failure is refused (logged, Call failed, room left); the rehearsal's is its own to log."""
+    from livekit.agents.testing import fake_job_context
+
+    from worker.context import InvalidCallContext
+
+    refused: list[Any] = []
+    monkeypatch.setattr(entrypoint, "_refuse", lambda *args, **kwargs: refused.append(args))
+    nothing = factories.Credentials(llm=None, tts=None, stt=None)
+    plan = CallPlan(config=rehearsal.rehearsal_config(), credentials=nothing)
+
+    async def scenario() -> None:
+        with fake_job_context(job_id="rehearsal", job_metadata="not json") as job_ctx:
+            await entrypoint.run_call(job_ctx, rehearsal=plan)
+
+    with pytest.raises(InvalidCallContext):
+        asyncio.run(scenario())
+    assert refused == []
