@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 from django.conf import settings
-from django.conf.locale import LANG_INFO
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -17,29 +15,20 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 
-from agents_app import catalog, references, selectors, services, validation
+from agents_app import catalog, option_views, references, selectors, services, validation
 from agents_app.agent_links import agent_links
 from agents_app.forms import IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
 from agents_app.models import OUTBOUND_NOT_ACTIVE, PROMPT_FIELDS, RECORDING_NOT_ACTIVE, Agent, PromptVersion
 from agents_app.readiness import readiness
 from agents_app.runtime_config import loader
 from agents_app.validation import WEEKDAYS, HoursRange
-from agents_app.vendor_voices import account_voices
 from voiceplatform.actor import Actor
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
 
 logger = logging.getLogger(__name__)
-
-ACCOUNT_VOICES_GROUP = "Your account's voices"
-_LANGUAGE_NAMES = {"zh": "Chinese", "multi": "Multilingual"}
-_CUSTOM_VOICE_HINTS = {
-    "elevenlabs": "ElevenLabs voice ids (premade and cloned) are 20 letters and digits.",
-    "cartesia": "Cartesia voice ids, cloned ones included, are UUIDs.",
-}
-
 
 # Presentation helpers ------------------------------------------------------------------------
 
@@ -64,10 +53,6 @@ def _hours_rows(agent: Agent) -> list[tuple[str, str]]:
     ]
 
 
-def _language_name(code: str) -> str:
-    return _LANGUAGE_NAMES.get(code) or LANG_INFO.get(code, {}).get("name") or code
-
-
 def _report_every_problem(form: AgentForm, *, tenant: Tenant, agent: Agent | None) -> None:
     """A form that failed on some fields still gets the service's verdict on the others, so one save
     shows every mistake instead of one round at a time."""
@@ -84,115 +69,6 @@ def _safe_next(request: HttpRequest, default: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return default
-
-
-# Option partials (the selects that depend on a provider) -------------------------------------
-
-
-def _llm_options(*, provider_id: str, model_id: str, errors: list[str] | None = None) -> dict[str, Any]:
-    provider = catalog.llm_provider(provider_id)
-    if provider is None:
-        return {"unknown_provider": provider_id, "errors": errors or []}
-    if not provider.accepts_any_model and catalog.llm_model(provider.id, model_id) is None:
-        model_id = provider.models[0].id if provider.models else ""
-    model = None if provider.accepts_any_model else catalog.llm_model(provider.id, model_id)
-    return {"provider": provider, "selected": model_id, "model": model, "errors": errors or []}
-
-
-@dataclass(frozen=True)
-class VoiceGroup:
-    label: str
-    voices: list[catalog.Voice]
-
-
-def _voice_groups(provider: catalog.TTSProvider, account: tuple[catalog.Voice, ...]) -> list[VoiceGroup]:
-    """The account's own voices first, then the catalog by language, legacy voices last."""
-    groups: dict[str, list[catalog.Voice]] = {ACCOUNT_VOICES_GROUP: list(account)} if account else {}
-    ordered = sorted(provider.voices, key=lambda v: "legacy" in v.tags)  # stable: catalog order otherwise
-    for voice in ordered:
-        label = f"{_language_name(voice.language)} voices" + (" (legacy)" if "legacy" in voice.tags else "")
-        groups.setdefault(label, []).append(voice)
-    return [VoiceGroup(label, voices) for label, voices in groups.items()]
-
-
-def _voice_options(
-    *,
-    tenant: Tenant,
-    provider_id: str,
-    voice_id: str,
-    custom_voice_id: str,
-    tts_model: str,
-    errors: list[str],
-    is_saved_value: bool = False,
-) -> dict[str, Any]:
-    """is_saved_value: voice_id is the agent's stored voice (not a choice just made in the select)."""
-    provider = catalog.tts_provider(provider_id)
-    if provider is None:
-        return {"unknown_provider": provider_id, "errors": errors}
-    listed = account_voices(tenant=tenant, provider=provider.id)
-    groups = _voice_groups(provider, listed.voices)
-    by_id = {voice.id: voice for group in groups for voice in group.voices}
-    unlisted = voice_id and voice_id not in by_id
-    if is_saved_value and unlisted and not custom_voice_id and provider.custom_voice_pattern:
-        custom_voice_id, voice_id = voice_id, ""  # a cloned voice the list does not show
-    if not custom_voice_id and voice_id not in by_id:
-        voice_id = provider.voices[0].id if provider.voices else ""
-    return {
-        "provider": provider,
-        "groups": groups,
-        "selected": voice_id,
-        "voice": by_id.get(voice_id),
-        "custom_voice_id": custom_voice_id,
-        "custom_hint": _CUSTOM_VOICE_HINTS.get(provider.id, ""),
-        "notice": listed.notice,
-        "tts_model": tts_model if catalog.tts_model(provider.id, tts_model) else "",
-        "errors": errors,
-    }
-
-
-def _stt_options(*, provider_id: str, model_id: str, errors: list[str] | None = None) -> dict[str, Any]:
-    provider = catalog.stt_provider(provider_id)
-    if provider is None:
-        return {"unknown_provider": provider_id, "errors": errors or []}
-    model = catalog.stt_model(provider.id, model_id) if model_id else None
-    selected = model.id if model else ""
-    return {
-        "provider": provider,
-        "selected": selected,
-        "model": model or catalog.stt_model(provider.id, provider.default_model),
-        "errors": errors or [],
-    }
-
-
-@require_GET
-@portal_view()
-def llm_options(request: HttpRequest, membership: Membership) -> HttpResponse:
-    llm = _llm_options(provider_id=request.GET.get("llm_provider", ""), model_id=request.GET.get("llm_model", ""))
-    status = 400 if "unknown_provider" in llm else 200
-    return render(request, "agents_app/_llm_model_field.html", {"llm": llm}, status=status)
-
-
-@require_GET
-@portal_view()
-def voice_options(request: HttpRequest, membership: Membership) -> HttpResponse:
-    tts = _voice_options(
-        tenant=membership.tenant,
-        provider_id=request.GET.get("tts_provider", ""),
-        voice_id=request.GET.get("voice_id", ""),
-        custom_voice_id=request.GET.get("custom_voice_id", "").strip(),
-        tts_model=request.GET.get("tts_model", ""),
-        errors=[],
-    )
-    status = 400 if "unknown_provider" in tts else 200
-    return render(request, "agents_app/_voice_fields.html", {"tts": tts}, status=status)
-
-
-@require_GET
-@portal_view()
-def stt_options(request: HttpRequest, membership: Membership) -> HttpResponse:
-    stt = _stt_options(provider_id=request.GET.get("stt_provider", ""), model_id=request.GET.get("stt_model", ""))
-    status = 400 if "unknown_provider" in stt else 200
-    return render(request, "agents_app/_stt_model_field.html", {"stt": stt}, status=status)
 
 
 # List ----------------------------------------------------------------------------------------
@@ -249,8 +125,10 @@ def _render_form(request: HttpRequest, form: AgentForm, *, tenant: Tenant, agent
     context = {
         "form": form,
         "agent": agent,
-        "llm": _llm_options(provider_id=value("llm_provider"), model_id=value("llm_model"), errors=errors("llm_model")),
-        "tts": _voice_options(
+        "llm": option_views.llm_field(
+            provider_id=value("llm_provider"), model_id=value("llm_model"), errors=errors("llm_model")
+        ),
+        "tts": option_views.voice_field(
             tenant=tenant,
             provider_id=value("tts_provider"),
             voice_id=value("voice_id"),
@@ -259,7 +137,9 @@ def _render_form(request: HttpRequest, form: AgentForm, *, tenant: Tenant, agent
             errors=errors("voice_id", "custom_voice_id", "tts_model"),
             is_saved_value=not form.is_bound,
         ),
-        "stt": _stt_options(provider_id=value("stt_provider"), model_id=value("stt_model"), errors=errors("stt_model")),
+        "stt": option_views.stt_field(
+            provider_id=value("stt_provider"), model_id=value("stt_model"), errors=errors("stt_model")
+        ),
         "ivr_example": IVR_EXAMPLE,
         "outbound_not_active": OUTBOUND_NOT_ACTIVE,
         "prompt_limits": _prompt_limits(),
