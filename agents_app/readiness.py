@@ -219,6 +219,4 @@ def stt_model_id(config: RuntimeConfig) -> str:
     """The config's speech-to-text model (aliases resolved), else its provider's default."""
     provider_id = config.stt_provider
     provider = catalog.stt_provider(provider_id)
-    return catalog.stt_model_id(provider_id, config.stt_model) or (
-        provider.default_model if provider else ""
-    )
+    return catalog.stt_model_id(provider_id, config.stt_model) or (provider.default_model if provider else "")
