@@ -110,6 +110,22 @@ def inbound_agent_problem(*, name: str, direction: str) -> str | None:
     return None
 
 
+INBOUND_ONLY = "inbound"  # agents_app.models.Direction.INBOUND
+
+
+def outbound_agent_problem(*, name: str, direction: str, is_active: bool) -> str | None:
+    """Why this agent cannot place a campaign's calls, or None: the one rule the campaign forms, the
+    campaigns API, the admin and the start of a campaign share."""
+    if direction == INBOUND_ONLY:
+        return (
+            f"{name} is inbound-only: it answers calls and cannot place them. Choose an agent that makes "
+            "outbound calls, or change this agent's direction to outbound or both."
+        )
+    if not is_active:
+        return f"{name} is switched off. Switch it on, or choose another agent."
+    return None
+
+
 IVR_ACTIONS = ("transfer", "agent", "message")
 
 IVR_MENU_SCHEMA: dict[str, Any] = {

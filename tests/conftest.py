@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 from voiceplatform.models import Role, Tenant
-from voiceplatform.services import api_key_create
+from voiceplatform.services import TENANT_PURGE_SQL, api_key_create
 
 PASSWORD = "correct horse battery staple"
 
@@ -35,7 +35,9 @@ def _delete_flush(
     Django's foreign keys are DEFERRABLE INITIALLY DEFERRED, so their order does not matter."""
     if reset_sequences or not tables:
         return _truncate_flush(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
-    return [f"DELETE FROM {self.quote_name(table)};" for table in tables]  # noqa: S608  (model tables, quoted)
+    # The flush empties whole tenants, so the append-only ledgers' trigger lets it (see tenant_delete).
+    deletes = [f"DELETE FROM {self.quote_name(table)};" for table in tables]  # noqa: S608  (model tables, quoted)
+    return [f"{TENANT_PURGE_SQL};", *deletes]
 
 
 DatabaseOperations.sql_flush = _delete_flush  # type: ignore[method-assign]

@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -70,10 +70,18 @@ def tenant_update(*, tenant: Tenant, fields: Mapping[str, Any]) -> Tenant:
     return tenant
 
 
+# Set in the transaction that deletes a tenant: append-only tables allow their rows' removal then only.
+TENANT_PURGE_SQL = "SET LOCAL voiceplatform.tenant_purge = 'on'"
+
+
 @transaction.atomic
 def tenant_delete(*, tenant: Tenant) -> None:
     """Delete a tenant with everything it owns; the caches of its agents and numbers go on commit."""
     change_hooks.tenant_changed(tenant=tenant)  # before the delete: the hooks read what it owns
+    # Append-only tables (the do-not-call and consent ledgers) refuse DELETE in the database unless
+    # this transaction says it removes a whole tenant.
+    with connection.cursor() as cursor:
+        cursor.execute(TENANT_PURGE_SQL)
     tenant.delete()
     logger.info("tenant %s deleted", tenant.slug)
 

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "voiceplatform.apps.VoicePlatformConfig",
     "agents_app",
     "telephony_app",
+    "campaigns_app",
     "worker",
     "voiceplatform.devtools",  # manage.py bench_* and the local fakes of LiveKit and the providers
 ]
@@ -186,6 +187,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".local" / "staticfiles"
+# Uploaded files (contact lists and their error reports), never served by the web server directly: the
+# portal and API stream them to their tenant. Celery workers read the uploads, so with workers on other
+# machines this must be shared storage.
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / ".local" / "media")))
+
+# Outbound campaigns. The most calls per second and at once a campaign may ask for (a carrier's trunk
+# takes ~1-5 cps; the voice workers' capacity caps concurrency anyway), and the largest contact list.
+CAMPAIGN_MAX_CALLS_PER_SECOND = env.int("CAMPAIGN_MAX_CALLS_PER_SECOND", 20, minimum=1)
+CAMPAIGN_MAX_CONCURRENT_CALLS = env.int("CAMPAIGN_MAX_CONCURRENT_CALLS", 500, minimum=1)
+CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
