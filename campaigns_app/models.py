@@ -273,6 +273,7 @@ class ContactImport(TenantOwned):
     # guessed from the header. Every other column becomes a variable.
     column_map = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    bytes_read = models.BigIntegerField(default=0, help_text="Progress: how far into the file the import is.")
     rows_read = models.PositiveIntegerField(default=0)
     rows_imported = models.PositiveIntegerField(default=0)
     rows_skipped = models.PositiveIntegerField(default=0, help_text="Imported as skipped (on the DNC list).")
