@@ -1,0 +1,28 @@
+"""Celery tasks of campaigns: thin, idempotent, each calls one service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from campaigns_app.importer import contact_import_run
+from campaigns_app.models import ContactImport
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def import_contacts(import_id: int) -> None:
+    """Run a queued contact import. Safe under acks_late redelivery: a finished import is left
+    alone, a running one whose worker died starts over without duplicates (contact_import_run)."""
+    contact_import = (
+        ContactImport.objects.across_tenants(reason="a queued task names the import by id; it runs in its own tenant")
+        .select_related("tenant", "campaign", "campaign__agent")
+        .filter(pk=import_id)
+        .first()
+    )
+    if contact_import is None:
+        logger.warning("contact import %s no longer exists (its campaign was deleted)", import_id)
+        return
+    contact_import_run(contact_import=contact_import)
