@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from rest_framework import exceptions
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 
 
@@ -28,3 +28,36 @@ class StrictPageNumberPagination(PageNumberPagination):
             if parameter["name"] == self.page_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": 999_999_999}
         return parameters
+
+
+class StrictCursorPagination(CursorPagination):
+    """Cursor pagination for tables that grow with traffic (contacts, ledgers): one indexed range query
+    a page, never a COUNT(*). A cursor this API did not write is a 400 naming `cursor`, not page 1 or a 500."""
+
+    ordering = "id"
+    _POSITION = re.compile(r"-?[0-9]{1,19}")
+    _MAX_CURSOR_CHARS = 200
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is None:
+            return None
+        bad = exceptions.ValidationError(
+            {self.cursor_query_param: [f"Use the `next` or `previous` link of a page, got {raw[:40]!r}."]}
+        )
+        if len(raw) > self._MAX_CURSOR_CHARS:
+            raise bad
+        try:
+            cursor = super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise bad from None
+        # The position is compared with the (integer) id: anything else would reach PostgreSQL.
+        if cursor is not None and cursor.position is not None and not self._POSITION.fullmatch(cursor.position):
+            raise bad
+        return cursor
+
+
+class NewestFirstCursorPagination(StrictCursorPagination):
+    """The ledgers' order: newest first (ids grow with time)."""
+
+    ordering = "-id"

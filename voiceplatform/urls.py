@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from agents_app.api import AgentViewSet
+from campaigns_app import urls as campaign_urls
+from campaigns_app.api import CampaignViewSet, ConsentViewSet, DncViewSet
 from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
 from telephony_app.agent_api import AgentTalkViewSet
@@ -20,6 +22,9 @@ router.register("provider-credentials", api.ProviderCredentialViewSet, basename=
 router.register("agents", AgentViewSet, basename="api-agent")
 router.register("calls", CallViewSet, basename="api-call")
 router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number")
+router.register("campaigns", CampaignViewSet, basename="api-campaign")
+router.register("dnc", DncViewSet, basename="api-dnc")
+router.register("consents", ConsentViewSet, basename="api-consent")
 # An agent's chat and test-session actions are telephony_app's (they write calls); a router of their
 # own keeps their URLs and names (api-agent-chat, api-agent-test-session) under the agent's.
 agent_talk_router = SimpleRouter(trailing_slash=False, use_regex_path=False)
@@ -61,6 +66,9 @@ urlpatterns = [
     path("agents/", include(telephony_urls.agent_urlpatterns)),
     path("calls/", include("telephony_app.urls")),
     path("numbers/", include(telephony_urls.number_urlpatterns)),
+    path("campaigns/", include("campaigns_app.urls")),
+    path("dnc/", include(campaign_urls.dnc_urlpatterns)),
+    path("consents/", include(campaign_urls.consent_urlpatterns)),
     path("settings/members/", views.member_list, name="tenancy-member-list"),
     path("settings/members/<uuid:code>/role", views.member_role, name="tenancy-member-role"),
     path("settings/members/<uuid:code>/remove", views.member_remove, name="tenancy-member-remove"),
