@@ -113,6 +113,11 @@ def import_get(*, tenant: Tenant, campaign: Campaign, code: uuid.UUID | str) -> 
     )
 
 
+def import_get_by_code(*, tenant: Tenant, code: uuid.UUID | str) -> ContactImport:
+    """The tenant's import with that code, whichever its campaign (the portal's import pages take one code)."""
+    return get_or_404(ContactImport.objects.for_tenant(tenant).select_related("campaign"), code)
+
+
 # --- The ledgers: the newest row of a number decides its state now. ------------------------------
 
 
