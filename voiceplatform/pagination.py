@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
+from urllib import parse
 
 from rest_framework import exceptions
 from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
@@ -45,7 +47,7 @@ class StrictCursorPagination(CursorPagination):
         bad = exceptions.ValidationError(
             {self.cursor_query_param: [f"Use the `next` or `previous` link of a page, got {raw[:40]!r}."]}
         )
-        if len(raw) > self._MAX_CURSOR_CHARS:
+        if len(raw) > self._MAX_CURSOR_CHARS or not self._written_here(raw):
             raise bad
         try:
             cursor = super().decode_cursor(request)
@@ -55,6 +57,16 @@ class StrictCursorPagination(CursorPagination):
         if cursor is not None and cursor.position is not None and not self._POSITION.fullmatch(cursor.position):
             raise bad
         return cursor
+
+    @staticmethod
+    def _written_here(raw: str) -> bool:
+        """Strict base64 of a query string of DRF's keys (DRF's own decoder skips stray characters)."""
+        try:
+            decoded = base64.b64decode(raw.encode("ascii"), validate=True).decode("ascii")
+        except (ValueError, UnicodeError):
+            return False
+        pairs = parse.parse_qsl(decoded, keep_blank_values=True)
+        return bool(pairs) and all(key in ("o", "r", "p") for key, _value in pairs)
 
 
 class NewestFirstCursorPagination(StrictCursorPagination):

@@ -99,9 +99,7 @@ def test_bad_settings_are_400s_naming_the_field(api, agent, caller_id, fields, f
     assert fragment in " ".join(map(str, response.json()[field])), response.json()
 
 
-def test_an_inactive_caller_id_and_an_inbound_only_agent_are_refused(
-    api, tenant, make_outbound_agent, make_caller_id
-):
+def test_an_inactive_caller_id_and_an_inbound_only_agent_are_refused(api, tenant, make_outbound_agent, make_caller_id):
     inbound = make_outbound_agent(tenant, name="Front desk", direction="inbound")
     switched_off = make_caller_id(tenant, is_active=False)
 
