@@ -10,12 +10,13 @@ from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from agents_app import config_cache, services
 from agents_app.models import OUTBOUND_NOT_ACTIVE, RECORDING_NOT_ACTIVE, Agent, BusinessHours, Holiday, PromptVersion
-from agents_app.references import agent_references
+from agents_app.references import agent_references, blocking_references
 from agents_app.runtime_config import loader
 from voiceplatform.actor import Actor
 from voiceplatform.admin import TenantScopedAdmin
@@ -185,6 +186,9 @@ class AgentAdmin(TenantScopedAdmin):
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
         agent = self.get_object(request, unquote(object_id))
         found = agent_references(tenant=agent.tenant, agent=agent) if agent is not None else []
+        if blocking_references(found):  # an open campaign holds it: no confirmation page to offer
+            self.message_user(request, str(services.AgentInUse(agent, found)), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:agents_app_agent_change", args=[agent.pk]))
         references = [(agent, found)] if found else []
         return super().delete_view(request, object_id, {**(extra_context or {}), "agent_references": references})
 
@@ -193,7 +197,10 @@ class AgentAdmin(TenantScopedAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset.select_related("tenant"):
-            services.agent_delete(tenant=agent.tenant, agent=agent, detach=True)
+            try:
+                services.agent_delete(tenant=agent.tenant, agent=agent, detach=True)
+            except services.AgentInUse as in_use:  # an open campaign's agent: the others still go
+                self.message_user(request, str(in_use), messages.ERROR)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

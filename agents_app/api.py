@@ -175,8 +175,9 @@ class AgentViewSet(
         try:
             services.agent_delete(tenant=self.tenant, agent=self.get_object(), detach=_BOOL_PARAM[raw])
         except services.AgentInUse as in_use:
+            hint = "" if in_use.blocking else " Repeat with ?detach=true to detach them and delete the agent."
             body = {
-                "detail": f"{in_use} Repeat with ?detach=true to detach them and delete the agent.",
+                "detail": f"{in_use}{hint}",
                 "problems": [ref.as_text() for ref in in_use.references],
                 "references": references_json(in_use.references),
             }

@@ -77,6 +77,7 @@ DELETE_CONFLICT_EXAMPLE = OpenApiExample(
                 "id": "3f6b2a9e-8c41-4d7a-b0e5-6a2f1c9d8e47",
                 "label": "phone number +14155550123 (Support line)",
                 "onDetach": "+14155550123 is left with no agent: its callers hear that no one is available",
+                "blocksDelete": False,
             }
         ],
     },

@@ -15,6 +15,7 @@ from agents_app import catalog
 from agents_app.references import agent_references
 from agents_app.validation import (
     inbound_agent_problem,
+    outbound_agent_problem,
     placeholder_problem,
     prompt_size_problems,
     validate_e164,
@@ -56,7 +57,8 @@ PROMPT_FIELDS = ("system_prompt", "personality", "greeting_message")
 # page, the admin and the API docs say so, so no one believes they work.
 RECORDING_NOT_ACTIVE = "calls are not recorded; the voice worker has no recording step yet. The choice is kept."
 OUTBOUND_NOT_ACTIVE = (
-    "outbound campaigns do not exist yet, so no call uses these settings. They are kept for when campaigns arrive."
+    "campaigns can be set up with this agent and filled with contacts, but the dialer that places their calls "
+    "is not built yet, so no call uses these settings. They are kept for when it arrives."
 )
 TEMPLATE_FIELDS = ("system_prompt", "personality", "greeting_message")  # the worker fills in their {{placeholders}}
 
@@ -169,11 +171,24 @@ class Agent(TenantOwned):
         forms); the registry names the numbers, so agents_app does not import telephony_app."""
         if self.pk is None or self.tenant_id is None:
             return
-        problem = inbound_agent_problem(name=self.name or "This agent", direction=self.direction)
-        if problem is None:
+        name = self.name or "This agent"
+        cannot_answer = inbound_agent_problem(name=name, direction=self.direction)
+        cannot_call = outbound_agent_problem(name=name, direction=self.direction, is_active=self.is_active)
+        if cannot_answer is None and cannot_call is None:
             return
-        answering = [ref.label for ref in agent_references(tenant=self.tenant, agent=self) if ref.answers_inbound]
-        if answering:
+        found = agent_references(tenant=self.tenant, agent=self)
+        # The symmetric rule: an open campaign places its calls with the agent.
+        calling = [ref.label for ref in found if ref.places_calls]
+        if cannot_call and calling:
+            field = "direction" if self.direction == Direction.INBOUND else "is_active"
+            what = "become inbound-only" if field == "direction" else "be switched off"
+            add(
+                field,
+                f"{name} places the calls of {', '.join(calling)}, so it cannot {what}. "
+                "Cancel the campaign, or give it another agent, first.",
+            )
+        answering = [ref.label for ref in found if ref.answers_inbound]
+        if cannot_answer and answering:
             add(
                 "direction",
                 f"{self.name} answers {', '.join(answering)}, so it cannot become outbound-only. "

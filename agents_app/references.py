@@ -28,6 +28,10 @@ class AgentReference:
     label: str  # what a person recognises: "+14155550123 (Support line)", "Front desk, key 2"
     on_detach: str  # one line: what happens to it when the agent is deleted with detach
     answers_inbound: bool = False  # it routes inbound calls to the agent (a phone number)
+    # It cannot be detached (a campaign calls, or called, with the agent): the agent is not deleted,
+    # even with detach, until the referrer lets go of it.
+    blocks_delete: bool = False
+    places_calls: bool = False  # it calls out with the agent now (an open campaign): it must stay outbound and on
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -35,6 +39,7 @@ class AgentReference:
             "id": self.id,
             "label": self.label,
             "onDetach": self.on_detach,
+            "blocksDelete": self.blocks_delete,
         }
 
     def as_text(self) -> str:
@@ -68,6 +73,11 @@ def agent_references_detach(*, tenant: Tenant, agent: Agent) -> None:
     """Remove every reference to the agent; the caller holds the transaction that deletes it."""
     for provider in _PROVIDERS.values():
         provider.detach(tenant=tenant, agent=agent)
+
+
+def blocking_references(references: Iterable[AgentReference]) -> list[AgentReference]:
+    """The references that no detach removes (open campaigns): while any exists the agent stays."""
+    return [ref for ref in references if ref.blocks_delete]
 
 
 def references_fingerprint(references: Iterable[AgentReference]) -> str:

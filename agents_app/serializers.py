@@ -245,9 +245,12 @@ AgentDeleteConflictResponse = inline_serializer(
             many=True,
             fields={
                 "kind": serializers.ChoiceField(choices=["ivr_option", "phone_number", "campaign"]),
-                "id": serializers.UUIDField(help_text="The referring agent's or number's id"),
+                "id": serializers.UUIDField(help_text="The referring agent's, number's or campaign's id"),
                 "label": serializers.CharField(),
                 "onDetach": serializers.CharField(help_text="What ?detach=true does to it"),
+                "blocksDelete": serializers.BooleanField(
+                    help_text="True for an open campaign: no detach removes it; finish or cancel it first"
+                ),
             },
         ),
     },

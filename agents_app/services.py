@@ -12,7 +12,7 @@ from django.db.models import Max
 
 from agents_app import config_cache
 from agents_app.models import PROMPT_FIELDS, Agent, BusinessHours, Holiday, PromptVersion
-from agents_app.references import AgentReference, agent_references, agent_references_detach
+from agents_app.references import AgentReference, agent_references, agent_references_detach, blocking_references
 from agents_app.validation import HoursRange, normalize_e164, parse_business_hours, parse_holidays
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
@@ -47,10 +47,20 @@ class AgentInUse(Exception):
 
     def __init__(self, agent: Agent, references: list[AgentReference]) -> None:
         self.references = references
-        super().__init__(
-            f"{agent.name} is still used by {len(references)} "
-            f"{'thing' if len(references) == 1 else 'things'}: {'; '.join(r.label for r in references)}."
-        )
+        # Open campaigns: detach cannot remove them, so the message says what to do instead.
+        self.blocking = blocking_references(references)
+        if self.blocking:
+            message = (
+                f"{agent.name} cannot be deleted: {'; '.join(r.label for r in self.blocking)} "
+                f"{'calls' if len(self.blocking) == 1 else 'call'} with it. "
+                "Finish or cancel the campaign, or give it another agent, first."
+            )
+        else:
+            message = (
+                f"{agent.name} is still used by {len(references)} "
+                f"{'thing' if len(references) == 1 else 'things'}: {'; '.join(r.label for r in references)}."
+            )
+        super().__init__(message)
 
 
 def _apply_fields(agent: Agent, fields: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
@@ -239,10 +249,11 @@ def agent_duplicate(*, tenant: Tenant, agent: Agent, actor: Actor, name: str = "
 def agent_delete(*, tenant: Tenant, agent: Agent, detach: bool = False) -> list[AgentReference]:
     """Delete the agent with its hours, holidays and prompt history. Anything that refers to it
     (other agents' IVR options, phone numbers, campaigns) refuses the delete with AgentInUse, or
-    with detach=True is detached in this same transaction; returns what was detached."""
+    with detach=True is detached in this same transaction; returns what was detached. An open
+    campaign is never detached: AgentInUse even with detach=True (its `blocking` names it)."""
     agent = Agent.objects.for_tenant(tenant).select_for_update().get(pk=agent.pk)
     references = agent_references(tenant=tenant, agent=agent)
-    if references and not detach:
+    if references and (not detach or blocking_references(references)):
         raise AgentInUse(agent, references)
     if references:
         agent_references_detach(tenant=tenant, agent=agent)

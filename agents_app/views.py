@@ -270,7 +270,16 @@ def agent_delete(request: HttpRequest, membership: Membership, code: str) -> Htt
     agent = selectors.agent_get(tenant=tenant, code=code)
     found = references.agent_references(tenant=tenant, agent=agent)
     fingerprint = references.references_fingerprint(found)
+    blocking = references.blocking_references(found)
     changed = False
+    if request.method == "POST" and blocking:  # an open campaign holds it: nothing to confirm
+        context = {
+            "agent": agent,
+            "references": found,
+            "blocking": blocking,
+            "in_use": services.AgentInUse(agent, found),
+        }
+        return render(request, "agents_app/agent_confirm_delete.html", context, status=409)
     if request.method == "POST":
         confirmed = request.POST.get("detach") == "1" and request.POST.get("references", "") == fingerprint
         changed = bool(found) and not confirmed
@@ -278,7 +287,7 @@ def agent_delete(request: HttpRequest, membership: Membership, code: str) -> Htt
             try:
                 services.agent_delete(tenant=tenant, agent=agent, detach=bool(found))
             except services.AgentInUse as in_use:  # a reference appeared after the check above
-                found, changed = in_use.references, True
+                found, changed, blocking = in_use.references, True, in_use.blocking
                 fingerprint = references.references_fingerprint(found)
             else:
                 detached = (
@@ -286,7 +295,14 @@ def agent_delete(request: HttpRequest, membership: Membership, code: str) -> Htt
                 )
                 messages.success(request, f"Agent {agent.name} was deleted.{detached}")
                 return redirect("agents-agent-list")
-    context = {"agent": agent, "references": found, "fingerprint": fingerprint, "changed": changed}
+    context = {
+        "agent": agent,
+        "references": found,
+        "fingerprint": fingerprint,
+        "changed": changed,
+        "blocking": blocking,
+        "in_use": services.AgentInUse(agent, found) if blocking else None,
+    }
     return render(request, "agents_app/agent_confirm_delete.html", context, status=409 if changed else 200)
 
 

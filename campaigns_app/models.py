@@ -65,8 +65,10 @@ class Campaign(TenantOwned):
 
     name = models.CharField(max_length=120)
     objective = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
-    agent = models.ForeignKey("agents_app.Agent", on_delete=models.PROTECT, related_name="campaigns")
-    caller_id = models.ForeignKey("telephony_app.PhoneNumber", on_delete=models.PROTECT, related_name="campaigns")
+    # RESTRICT, not PROTECT: the agent and the number are never deleted from under a campaign, but a
+    # tenant's delete (which cascades to the campaign too) is allowed; PROTECT would refuse it.
+    agent = models.ForeignKey("agents_app.Agent", on_delete=models.RESTRICT, related_name="campaigns")
+    caller_id = models.ForeignKey("telephony_app.PhoneNumber", on_delete=models.RESTRICT, related_name="campaigns")
     # {"monday": [{"start": "09:00", "end": "17:00"}], ...}: the callee's local time; every day listed,
     # [] = no calls that day. Intersected with the legal window by the dialer.
     calling_window = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
@@ -212,7 +214,12 @@ class CallAttempt(TenantOwned):
         "telephony_app.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_attempts"
     )
     consent = models.ForeignKey(
-        "Consent", null=True, blank=True, on_delete=models.PROTECT, related_name="+", help_text="The consent relied on."
+        "Consent",
+        null=True,
+        blank=True,
+        on_delete=models.RESTRICT,
+        related_name="+",
+        help_text="The consent relied on.",
     )
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, blank=True, default="")
     detail = models.CharField(max_length=200, blank=True)
@@ -365,12 +372,13 @@ class DncEntry(LedgerRow):
     source = models.CharField(max_length=20, choices=DncSource.choices, default=DncSource.MANUAL)
     reason = models.CharField(max_length=500, blank=True)
     actor = models.CharField(max_length=200, blank=True, help_text="Who wrote it: a member, an API key, a call.")
-    # PROTECT: the call is the opt-out's evidence (a SET_NULL would be an UPDATE of a ledger row).
+    # RESTRICT: the call is the opt-out's evidence (a SET_NULL would be an UPDATE of a ledger row); only
+    # the tenant's delete, which removes both, may remove it.
     call = models.ForeignKey(
         "telephony_app.Call",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         related_name="+",
         help_text="The call in which the person opted out.",
     )

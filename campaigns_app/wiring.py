@@ -9,3 +9,12 @@ def register() -> None:
     from voiceplatform.dashboard import register_counts
 
     register_counts("campaigns_app.campaigns", campaign_dashboard_counts, order=30)
+
+    from agents_app.references import register_agent_references
+    from campaigns_app.agent_references import CampaignAgentReferences, campaign_number_references
+    from telephony_app.number_references import register_number_references
+
+    # A campaign holds its agent and caller ID: neither is deleted (nor the agent made inbound-only,
+    # nor the number switched off) while an open campaign uses it.
+    register_agent_references("campaigns_app.campaigns", CampaignAgentReferences())
+    register_number_references("campaigns_app.campaigns", campaign_number_references)

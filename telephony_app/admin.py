@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem
 from telephony_app.models import Call, PhoneNumber
 from telephony_app.number_cache import inbound_numbers_forget_on_commit
+from telephony_app.number_references import number_references, refuse_if_referenced
+from telephony_app.services import phone_number_delete
 from voiceplatform.admin import TenantScopedAdmin
 
 
@@ -62,6 +67,16 @@ class PhoneNumberAdminForm(forms.ModelForm):
         model = PhoneNumber
         fields = ["tenant", "number", "label", "provider", "agent", "is_active", "sip_trunk_id"]
 
+    def clean_is_active(self) -> bool:
+        """The services' rule: a number an open campaign presents as caller ID stays switched on."""
+        is_active = self.cleaned_data.get("is_active", True)
+        if self.instance.pk is not None and self.instance.is_active and not is_active:
+            try:
+                refuse_if_referenced(tenant=self.instance.tenant, phone_number=self.instance, deleting=False)
+            except ValidationError as error:
+                raise forms.ValidationError(error.messages) from None
+        return is_active
+
     def clean_agent(self) -> Agent | None:
         """The portal's and the API's rule: an outbound-only agent cannot answer a number."""
         agent = self.cleaned_data.get("agent")
@@ -89,12 +104,22 @@ class PhoneNumberAdmin(TenantScopedAdmin):
         super().save_model(request, obj, form, change)
         inbound_numbers_forget_on_commit([obj.number, stored])
 
+    # Deletes go through the service: a number a campaign holds is refused with its name, not a 500.
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        number = self.get_object(request, unquote(object_id))
+        if number is not None and (held_by := number_references(tenant=number.tenant, phone_number=number)):
+            text = "; ".join(f"{ref.label}. {ref.remedy}" for ref in held_by)
+            self.message_user(request, f"{number.number} cannot be deleted while it is {text}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:telephony_app_phonenumber_change", args=[number.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
     def delete_model(self, request: HttpRequest, obj: PhoneNumber) -> None:
-        number = obj.number
-        super().delete_model(request, obj)
-        inbound_numbers_forget_on_commit([number])
+        phone_number_delete(tenant=obj.tenant, phone_number=obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PhoneNumber]) -> None:
-        numbers = list(queryset.values_list("number", flat=True))
-        super().delete_queryset(request, queryset)
-        inbound_numbers_forget_on_commit(numbers)
+        for number in queryset.select_related("tenant"):
+            try:
+                phone_number_delete(tenant=number.tenant, phone_number=number)
+            except ValidationError as error:  # held by a campaign: the others still go
+                self.message_user(request, " ".join(error.messages), messages.ERROR)

@@ -357,7 +357,11 @@ HandleCallError = inline_serializer("HandleCallError", fields={"detail": seriali
         description="Like the agents API, PUT changes only the fields sent.",
     ),
     partial_update=extend_schema(summary="Update some fields of a phone number"),
-    destroy=extend_schema(summary="Delete a phone number", description="Its past calls stay in the call log."),
+    destroy=extend_schema(
+        summary="Delete a phone number",
+        description="Its past calls stay in the call log. 409 while an open campaign presents it as caller ID.",
+        responses={204: None, 409: OpenApiTypes.OBJECT},
+    ),
 )
 class PhoneNumberViewSet(
     mixins.ListModelMixin,
@@ -379,7 +383,10 @@ class PhoneNumberViewSet(
         return services.phone_number_update(tenant=self.tenant, phone_number=instance, **kwargs)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.phone_number_delete(tenant=self.tenant, phone_number=self.get_object())
+        try:
+            services.phone_number_delete(tenant=self.tenant, phone_number=self.get_object())
+        except DjangoValidationError as error:  # an open campaign presents it as caller ID
+            return Response({"detail": " ".join(error.messages)}, status=status.HTTP_409_CONFLICT)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(

@@ -27,6 +27,7 @@ from telephony_app.models import (
     PhoneNumber,
 )
 from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_number_stored
+from telephony_app.number_references import refuse_if_referenced
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -402,6 +403,8 @@ def phone_number_update(
     if agent is not UNSET:
         _check_agent(tenant=tenant, agent=agent)
         phone_number.agent = agent
+    if is_active is False and phone_number.is_active:
+        refuse_if_referenced(tenant=tenant, phone_number=phone_number, deleting=False, field="is_active")
     for field, value in (
         ("label", label),
         ("provider", provider),
@@ -419,9 +422,11 @@ def phone_number_assign_agent(*, tenant: Tenant, phone_number: PhoneNumber, agen
 
 
 def phone_number_delete(*, tenant: Tenant, phone_number: PhoneNumber) -> None:
-    """The tenant's number is removed; its past calls stay in the call log."""
+    """The tenant's number is removed; its past calls stay in the call log. Refused (ValidationError
+    naming the campaign) while an open campaign presents it as its caller ID."""
     if phone_number.tenant_id != tenant.pk:
         raise ValidationError("No such phone number.")
     with transaction.atomic():
+        refuse_if_referenced(tenant=tenant, phone_number=phone_number, deleting=True)
         phone_number.delete()
         inbound_numbers_forget_on_commit([phone_number.number])

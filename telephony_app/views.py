@@ -23,6 +23,7 @@ from agents_app.selectors import agent_list
 from agents_app.validation import inbound_agent_problem
 from telephony_app import costs, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
+from telephony_app.number_references import number_references
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
 
@@ -365,8 +366,15 @@ def number_edit(request: HttpRequest, membership: Membership, code: str) -> Http
 def number_delete(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
     """GET asks for confirmation; POST deletes the number (its calls stay in the call log)."""
     phone_number = selectors.phone_number_get(tenant=membership.tenant, code=code)
-    if request.method == "POST":
-        services.phone_number_delete(tenant=membership.tenant, phone_number=phone_number)
-        messages.success(request, f"{phone_number.number} was deleted.")
-        return redirect("numbers-number-list")
-    return render(request, "telephony_app/phone_number_confirm_delete.html", {"phone_number": phone_number})
+    held_by = number_references(tenant=membership.tenant, phone_number=phone_number)
+    if request.method == "POST" and not held_by:
+        try:
+            services.phone_number_delete(tenant=membership.tenant, phone_number=phone_number)
+        except ValidationError:  # a campaign took it as caller ID after the check above
+            held_by = number_references(tenant=membership.tenant, phone_number=phone_number)
+        else:
+            messages.success(request, f"{phone_number.number} was deleted.")
+            return redirect("numbers-number-list")
+    context = {"phone_number": phone_number, "held_by": held_by}
+    status = 409 if request.method == "POST" else 200
+    return render(request, "telephony_app/phone_number_confirm_delete.html", context, status=status)

@@ -26,7 +26,7 @@ def test_the_form_marks_recording_and_the_outbound_section_not_active(tenant, ow
     outbound = _section(page, "outbound")
     operations = _section(page, "operations")
     assert NOT_ACTIVE in outbound
-    assert "outbound campaigns do not exist yet" in outbound
+    assert "the dialer that places their calls is not built yet" in outbound
     assert "calls are not recorded" in operations
     recording_help = re.search(r'id="field-max_concurrent_calls".*?</div>', operations, re.S).group(0)
     assert NOT_ACTIVE not in recording_help  # enforced for inbound calls: not marked
@@ -57,5 +57,5 @@ def test_the_admin_says_so(tenant, admin_client):
 
     page = admin_client.get(reverse("admin:agents_app_agent_change", args=[agent.pk])).text
 
-    assert "Not active yet: outbound campaigns do not exist yet" in page
+    assert "Not active yet: campaigns can be set up with this agent" in page
     assert "Recording is not active yet" in page

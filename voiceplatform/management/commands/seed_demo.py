@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from agents_app.demo import demo_agents_ensure
+from campaigns_app.demo import DEMO_CONTACTS, demo_campaign_ensure
 from voiceplatform.actor import Actor
 from voiceplatform.models import ApiKey, Membership, Role, SeedMarker, Tenant
 from voiceplatform.services import api_key_create, tenant_create
@@ -19,7 +20,7 @@ DEMO_SEEDED = "demo-seeded"
 
 class Command(BaseCommand):
     help = (
-        "Create the demo tenant, its owner, an API key and demo agents, once per database; "
+        "Create the demo tenant, its owner, an API key, demo agents and a draft demo campaign, once per database; "
         "later runs leave them as the user changed (or deleted) them."
     )
 
@@ -58,10 +59,15 @@ class Command(BaseCommand):
         if not ApiKey.objects.for_tenant(tenant).exists():
             _api_key, raw_key = api_key_create(tenant=tenant, name="Demo key", created_by=owner)
         agents = demo_agents_ensure(tenant=tenant, actor=Actor(user=owner))
+        campaign = demo_campaign_ensure(tenant=tenant, actor=Actor(user=owner))
 
         self.stdout.write(f"Demo tenant:   {tenant.name} ({tenant.slug})")
         if agents:
             self.stdout.write(f"Demo agents:   {', '.join(agent.name for agent in agents)}")
+        if campaign:
+            self.stdout.write(
+                f"Demo campaign: {campaign.name} (draft; {len(DEMO_CONTACTS)} contacts, one on the do-not-call list)"
+            )
         self._login_line(password)
         if raw_key:
             self.stdout.write(f"API key:       {raw_key}   (shown once; keep it)")

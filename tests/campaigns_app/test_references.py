@@ -1,0 +1,238 @@
+"""An agent or a phone number used by an open campaign is not deleted (services, API, portal, admin):
+the refusal names the campaign and says what to do; the agent stays outbound-capable and the number on."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+
+from agents_app.models import Agent
+from agents_app.references import agent_references
+from agents_app.services import AgentInUse, agent_create, agent_delete, agent_update
+from campaigns_app.services import campaign_cancel, campaign_delete
+from telephony_app.models import PhoneNumber
+from telephony_app.number_references import number_references
+from telephony_app.services import phone_number_delete, phone_number_update
+from tests.factories import MembershipFactory, UserFactory
+from voiceplatform.actor import SYSTEM
+from voiceplatform.models import Role
+
+NAMED = "campaign November reminders (draft)"
+
+
+# Agents --------------------------------------------------------------------------------------
+
+
+def test_the_references_listing_names_the_open_campaign(tenant, campaign):
+    found = agent_references(tenant=tenant, agent=campaign.agent)
+
+    assert [(ref.kind, ref.id, ref.label, ref.blocks_delete) for ref in found] == [
+        ("campaign", str(campaign.code), NAMED, True)
+    ]
+
+
+def test_an_agent_of_an_open_campaign_is_not_deleted_even_with_detach(tenant, campaign):
+    for detach in (False, True):
+        with pytest.raises(AgentInUse) as refused:
+            agent_delete(tenant=tenant, agent=campaign.agent, detach=detach)
+        assert NAMED in str(refused.value)
+        assert "Finish or cancel the campaign, or give it another agent, first." in str(refused.value)
+    assert Agent.objects.filter(pk=campaign.agent_id).exists()
+
+
+def test_an_agent_is_deleted_once_its_draft_campaign_is_gone(tenant, campaign):
+    agent = campaign.agent
+    campaign_delete(tenant=tenant, campaign=campaign)
+
+    agent_delete(tenant=tenant, agent=agent)
+
+    assert not Agent.objects.filter(pk=agent.pk).exists()
+
+
+def test_a_cancelled_campaign_still_keeps_its_agent_for_its_record(tenant, campaign):
+    campaign_cancel(tenant=tenant, campaign=campaign)
+
+    with pytest.raises(AgentInUse) as refused:
+        agent_delete(tenant=tenant, agent=campaign.agent, detach=True)
+
+    assert "campaign November reminders (cancelled)" in str(refused.value)
+
+
+def test_another_tenants_campaign_is_not_a_reference(tenant, other_campaign, make_outbound_agent):
+    mine = make_outbound_agent(tenant)
+
+    assert agent_references(tenant=tenant, agent=mine) == []
+
+
+def test_an_agent_of_an_open_campaign_cannot_become_inbound_only_or_be_switched_off(tenant, campaign):
+    for fields, field in (({"direction": "inbound"}, "direction"), ({"is_active": False}, "is_active")):
+        with pytest.raises(ValidationError) as refused:
+            agent_update(tenant=tenant, agent=campaign.agent, actor=SYSTEM, fields=fields)
+        assert NAMED in refused.value.message_dict[field][0]
+    campaign.agent.refresh_from_db()
+    assert campaign.agent.direction == "outbound" and campaign.agent.is_active
+
+
+def test_an_agent_of_a_cancelled_campaign_may_become_inbound_only(tenant, campaign):
+    campaign_cancel(tenant=tenant, campaign=campaign)
+
+    agent = agent_update(tenant=tenant, agent=campaign.agent, actor=SYSTEM, fields={"direction": "inbound"})
+
+    assert agent.direction == "inbound"
+
+
+def test_api_delete_of_a_campaigns_agent_answers_409_naming_the_campaign(api, campaign):
+    response = api.delete(f"/api/v1/agents/{campaign.agent.code}?detach=true")
+
+    assert response.status_code == 409
+    body = response.json()
+    assert NAMED in body["detail"] and "?detach=true" not in body["detail"]
+    assert body["references"][0]["kind"] == "campaign" and body["references"][0]["blocksDelete"] is True
+    assert Agent.objects.filter(pk=campaign.agent_id).exists()
+
+
+def test_portal_delete_of_a_campaigns_agent_explains_and_offers_no_delete(owner, client_for, campaign):
+    client = client_for(owner)
+    url = reverse("agents-agent-delete", kwargs={"code": campaign.agent.code})
+
+    page = client.get(url)
+    post = client.post(url, {"detach": "1", "references": "anything"})
+
+    assert page.status_code == 200 and NAMED in page.text
+    assert "Finish or cancel the campaign" in page.text and "Detach and delete" not in page.text
+    assert post.status_code == 409 and NAMED in post.text
+    assert Agent.objects.filter(pk=campaign.agent_id).exists()
+
+
+@pytest.fixture
+def staff_client(tenant):
+    user = UserFactory(username="staff@acme.test", is_staff=True)
+    MembershipFactory(tenant=tenant, user=user, role=Role.ADMIN)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label__in=["agents_app", "telephony_app", "campaigns_app"])
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_admin_delete_of_a_campaigns_agent_or_number_is_refused_with_the_reason(campaign, staff_client):
+    agent = staff_client.post(f"/admin/agents_app/agent/{campaign.agent_id}/delete/", {"post": "yes"}, follow=True)
+    number = staff_client.post(
+        f"/admin/telephony_app/phonenumber/{campaign.caller_id_id}/delete/", {"post": "yes"}, follow=True
+    )
+    bulk = staff_client.post(
+        "/admin/agents_app/agent/",
+        {"action": "delete_selected", "_selected_action": [campaign.agent_id], "post": "yes"},
+        follow=True,
+    )
+
+    assert agent.status_code == 200 and NAMED in agent.text
+    assert number.status_code == 200 and NAMED in number.text
+    assert bulk.status_code == 200 and NAMED in bulk.text
+    assert Agent.objects.filter(pk=campaign.agent_id).exists()
+    assert PhoneNumber.objects.filter(pk=campaign.caller_id_id).exists()
+
+
+# Phone numbers -------------------------------------------------------------------------------
+
+
+def test_a_caller_id_of_an_open_campaign_is_not_deleted(tenant, campaign):
+    with pytest.raises(ValidationError) as refused:
+        phone_number_delete(tenant=tenant, phone_number=campaign.caller_id)
+
+    message = refused.value.messages[0]
+    assert f"{campaign.caller_id.number} cannot be deleted while it is the caller ID of {NAMED}." in message
+    assert "Finish or cancel the campaign, or give it another caller ID, first." in message
+    assert PhoneNumber.objects.filter(pk=campaign.caller_id_id).exists()
+
+
+def test_a_caller_id_of_an_open_campaign_is_not_switched_off(tenant, campaign):
+    with pytest.raises(ValidationError) as refused:
+        phone_number_update(tenant=tenant, phone_number=campaign.caller_id, is_active=False)
+
+    assert NAMED in refused.value.message_dict["is_active"][0]
+    assert PhoneNumber.objects.get(pk=campaign.caller_id_id).is_active
+
+
+def test_a_caller_id_of_a_cancelled_campaign_may_be_switched_off_but_stays_in_its_record(tenant, campaign):
+    campaign_cancel(tenant=tenant, campaign=campaign)
+
+    phone_number_update(tenant=tenant, phone_number=campaign.caller_id, is_active=False)
+    with pytest.raises(ValidationError) as refused:
+        phone_number_delete(tenant=tenant, phone_number=campaign.caller_id)
+
+    assert "A finished campaign keeps its caller ID in its record of calls." in refused.value.messages[0]
+
+
+def test_a_number_no_campaign_uses_is_deleted(tenant, campaign, make_caller_id):
+    spare = make_caller_id(tenant)
+
+    assert number_references(tenant=tenant, phone_number=spare) == []
+    phone_number_delete(tenant=tenant, phone_number=spare)
+    assert not PhoneNumber.objects.filter(pk=spare.pk).exists()
+
+
+def test_api_delete_and_switch_off_of_a_caller_id_are_clear_errors(api, campaign):
+    url = reverse("api-phone-number-detail", kwargs={"id": campaign.caller_id.code})
+
+    delete = api.delete(url)
+    patch = api.patch(url, {"isActive": False}, format="json")
+
+    assert delete.status_code == 409 and NAMED in delete.json()["detail"]
+    assert patch.status_code == 400 and NAMED in str(patch.json())
+    number = PhoneNumber.objects.get(pk=campaign.caller_id_id)
+    assert number.is_active
+
+
+def test_portal_delete_of_a_caller_id_shows_the_campaign_not_a_500(owner, client_for, campaign):
+    client = client_for(owner)
+    url = reverse("numbers-number-delete", kwargs={"code": campaign.caller_id.code})
+
+    page = client.get(url)
+    post = client.post(url)
+
+    assert page.status_code == 200 and NAMED in page.text and "Finish or cancel the campaign" in page.text
+    assert post.status_code == 409 and NAMED in post.text
+    assert PhoneNumber.objects.filter(pk=campaign.caller_id_id).exists()
+
+
+def test_portal_edit_switching_a_caller_id_off_is_a_form_error(owner, client_for, campaign):
+    number = campaign.caller_id
+    url = reverse("numbers-number-edit", kwargs={"code": number.code})
+
+    response = client_for(owner).post(url, {"number": number.number, "provider": number.provider})
+
+    assert response.status_code == 200 and NAMED in response.text
+    number.refresh_from_db()
+    assert number.is_active
+
+
+def test_an_inbound_agent_used_by_nothing_is_unaffected(tenant):
+    agent = agent_create(tenant=tenant, actor=SYSTEM, fields={"name": "Desk", "direction": "inbound"})
+
+    agent_delete(tenant=tenant, agent=agent)
+
+    assert not Agent.objects.filter(pk=agent.pk).exists()
+
+
+def test_a_tenant_with_campaigns_ledgers_and_attempts_is_deleted_whole(tenant, other_campaign, campaign):
+    """The campaign's agent and caller ID (RESTRICT) do not stop the tenant's own delete."""
+    from campaigns_app.models import CallAttempt, Campaign, Consent, DncEntry
+    from campaigns_app.services import consent_grant, contacts_add, dnc_add
+    from voiceplatform.services import tenant_delete
+
+    contacts_add(tenant=tenant, campaign=campaign, rows=[{"number": "+12125550143", "name": "Olivia Bennett"}])
+    consent = consent_grant(tenant=tenant, number="+12125550143", evidence="form 7", actor=SYSTEM)
+    CallAttempt.objects.create(
+        tenant=tenant, campaign=campaign, contact=campaign.contacts.get(), attempt_no=1, consent=consent
+    )
+    dnc_add(tenant=tenant, number="+12125550144", actor=SYSTEM)
+
+    tenant_delete(tenant=tenant)
+
+    assert list(Campaign.objects.values_list("pk", flat=True)) == [other_campaign.pk]
+    assert not Consent.objects.exists() and not DncEntry.objects.exists() and not CallAttempt.objects.exists()
