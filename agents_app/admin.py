@@ -217,7 +217,10 @@ class AgentAdmin(TenantScopedAdmin):
     @admin.action(description="Deactivate selected agents")
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:
         for agent in queryset.select_related("tenant"):
-            services.agent_set_active(tenant=agent.tenant, agent=agent, is_active=False)
+            try:
+                services.agent_set_active(tenant=agent.tenant, agent=agent, is_active=False)
+            except ValidationError as error:  # an open campaign calls with it: the others still go off
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
 
     @admin.action(description="Duplicate selected agents")
     def duplicate(self, request: HttpRequest, queryset: QuerySet[Agent]) -> None:

@@ -166,9 +166,16 @@ class Agent(TenantOwned):
         if errors:
             raise ValidationError(errors)
 
+    def direction_problems(self) -> dict[str, list[str]]:
+        """What the references forbid of this agent's direction and on/off state, by field (see below)."""
+        errors: dict[str, list[str]] = {}
+        self._clean_direction(lambda field, message: errors.setdefault(field, []).append(message))
+        return errors
+
     def _clean_direction(self, add: Callable[[str, str], None]) -> None:
         """An agent that answers a phone number must keep taking inbound calls (the same rule as the number
-        forms); the registry names the numbers, so agents_app does not import telephony_app."""
+        forms), and one an open campaign calls with must stay outbound-capable and on; the registry names
+        the numbers and campaigns, so agents_app imports neither telephony_app nor campaigns_app."""
         if self.pk is None or self.tenant_id is None:
             return
         name = self.name or "This agent"

@@ -214,8 +214,12 @@ def agent_update(
 
 @transaction.atomic
 def agent_set_active(*, tenant: Tenant, agent: Agent, is_active: bool) -> Agent:
+    """Switch the agent on or off; switching off an agent an open campaign calls with is refused
+    (ValidationError on is_active naming the campaign)."""
     agent = Agent.objects.for_tenant(tenant).select_for_update().get(pk=agent.pk)
     agent.is_active = is_active
+    if not is_active and (problems := agent.direction_problems().get("is_active")):
+        raise ValidationError({"is_active": problems})
     agent.save(update_fields=["is_active", "updated_at"])
     config_cache.agent_changed(tenant=tenant, agent=agent)
     return agent

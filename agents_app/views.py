@@ -241,7 +241,16 @@ def agent_duplicate(request: HttpRequest, membership: Membership, code: str) -> 
 def _set_active(request: HttpRequest, membership: Membership, code: str, *, is_active: bool) -> HttpResponse:
     tenant = membership.tenant
     agent = selectors.agent_get(tenant=tenant, code=code)
-    services.agent_set_active(tenant=tenant, agent=agent, is_active=is_active)
+    try:
+        services.agent_set_active(tenant=tenant, agent=agent, is_active=is_active)
+    except ValidationError as error:  # an open campaign calls with it
+        messages.error(request, " ".join(error.messages))
+        if request.headers.get("HX-Request"):
+            row = selectors.agent_summary(selectors.agent_list(tenant=tenant).get(pk=agent.pk))
+            response = render(request, "agents_app/_agent_row.html", {"row": row})
+            response["HX-Refresh"] = "true"  # the page reloads and shows the message
+            return response
+        return redirect(_safe_next(request, reverse("agents-agent-detail", kwargs={"code": agent.code})))
     if request.headers.get("HX-Request"):
         row = selectors.agent_summary(selectors.agent_list(tenant=tenant).get(pk=agent.pk))
         return render(request, "agents_app/_agent_row.html", {"row": row})

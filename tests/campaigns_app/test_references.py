@@ -236,3 +236,25 @@ def test_a_tenant_with_campaigns_ledgers_and_attempts_is_deleted_whole(tenant, o
 
     assert list(Campaign.objects.values_list("pk", flat=True)) == [other_campaign.pk]
     assert not Consent.objects.exists() and not DncEntry.objects.exists() and not CallAttempt.objects.exists()
+
+
+def test_switching_off_a_campaigns_agent_is_refused_in_the_portal_and_the_admin(
+    tenant, owner, client_for, staff_client, campaign
+):
+    from agents_app.services import agent_set_active
+
+    client = client_for(owner)
+    url = reverse("agents-agent-deactivate", kwargs={"code": campaign.agent.code})
+
+    with pytest.raises(ValidationError) as refused:
+        agent_set_active(tenant=tenant, agent=campaign.agent, is_active=False)
+    page = client.post(url, follow=True)
+    htmx = client.post(url, HTTP_HX_REQUEST="true")
+    admin = staff_client.post(
+        "/admin/agents_app/agent/", {"action": "deactivate", "_selected_action": [campaign.agent_id]}, follow=True
+    )
+
+    assert NAMED in refused.value.message_dict["is_active"][0]
+    assert NAMED in page.text and htmx["HX-Refresh"] == "true"
+    assert NAMED in admin.text
+    assert Agent.objects.get(pk=campaign.agent_id).is_active

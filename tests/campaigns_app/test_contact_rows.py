@@ -1,0 +1,83 @@
+"""The one contact-row rule (CSV import and JSON alike): numbers, names, zones, variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents_app.services import agent_create
+from campaigns_app.contact_rows import RowError, check_contact, normalize_number, required_variables
+from voiceplatform.actor import SYSTEM
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("+1 (415) 555-0123", "", "+14155550123"),
+        ("(415) 555-0123", "US", "+14155550123"),
+        ("415.555.0123", "us", "+14155550123"),
+        ("+44 20 7946 0958", "US", "+442079460958"),
+        ("020 7946 0958", "GB", "+442079460958"),
+    ],
+)
+def test_numbers_are_normalised_to_e164(raw, country, expected):
+    assert normalize_number(raw, country) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "reason"),
+    [
+        ("", "", "the number is empty"),
+        ("(415) 555-0123", "", "a national number needs a default country (choose one) or a +country code"),
+        ("+1 555", "", "not a valid phone number"),
+        ("call me", "US", "not a phone number"),
+        ("+999 1234", "", "not a phone number"),
+    ],
+)
+def test_bad_numbers_say_why(raw, country, reason):
+    with pytest.raises(RowError) as refused:
+        normalize_number(raw, country)
+
+    assert refused.value.field == "number" and refused.value.reason == reason
+
+
+def test_a_name_fills_the_name_variables_unless_given():
+    values = check_contact(number="+14155550123", name="Ada Lovelace King", variables={"first_name": "Ada L."})
+
+    assert values.variables == {"first_name": "Ada L.", "full_name": "Ada Lovelace King", "last_name": "Lovelace King"}
+
+
+def test_an_unknown_time_zone_is_refused_and_a_known_one_kept():
+    with pytest.raises(RowError) as refused:
+        check_contact(number="+14155550123", timezone="Mars/Olympus")
+
+    assert refused.value.field == "timezone"
+    assert check_contact(number="+14155550123", timezone="America/Chicago").timezone == "America/Chicago"
+
+
+def test_variable_names_are_normalised_and_bad_ones_refused():
+    values = check_contact(number="+14155550123", variables={"Plan Name": "Gold", "empty": "  "})
+
+    assert values.variables == {"plan_name": "Gold"}
+    with pytest.raises(RowError) as refused:
+        check_contact(number="+14155550123", variables={"plan-name!": "Gold"})
+    assert refused.value.reason == "a variable name may use only a-z, 0-9 and _"
+
+
+def test_required_variables_come_from_the_agents_texts(tenant):
+    agent = agent_create(
+        tenant=tenant,
+        actor=SYSTEM,
+        fields={
+            "name": "Caller",
+            "direction": "outbound",
+            "system_prompt": "Call {{first_name}} about plan {{contact.plan}} on {{current_date}}.",
+        },
+    )
+
+    required = required_variables(agent)
+
+    assert required == frozenset({"first_name", "plan"})
+    with pytest.raises(RowError) as refused:
+        check_contact(number="+14155550123", name="Ada", required=required)
+    assert refused.value.field == "plan"
+    assert refused.value.reason == "the agent's prompt uses {{contact.plan}}; this row has no plan"
