@@ -61,3 +61,56 @@ def campaign(tenant, make_campaign) -> Campaign:
 @pytest.fixture
 def other_campaign(other_tenant, make_campaign) -> Campaign:
     return make_campaign(other_tenant, name="Other tenant's campaign")
+
+
+def _live_database_url() -> str:
+    """DATABASE_URL of the database this test session uses (pytest-django's test database, on the
+    server given by DATABASE_URL or the embedded one), for processes the tests start."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    user, password, host, port, name = (str(db.get(key) or "") for key in ("USER", "PASSWORD", "HOST", "PORT", "NAME"))
+    credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    if not host or host.startswith("/"):  # a Unix socket directory (the embedded server)
+        return f"postgresql://{credentials}@/{quote(name)}" + (f"?host={quote(host)}" if host else "")
+    return f"postgresql://{credentials}@{host}{':' + port if port else ''}/{quote(name)}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real `celery -A voiceplatform worker` (solo pool, one task at a time) on the test database,
+    the suite's Redis and MEDIA_ROOT; stopped at the end of the session. Tests that use it need
+    `django_db(transaction=True)`, so the worker sees their rows (and enqueue after commit)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from django.conf import settings
+
+    env = {
+        **os.environ,  # settings_test.py put the test SECRET_KEY and FIELD_ENCRYPTION_KEYS here
+        "DJANGO_SETTINGS_MODULE": "voiceplatform.settings",
+        "DATABASE_URL": _live_database_url(),
+        "REDIS_URL": settings.CELERY_BROKER_URL,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    command = [sys.executable, "-m", "celery", "-A", "voiceplatform", "worker", "--pool", "solo"]
+    command += ["--concurrency", "1", "--loglevel", "warning", "--without-gossip", "--without-mingle"]
+    # The worker's log goes to a file (a pipe nobody reads would fill and stall it); process.log reads it.
+    log = tempfile.NamedTemporaryFile(mode="w+", prefix="celery-worker-", suffix=".log")
+    process = subprocess.Popen(
+        command, cwd=Path(settings.BASE_DIR), env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
+    process.log = lambda: Path(log.name).read_text()  # type: ignore[attr-defined]
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
