@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import logging
 import queue
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _quote
 from typing import IO, Any
 
 from django.core.exceptions import ValidationError
@@ -59,6 +59,11 @@ _STAGE_COLUMNS = "line, number, name, timezone, variables, status, reason"
 _QUEUED_BATCHES = 2  # batches read ahead of the writer (bounds memory)
 _ABORT = object()
 _COUNTERS = ("bytes_read", "rows_read", "rows_imported", "rows_skipped", "rows_refused")
+
+
+def _json(variables: dict[str, str]) -> str:
+    """json.dumps of a flat {str: str} dict at less than half its cost (this runs once per row)."""
+    return "{" + ",".join([_quote(key) + ":" + _quote(value) for key, value in variables.items()]) + "}"
 
 
 class ImportFailed(Exception):
@@ -329,13 +334,12 @@ class _Writer:
         contact_import = self.contact_import
         lines = list(batch.refused)
         staged: dict[str, tuple[int, str]] = {}  # number -> (line, as written)
-        dumps = json.dumps
         pending = ContactStatus.PENDING.value
         with connection.cursor() as cursor:
             with cursor.copy(f"COPY {STAGE_TABLE} ({_STAGE_COLUMNS}) FROM STDIN") as copy:
                 write_row = copy.write_row
                 for line, raw, values in batch.rows:
-                    write_row((line, values.number, values.name, values.timezone, dumps(values.variables), pending, ""))
+                    write_row((line, values.number, values.name, values.timezone, _json(values.variables), pending, ""))
                     staged[values.number] = (line, raw)
             blocked = self._blocked(cursor)
             if blocked and self.exclude_dnc:
