@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import SimpleRouter
 
 from agents_app.api import AgentViewSet
+from campaigns_app import urls as campaign_urls
 from campaigns_app.api import CampaignViewSet, ConsentViewSet, DncViewSet
 from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
@@ -65,6 +66,9 @@ urlpatterns = [
     path("agents/", include(telephony_urls.agent_urlpatterns)),
     path("calls/", include("telephony_app.urls")),
     path("numbers/", include(telephony_urls.number_urlpatterns)),
+    path("campaigns/", include("campaigns_app.urls")),
+    path("dnc/", include(campaign_urls.dnc_urlpatterns)),
+    path("consents/", include(campaign_urls.consent_urlpatterns)),
     path("settings/members/", views.member_list, name="tenancy-member-list"),
     path("settings/members/<uuid:code>/role", views.member_role, name="tenancy-member-role"),
     path("settings/members/<uuid:code>/remove", views.member_remove, name="tenancy-member-remove"),
