@@ -48,6 +48,16 @@ COUNTRY_CHOICES = [
 _DATE = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
 
 
+class CodeChoiceField(forms.ModelChoiceField):
+    """A menu of the tenant's rows by code: a malformed code is "not a choice", like a missing one."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except forms.ValidationError:
+            raise forms.ValidationError(self.error_messages["invalid_choice"], code="invalid_choice") from None
+
+
 def _agent_label(agent: Agent) -> str:
     problem = outbound_agent_problem(name=agent.name, direction=agent.direction, is_active=agent.is_active)
     if problem is None:
@@ -69,14 +79,14 @@ class CampaignForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="What the calls are for (for your team)."
     )
     # Who calls
-    agent = forms.ModelChoiceField(
+    agent = CodeChoiceField(
         queryset=Agent.objects.none(),
         to_field_name="code",
         empty_label="Choose an agent",
         error_messages={"invalid_choice": "Choose one of your agents."},
         help_text="Active agents that place calls (direction outbound or both).",
     )
-    caller_id = forms.ModelChoiceField(
+    caller_id = CodeChoiceField(
         label="Caller ID",
         queryset=PhoneNumber.objects.none(),
         to_field_name="code",

@@ -11,7 +11,6 @@ from django.urls import reverse
 from agents_app.services import agent_update
 from campaigns_app.models import Campaign, CampaignStatus, Contact, ContactStatus
 from campaigns_app.services import campaign_pause, campaign_start, contacts_add
-from telephony_app.services import phone_number_update
 from voiceplatform.actor import SYSTEM
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -287,22 +286,6 @@ def test_an_editor_changes_a_draft(tenant, campaign, teammate, client_for):
     campaign.refresh_from_db()
     assert campaign.name == "Renamed"
     assert str(campaign.max_calls_per_second) == "2.50"
-
-
-def test_the_edit_form_keeps_a_campaign_s_agent_that_was_switched_off_and_says_why(tenant, campaign, owner, client_for):
-    agent_update(tenant=tenant, agent=campaign.agent, actor=SYSTEM, fields={"is_active": False})
-    phone_number_update(tenant=tenant, phone_number=campaign.caller_id, is_active=False)
-    url = reverse("campaigns-campaign-edit", kwargs={"code": campaign.code})
-    client = client_for(owner)
-
-    page = client.get(url).text
-    response = client.post(url, form_data(campaign.agent, campaign.caller_id))
-
-    assert "(switched off: cannot place calls)" in page
-    assert response.status_code == 400
-    errors = _errors(response)
-    assert "switched off" in " ".join(errors["agent"])
-    assert "switched off" in " ".join(errors["caller_id"])
 
 
 def test_editing_a_running_campaign_is_refused_with_a_message(tenant, campaign, owner, client_for):
