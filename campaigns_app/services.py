@@ -175,7 +175,10 @@ def _resolve_related(*, tenant: Tenant, fields: dict[str, Any]) -> None:
         value = fields.get(name)
         if value is None or isinstance(value, model):
             continue
-        row = model.objects.for_tenant(tenant).filter(code=value).first()
+        try:
+            row = model.objects.for_tenant(tenant).filter(code=value).first()
+        except (ValidationError, ValueError):  # not a UUID: as missing as a code nobody has
+            row = None
         if row is None:
             problems[name] = [message]
         else:
@@ -453,6 +456,8 @@ def dnc_add(
     number = _number(number)
     if source not in DncSource.values:
         raise ValidationError({"source": f"Unknown source {source!r}; use one of {', '.join(DncSource.values)}."})
+    if call is not None and call.tenant_id != tenant.pk:  # the evidence must be this tenant's own call
+        raise ValidationError({"call": "No such call."})
     _lock_number(tenant, "dnc", number)
     current = dnc_entry_deciding(tenant=tenant, number=number)
     if current is not None:

@@ -55,6 +55,9 @@ def test_another_tenants_agent_or_caller_id_reads_as_missing(tenant, other_tenan
     by_row = _errors(tenant, **{**valid, "agent": theirs})
     unknown = _errors(tenant, **{**valid, "caller_id": "5b0c3b7e-0000-4000-8000-000000000000"})
 
+    not_a_code = _errors(tenant, **{**valid, "agent": "not-a-uuid", "caller_id": "12"})
+
+    assert not_a_code == {"agent": ["No such agent."], "caller_id": ["No such phone number."]}
     assert by_code == {"agent": ["No such agent."]}
     assert by_row == {"agent": ["Choose one of your agents."]}
     assert unknown == {"caller_id": ["No such phone number."]}

@@ -40,6 +40,18 @@ def test_dnc_add_refuses_a_bad_number_or_source_naming_the_field(tenant):
     assert not DncEntry.objects.exists()
 
 
+def test_an_opt_out_call_must_be_the_tenants_own(tenant, other_tenant):
+    from telephony_app.services import call_create
+
+    theirs = call_create(tenant=other_tenant, direction="outbound", to_number=NUMBER)
+
+    with pytest.raises(ValidationError) as refused:
+        services.dnc_add(tenant=tenant, number=NUMBER, source="in_call_opt_out", call=theirs, actor=SYSTEM)
+
+    assert refused.value.message_dict == {"call": ["No such call."]}
+    assert not DncEntry.objects.exists()
+
+
 def test_removing_a_number_not_listed_is_an_error(tenant):
     with pytest.raises(ValidationError) as refused:
         services.dnc_remove(tenant=tenant, number=NUMBER, reason="asked for calls", actor=SYSTEM)
