@@ -45,8 +45,7 @@ def check_upload(*, upload: Any, encoding: str, column_map: Mapping[str, str] | 
         raise ValidationError({"file": "The file is empty."})
     codec = files.choose_encoding(head, encoding)
     header = files.header_row(head, codec)
-    if column_map is not None:
-        files.map_columns(header, column_map)
+    files.map_columns(header, column_map or {})
     return codec, header
 
 

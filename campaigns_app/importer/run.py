@@ -3,8 +3,8 @@
 Two threads, so that PostgreSQL's work overlaps Python's: the reader (the task's thread) streams
 the stored file, checks each row with contact_rows.check_contact (the CPU-bound part: phonenumbers)
 and finds duplicates within the file; the writer, on its own database connection and inside ONE
-transaction, takes each batch of 5,000 rows, looks them up on the DNC list (one query), COPYs them
-into a temporary table and inserts them into the campaign with ON CONFLICT DO NOTHING (a number
+transaction, takes each batch of 2,500 rows, COPYs them into a temporary table, looks them up on the
+DNC list and inserts them into the campaign with ON CONFLICT DO NOTHING (a number
 already in the campaign is reported, not duplicated), writing the error report as it goes. At the
 end the writer marks the import succeeded in that same transaction, or rolls everything back (an
 all-or-nothing import with refused rows, an unreadable file, a crash): a failed import writes no
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _quote
 from typing import IO, Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import connection, transaction
@@ -49,7 +50,7 @@ from campaigns_app.services import dnc_reason
 
 logger = logging.getLogger(__name__)
 
-BATCH_ROWS = 5000
+BATCH_ROWS = 2500
 STAGE_TABLE = "campaigns_contact_import_stage"
 ON_DNC = "on the do-not-call list"
 SKIPPED_ON_DNC = "imported as skipped: on the do-not-call list"
@@ -130,6 +131,8 @@ def contact_import_run(*, contact_import: ContactImport) -> ContactImport:
                 _pipeline(contact_import, writer)
             except (ImportFailed, files.FileProblem) as error:
                 _fail(contact_import, str(error), writer)
+            except SoftTimeLimitExceeded:
+                _fail(contact_import, "The import took longer than the time limit; split the file into parts.", writer)
             except Exception:
                 logger.exception("contact import %s stopped", contact_import.code)
                 _fail(contact_import, "The import stopped on an unexpected error; upload the file again.", writer)
@@ -384,7 +387,7 @@ class _Writer:
 
     def _blocked(self, cursor: Any) -> dict[str, DncEntry]:
         """The staged numbers on the DNC list now, with their deciding rows. The database first picks the
-        few numbers with any DNC row (an indexed semi-join, no list of 5,000 numbers sent back and forth);
+        few numbers with any DNC row (an indexed semi-join, no list of the batch's numbers sent back and forth);
         dnc_blocked then decides on those, by their newest row, in one query."""
         cursor.execute(
             f"SELECT DISTINCT s.number FROM {STAGE_TABLE} AS s WHERE EXISTS (SELECT 1 FROM "  # noqa: S608
