@@ -4,6 +4,7 @@ Contact imports are in import_views.py, the do-not-call and consent ledgers in l
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from campaigns_app import audit, selectors, services
 from campaigns_app.cursor import BadCursor, cursor_page
 from campaigns_app.forms import CampaignForm, ContactFilterForm
 from campaigns_app.models import Campaign, CampaignStatus, ContactStatus
+from campaigns_app.services import CAMPAIGN_FIELDS
 from telephony_app.selectors import phone_number_list
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
@@ -88,11 +90,32 @@ def _render_form(
     return render(request, "campaigns_app/campaign_form.html", context, status=400 if form.errors else status)
 
 
+def _report_every_problem(form: CampaignForm, *, tenant: Tenant, campaign: Campaign | None) -> None:
+    """A form that failed on some fields still gets the service's verdict on the others, so one save
+    shows every mistake instead of one round at a time."""
+    readable = {name: form.cleaned_data[name] for name in CAMPAIGN_FIELDS if name in form.cleaned_data}
+    draft = copy.copy(campaign) if campaign is not None else Campaign(tenant=tenant)
+    for name, value in readable.items():
+        setattr(draft, name, value)
+    for name, problems in services.campaign_problems(tenant=tenant, campaign=draft).items():
+        if name in readable and name not in form.errors:
+            form.add_error(name, problems)
+
+
+def _validated(form: CampaignForm, *, tenant: Tenant, campaign: Campaign | None) -> bool:
+    if not form.is_bound:
+        return False
+    if form.is_valid():
+        return True
+    _report_every_problem(form, tenant=tenant, campaign=campaign)
+    return False
+
+
 @portal_view(write=True)
 def campaign_create(request: HttpRequest, membership: Membership) -> HttpResponse:
     tenant = membership.tenant
     form = _form(request, tenant, None)
-    if form.is_bound and form.is_valid():
+    if _validated(form, tenant=tenant, campaign=None):
         try:
             campaign = services.campaign_create(tenant=tenant, fields=form.service_fields())
         except ValidationError as error:
@@ -108,7 +131,7 @@ def campaign_edit(request: HttpRequest, membership: Membership, code: str) -> Ht
     tenant = membership.tenant
     campaign = selectors.campaign_get(tenant=tenant, code=code)
     form = _form(request, tenant, campaign)
-    if form.is_bound and form.is_valid():
+    if _validated(form, tenant=tenant, campaign=campaign):
         try:
             campaign = services.campaign_update(tenant=tenant, campaign=campaign, fields=form.service_fields())
         except ValidationError as error:

@@ -268,6 +268,20 @@ def test_another_tenants_caller_id_or_agent_is_not_a_choice(
     assert errors["agent"] == ["Choose one of your agents."]
 
 
+def test_one_save_reports_the_form_s_errors_and_the_service_s_together(
+    tenant, owner, client_for, make_outbound_agent, caller_id
+):
+    inbound = make_outbound_agent(tenant, name="Front desk", direction="inbound")
+    data = form_data(inbound, caller_id, max_calls_per_second="fast", start_date="2026-12-31", end_date="2026-12-01")
+
+    response = _post_create(client_for(owner), data)
+
+    errors = _errors(response)
+    assert response.status_code == 400
+    assert set(errors) >= {"max_calls_per_second", "agent", "end_date"}
+    assert "inbound-only" in " ".join(errors["agent"])
+
+
 def test_an_inactive_caller_id_is_refused(tenant, owner, client_for, make_caller_id, agent):
     number = make_caller_id(tenant, is_active=False)
 
