@@ -245,12 +245,25 @@ class ContactImportForm(forms.Form):
 # --- The ledgers -----------------------------------------------------------------------------------
 
 
-class NumberSearchForm(forms.Form):
+class LedgerForm(forms.Form):
+    """A form of a ledger page, which shows several at once: each gets its own element ids."""
+
+    id_prefix = "ledger"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", f"{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
+class NumberSearchForm(LedgerForm):
+    id_prefix = "search"
+
     number = forms.CharField(max_length=40, widget=forms.TextInput(attrs={"placeholder": "+14155550123"}))
     country = forms.ChoiceField(label="Country", choices=COUNTRY_CHOICES, required=False)
 
 
-class DncAddForm(forms.Form):
+class DncAddForm(LedgerForm):
+    id_prefix = "dnc_add"
     number = forms.CharField(max_length=40, help_text="+country, or national with the country below.")
     country = forms.ChoiceField(label="Country", choices=COUNTRY_CHOICES, required=False)
     reason = forms.CharField(
@@ -258,20 +271,23 @@ class DncAddForm(forms.Form):
     )
 
 
-class DncRemoveForm(forms.Form):
+class DncRemoveForm(LedgerForm):
+    id_prefix = "dnc_remove"
     number = forms.CharField(max_length=40)
     reason = forms.CharField(
         max_length=500, help_text="Why the number may be called again (required; it stays in the history)."
     )
 
 
-class DncUploadForm(forms.Form):
+class DncUploadForm(LedgerForm):
+    id_prefix = "dnc_upload"
     file = forms.FileField(label="CSV file", help_text="One number a line (a header row is fine).")
     default_country = forms.ChoiceField(label="Country of national numbers", choices=COUNTRY_CHOICES, required=False)
     reason = forms.CharField(max_length=500, required=False)
 
 
-class ConsentGrantForm(forms.Form):
+class ConsentGrantForm(LedgerForm):
+    id_prefix = "consent_grant"
     number = forms.CharField(max_length=40, help_text="+country, or national with the country below.")
     country = forms.ChoiceField(label="Country", choices=COUNTRY_CHOICES, required=False)
     kind = forms.ChoiceField(choices=ConsentKind.choices, initial=ConsentKind.PRIOR_EXPRESS_WRITTEN)
@@ -293,7 +309,8 @@ class ConsentGrantForm(forms.Form):
     )
 
 
-class ConsentRevokeForm(forms.Form):
+class ConsentRevokeForm(LedgerForm):
+    id_prefix = "consent_revoke"
     number = forms.CharField(max_length=40)
     evidence = forms.CharField(
         label="Note", max_length=2000, required=False, help_text="How the person withdrew consent (optional)."

@@ -86,7 +86,13 @@ def _form(request: HttpRequest, tenant: Tenant, campaign: Campaign | None) -> Ca
 def _render_form(
     request: HttpRequest, form: CampaignForm, campaign: Campaign | None, *, status: int = 200
 ) -> HttpResponse:
-    context = {"form": form, "campaign": campaign}
+    context = {
+        "form": form,
+        "campaign": campaign,
+        # The menus hold a placeholder plus what can be chosen; with nothing to choose, the page says where to start.
+        "no_agent": len(form.fields["agent"].widget.choices) < 2,
+        "no_number": len(form.fields["caller_id"].widget.choices) < 2,
+    }
     return render(request, "campaigns_app/campaign_form.html", context, status=400 if form.errors else status)
 
 

@@ -176,6 +176,15 @@ def test_the_form_reuses_the_business_hours_grid(tenant, owner, client_for):
     assert 'name="calling_window_sunday_closed"' in page
 
 
+def test_the_form_says_where_to_start_without_an_agent_or_a_number(tenant, owner, client_for, make_outbound_agent):
+    make_outbound_agent(tenant, name="Front desk", direction="inbound")
+
+    page = client_for(owner).get(reverse("campaigns-campaign-create")).text
+
+    assert 'id="no-agent"' in page and reverse("agents-agent-create") in page
+    assert 'id="no-number"' in page and reverse("numbers-number-create") in page
+
+
 def test_the_menus_offer_only_agents_that_call_out_and_active_numbers(
     tenant, other_tenant, owner, client_for, make_outbound_agent, make_caller_id, agent, caller_id
 ):
