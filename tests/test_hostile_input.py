@@ -18,6 +18,8 @@ from twilio.request_validator import RequestValidator
 
 from agents_app.models import Agent, Holiday, PromptVersion
 from agents_app.services import agent_create
+from campaigns_app.models import Campaign, Consent, Contact, ContactImport, DncEntry
+from campaigns_app.services import campaign_create
 from telephony_app.models import Call, CallDirection, PhoneNumber
 from telephony_app.services import call_create, phone_number_create
 from tests.factories import UserFactory
@@ -33,7 +35,20 @@ NUL = "\x00"
 TWILIO_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 TWILIO_ACCOUNT = "AC" + "1" * 32
 NUMBER = "+14155550123"
-TABLES = (Agent, PromptVersion, Holiday, Call, PhoneNumber, ProviderCredential, ApiKey)
+TABLES = (
+    Agent,
+    PromptVersion,
+    Holiday,
+    Call,
+    PhoneNumber,
+    ProviderCredential,
+    ApiKey,
+    Campaign,
+    Contact,
+    ContactImport,
+    DncEntry,
+    Consent,
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +93,10 @@ def owned(tenant: Tenant) -> dict[str, str]:
     number = phone_number_create(tenant=tenant, number=NUMBER, agent=agent, label="Main line")
     call = _call(tenant, agent=agent)
     credential = credential_set(tenant=tenant, provider="twilio", secret=TWILIO_TOKEN, account_id=TWILIO_ACCOUNT)
+    campaign = campaign_create(tenant=tenant, fields={"name": "Reminders", "agent": agent, "caller_id": number})
     return {
         "agents": str(agent.code),
+        "campaigns": str(campaign.code),
         "calls": str(call.code),
         "phone-numbers": str(number.code),
         "provider-credentials": str(credential.code),

@@ -21,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from agents_app.services import agent_create
+from campaigns_app.services import campaign_create
 from telephony_app.models import CallDirection
 from telephony_app.services import call_create, phone_number_create
 from voiceplatform.actor import SYSTEM
@@ -71,8 +72,10 @@ def owned(tenant: Tenant) -> dict[str, str]:
     credential = credential_set(
         tenant=tenant, provider="twilio", secret="0f1e2d3c4b5a69788796a5b4c3d2e1f0", account_id="AC" + "1" * 32
     )
+    campaign = campaign_create(tenant=tenant, fields={"name": "Reminders", "agent": agent, "caller_id": number})
     return {
         "agents": str(agent.code),
+        "campaigns": str(campaign.code),
         "calls": str(call.code),
         "phone-numbers": str(number.code),
         "provider-credentials": str(credential.code),
