@@ -74,6 +74,15 @@ def test_a_caller_id_of_another_tenant_is_no_such_phone_number(api, agent, other
     assert response.json() == {"callerId": ["No such phone number."]}
 
 
+def test_an_agent_of_another_tenant_is_no_such_agent(api, caller_id, other_tenant, make_outbound_agent):
+    theirs = make_outbound_agent(other_tenant)
+
+    response = api.post(URL, _body(theirs, caller_id), format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"agentId": ["No such agent."]}
+
+
 @pytest.mark.parametrize(
     ("fields", "field", "fragment"),
     [

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from campaigns_app import services
 from campaigns_app.models import Contact, ContactStatus
@@ -123,6 +125,13 @@ def test_the_contacts_list_follows_next_links_in_id_order(api, campaign, five_co
 
     assert seen == [str(contact.code) for contact in five_contacts]
     assert pages == 3
+
+
+def test_a_contacts_page_never_counts_the_table(api, campaign, five_contacts):
+    with CaptureQueriesContext(connection) as queries:
+        api.get(_url(campaign), {"status": "pending"})
+
+    assert not [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
 
 
 def test_a_contact_reads_in_camel_case(api, campaign, five_contacts):
