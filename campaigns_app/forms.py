@@ -14,6 +14,7 @@ from agents_app.models import Agent
 from agents_app.validation import outbound_agent_problem
 from campaigns_app.models import (
     Campaign,
+    CampaignStatus,
     CampaignVoicemailAction,
     ConsentKind,
     ConsentSource,
@@ -180,6 +181,16 @@ class CampaignForm(forms.Form):
     def service_fields(self) -> dict[str, Any]:
         """Cleaned data as the `fields` of campaign_create / campaign_update."""
         return {name: self.cleaned_data[name] for name in CAMPAIGN_FIELDS}
+
+
+class CampaignFilterForm(forms.Form):
+    q = forms.CharField(label="Name", required=False, max_length=120)
+    status = forms.ChoiceField(required=False, choices=[("", "Any status"), *CampaignStatus.choices])
+
+    def selector_kwargs(self) -> dict[str, str]:
+        """Filters for selectors.campaign_list; an invalid filter is not applied."""
+        self.is_valid()
+        return {"search": self.cleaned_data.get("q", "").strip(), "status": self.cleaned_data.get("status", "")}
 
 
 class ContactFilterForm(forms.Form):

@@ -20,7 +20,7 @@ from agents_app.selectors import agent_list
 from agents_app.validation import WEEKDAYS
 from campaigns_app import audit, selectors, services
 from campaigns_app.cursor import BadCursor, cursor_page
-from campaigns_app.forms import CampaignForm, ContactFilterForm
+from campaigns_app.forms import CampaignFilterForm, CampaignForm, ContactFilterForm
 from campaigns_app.models import Campaign, CampaignStatus, ContactStatus
 from campaigns_app.services import CAMPAIGN_FIELDS
 from telephony_app.selectors import phone_number_list
@@ -64,10 +64,22 @@ def window_rows(campaign: Campaign) -> list[tuple[str, str]]:
 @portal_view()
 def campaign_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     tenant = membership.tenant
-    page = Paginator(selectors.campaign_list(tenant=tenant), CAMPAIGNS_PER_PAGE).get_page(request.GET.get("page"))
+    filters = CampaignFilterForm(request.GET)
+    criteria = filters.selector_kwargs()
+    campaigns = selectors.campaign_list(tenant=tenant, **criteria)
+    page = Paginator(campaigns, CAMPAIGNS_PER_PAGE).get_page(request.GET.get("page"))
     counts = selectors.contact_counts(tenant=tenant, campaigns=page)
     rows = [(campaign, counts[campaign.pk], STATUS_BADGES[campaign.status]) for campaign in page]
-    return render(request, "campaigns_app/campaign_list.html", {"rows": rows, "page": page})
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "rows": rows,
+        "page": page,
+        "filters": filters,
+        "is_filtered": any(criteria.values()),
+        "query": query.urlencode(),
+    }
+    return render(request, "campaigns_app/campaign_list.html", context)
 
 
 # Create and edit ------------------------------------------------------------------------------

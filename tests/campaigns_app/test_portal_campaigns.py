@@ -146,6 +146,25 @@ def test_the_list_shows_each_campaign_with_agent_caller_id_status_and_progress(
     assert reverse("campaigns-campaign-detail", kwargs={"code": second.code}) in page
 
 
+def test_the_list_filters_by_status_and_name(tenant, make_campaign, owner, client_for):
+    running = make_campaign(tenant, name="Spring renewals")
+    make_campaign(tenant, name="Autumn survey")
+    add_contacts(tenant, running, 1)
+    campaign_start(tenant=tenant, campaign=running)
+    client = client_for(owner)
+
+    def names(**params):
+        return [
+            campaign.name
+            for campaign, _counts, _badge in client.get(reverse("campaigns-campaign-list"), params).context["rows"]
+        ]
+
+    assert names(status="running") == ["Spring renewals"]
+    assert names(q="autumn") == ["Autumn survey"]
+    assert sorted(names(status="bogus")) == ["Autumn survey", "Spring renewals"]
+    assert "No campaign matches these filters." in client.get(reverse("campaigns-campaign-list"), {"q": "x"}).text
+
+
 # Create and edit ------------------------------------------------------------------------------
 
 
