@@ -50,10 +50,10 @@ class AgentInUse(Exception):
         # Open campaigns: detach cannot remove them, so the message says what to do instead.
         self.blocking = blocking_references(references)
         if self.blocking:
+            remedies = " ".join(dict.fromkeys(f"{r.on_detach}." for r in self.blocking))
             message = (
-                f"{agent.name} cannot be deleted: {'; '.join(r.label for r in self.blocking)} "
-                f"{'calls' if len(self.blocking) == 1 else 'call'} with it. "
-                "Finish or cancel the campaign, or give it another agent, first."
+                f"{agent.name} cannot be deleted while {'; '.join(r.label for r in self.blocking)} "
+                f"{'uses' if len(self.blocking) == 1 else 'use'} it. {remedies}"
             )
         else:
             message = (

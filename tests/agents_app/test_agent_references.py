@@ -252,4 +252,4 @@ def test_detail_page_shows_what_uses_the_agent(tenant, owner, client_for, billin
 
     assert "IVR menu of Front desk, key 2" in page.text
     assert f"phone number {NUMBER} (Billing line)" in page.text
-    assert "No phone number or other agent" in unused.text
+    assert "No phone number, other agent's IVR menu or campaign uses this agent." in unused.text

@@ -249,3 +249,22 @@ def test_a_started_campaign_is_not_deleted_by_the_admin(tenant, campaign, staff_
     assert "has started and is kept for its record of calls: cancel it instead." in single.text
     assert "Nothing was deleted: November reminders started and is kept for the record of calls." in bulk.text
     assert Campaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_a_superuser_creates_a_campaign_through_the_admin(tenant, campaign, staff_client):
+    """The add form: the tenant chosen, the rest checked by the services' rules, a draft created."""
+    from tests.factories import UserFactory as Factory
+
+    root = Factory(username="root@ops.test", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(root)
+    data = {**_form_data(client, campaign), "tenant": str(tenant.pk), "name": "Spring renewals"}
+
+    bad = client.post("/admin/campaigns_app/campaign/add/", {**data, "calling_window": "{}"})
+    good = client.post("/admin/campaigns_app/campaign/add/", data)
+
+    assert bad.status_code == 200
+    assert "Give at least one day a calling window" in str(bad.context["adminform"].form.errors["calling_window"])
+    assert good.status_code == 302, good.context and good.context["adminform"].form.errors
+    created = Campaign.objects.for_tenant(tenant).get(name="Spring renewals")
+    assert created.status == CampaignStatus.DRAFT and created.agent == campaign.agent

@@ -58,7 +58,16 @@ def test_a_cancelled_campaign_still_keeps_its_agent_for_its_record(tenant, campa
     with pytest.raises(AgentInUse) as refused:
         agent_delete(tenant=tenant, agent=campaign.agent, detach=True)
 
-    assert "campaign November reminders (cancelled)" in str(refused.value)
+    assert str(refused.value) == (
+        "Reminder caller cannot be deleted while campaign November reminders (cancelled) uses it. "
+        "A finished campaign keeps its agent in its record of calls."
+    )
+
+
+def test_the_agent_page_lists_its_campaigns(owner, client_for, campaign):
+    page = client_for(owner).get(reverse("agents-agent-detail", kwargs={"code": campaign.agent.code})).text
+
+    assert f"{NAMED} (Finish or cancel the campaign, or give it another agent, first)" in page
 
 
 def test_another_tenants_campaign_is_not_a_reference(tenant, other_campaign, make_outbound_agent):
