@@ -267,3 +267,23 @@ def test_switching_off_a_campaigns_agent_is_refused_in_the_portal_and_the_admin(
     assert NAMED in page.text and htmx["HX-Refresh"] == "true"
     assert NAMED in admin.text
     assert Agent.objects.get(pk=campaign.agent_id).is_active
+
+
+def test_api_direction_change_of_a_campaigns_agent_is_a_400_on_direction(api, campaign):
+    response = api.patch(f"/api/v1/agents/{campaign.agent.code}", {"direction": "inbound"}, format="json")
+
+    assert response.status_code == 400
+    assert NAMED in str(response.json())
+    assert Agent.objects.get(pk=campaign.agent_id).direction == "outbound"
+
+
+def test_admin_switching_a_caller_id_off_is_a_form_error(campaign, staff_client):
+    number = campaign.caller_id
+    url = f"/admin/telephony_app/phonenumber/{number.pk}/change/"
+    data = {"number": number.number, "label": "", "provider": number.provider, "agent": "", "sip_trunk_id": ""}
+
+    response = staff_client.post(url, data)  # is_active left unticked: switched off
+
+    assert response.status_code == 200
+    assert NAMED in str(response.context["adminform"].form.errors["is_active"])
+    assert PhoneNumber.objects.get(pk=number.pk).is_active
