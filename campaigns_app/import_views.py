@@ -30,9 +30,10 @@ def _progress_context(contact_import: ContactImport) -> dict[str, object]:
 def import_create(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
     tenant = membership.tenant
     campaign = selectors.campaign_get(tenant=tenant, code=code)
-    form = ContactImportForm(request.POST or None, request.FILES or None)
+    is_post = request.method == "POST"  # a POST with no field at all is still a (bad) upload
+    form = ContactImportForm(request.POST if is_post else None, request.FILES if is_post else None)
     status = 200
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         try:
             created = importer.contact_import_create(
                 tenant=tenant, campaign=campaign, actor=Actor(user=request.user), **form.importer_kwargs()

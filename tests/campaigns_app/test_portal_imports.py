@@ -166,6 +166,13 @@ def test_a_missing_file_is_a_form_error(tenant, campaign, owner, client_for):
     assert "file" in response.context["form"].errors
 
 
+def test_an_empty_post_is_a_form_error_not_the_blank_form(tenant, campaign, owner, client_for):
+    response = client_for(owner).post(reverse("campaigns-import-create", kwargs={"code": campaign.code}), {})
+
+    assert response.status_code == 400
+    assert "file" in response.context["form"].errors
+
+
 def test_a_cancelled_campaign_takes_no_upload(tenant, campaign, owner, client_for):
     campaign_cancel(tenant=tenant, campaign=campaign)
 
