@@ -166,9 +166,9 @@ def error_response(request: HttpRequest, *, status: int, detail: str, problems: 
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 
-def too_big_response(request: HttpRequest) -> HttpResponse:
-    """413 JSON for a body over DATA_UPLOAD_MAX_MEMORY_SIZE (Django's own answer is an HTML 400)."""
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+def too_big_response(request: HttpRequest, *, limit: int | None = None) -> HttpResponse:
+    """413 JSON for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, or `limit` (Django's own answer is an HTML 400)."""
+    limit = limit or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return error_response(
         request,
         status=413,
@@ -185,8 +185,14 @@ class HostileInputMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        # A multipart upload's files stream to disk and are not part of Django's limit (its other fields
+        # are: RequestDataTooBig below); the view that takes the file applies its own size limit
+        # (e.g. CONTACT_IMPORT_MAX_BYTES). Only JSON and other bodies are refused by length here.
+        # The largest file the API takes is a contact list: an upload is bounded by that, not left unbounded.
+        if request.content_type == "multipart/form-data" and limit is not None:
+            limit += settings.CONTACT_IMPORT_MAX_BYTES
         if is_api_request(request) and limit is not None and _content_length(request) > limit:
-            return too_big_response(request)
+            return too_big_response(request, limit=limit)
         try:
             problems = request_problems(request)
         except RequestDataTooBig:

@@ -130,3 +130,39 @@ def test_a_cancelled_campaign_takes_no_import_409(api, tenant, campaign):
 
     assert response.status_code == 409
     assert not ContactImport.objects.for_tenant(tenant).exists()
+
+
+def test_a_csv_larger_than_a_json_body_may_be_is_accepted(api, tenant, campaign, settings):
+    # A contact list is far larger than any JSON body (DATA_UPLOAD_MAX_MEMORY_SIZE); the import's own
+    # limit (CONTACT_IMPORT_MAX_BYTES) applies to it instead.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    rows = b"".join(b"+1415555%04d,Person %d,P\n" % (i, i) for i in range(1000))
+    text = b"phone,name,first_name\n" + rows
+
+    response = api.post(_imports(campaign), {"file": _csv(text)}, format="multipart")
+
+    assert len(text) > 20_000
+    assert response.status_code == 202, response.json()
+    assert response.json()["sizeBytes"] == len(text)
+
+
+def test_a_file_over_the_import_limit_is_a_clear_error(api, tenant, campaign, settings):
+    settings.CONTACT_IMPORT_MAX_BYTES = 2_000
+    text = b"phone,name,first_name\n" + b"+14155550100,Person,P\n" * 200
+
+    response = api.post(_imports(campaign), {"file": _csv(text)}, format="multipart")
+
+    assert response.status_code in (400, 413)
+    assert not ContactImport.objects.for_tenant(tenant).exists()
+
+
+def test_an_upload_far_over_every_limit_is_refused_before_it_is_read(api, tenant, campaign, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    settings.CONTACT_IMPORT_MAX_BYTES = 1_000
+    text = b"phone,name,first_name\n" + b"+14155550100,Person,P\n" * 200
+
+    response = api.post(_imports(campaign), {"file": _csv(text)}, format="multipart")
+
+    assert response.status_code == 413
+    assert response.json()["problems"] == ["body: larger than the 2000 bytes this API accepts."]
+    assert not ContactImport.objects.for_tenant(tenant).exists()
