@@ -281,15 +281,8 @@ def agent_delete(request: HttpRequest, membership: Membership, code: str) -> Htt
     fingerprint = references.references_fingerprint(found)
     blocking = references.blocking_references(found)
     changed = False
-    if request.method == "POST" and blocking:  # an open campaign holds it: nothing to confirm
-        context = {
-            "agent": agent,
-            "references": found,
-            "blocking": blocking,
-            "in_use": services.AgentInUse(agent, found),
-        }
-        return render(request, "agents_app/agent_confirm_delete.html", context, status=409)
-    if request.method == "POST":
+    refused = request.method == "POST" and bool(blocking)  # a campaign holds it: no confirmation helps
+    if request.method == "POST" and not refused:
         confirmed = request.POST.get("detach") == "1" and request.POST.get("references", "") == fingerprint
         changed = bool(found) and not confirmed
         if not changed:
@@ -312,7 +305,7 @@ def agent_delete(request: HttpRequest, membership: Membership, code: str) -> Htt
         "blocking": blocking,
         "in_use": services.AgentInUse(agent, found) if blocking else None,
     }
-    return render(request, "agents_app/agent_confirm_delete.html", context, status=409 if changed else 200)
+    return render(request, "agents_app/agent_confirm_delete.html", context, status=409 if changed or refused else 200)
 
 
 # Prompt history ------------------------------------------------------------------------------
