@@ -114,6 +114,10 @@ APP_VARIABLES = [
     "CHAT_IDLE_TIMEOUT",
     "PROVIDER_URL_ALLOW_HTTP",
     "PROVIDER_URL_ALLOWED_HOSTS",
+    "MEDIA_ROOT",
+    "CAMPAIGN_MAX_CALLS_PER_SECOND",
+    "CAMPAIGN_MAX_CONCURRENT_CALLS",
+    "CONTACT_IMPORT_MAX_BYTES",
     "PYTHONWARNINGS",
 ]
 
@@ -166,6 +170,8 @@ def test_check_passes_with_valid_settings():
     [
         ("CONFIG_CACHE_TTL", "abc"),
         ("CONFIG_CACHE_TTL", "0"),
+        ("CAMPAIGN_MAX_CALLS_PER_SECOND", "0"),
+        ("CONTACT_IMPORT_MAX_BYTES", "50MB"),
         ("DEBUG", "maybe"),
         ("DATABASE_URL", "sqlite:///x"),
         ("FIELD_ENCRYPTION_KEYS", "notakey"),
