@@ -98,3 +98,21 @@ def test_outside_a_transaction_a_valid_import_commits_every_batch(tenant, campai
         assert Contact.objects.filter(campaign=campaign).count() == 6000
     finally:
         _cleanup(contact_import)
+
+
+def test_outside_a_transaction_an_unreadable_file_stops_the_writer_and_writes_nothing(tenant, campaign):
+    rows = "".join(f"+1212555{index:04d},Person{index} Example\n" for index in range(6000))
+    data = ("Phone,Name\n" + rows).encode() + "+13125550101,José\n".encode("latin-1")
+    upload = SimpleUploadedFile("contacts.csv", data, content_type="text/csv")
+    contact_import = contact_import_create(
+        tenant=tenant, campaign=campaign, upload=upload, default_country="US", mode=ImportMode.VALID_ROWS, actor=SYSTEM
+    )
+    try:
+        import_contacts(contact_import.pk)
+        contact_import.refresh_from_db()
+        assert contact_import.status == ImportStatus.FAILED
+        assert "Latin-1" in contact_import.error
+        assert 0 < contact_import.rows_read <= 6000  # progress as of the last batch before the bad byte
+        assert not Contact.objects.filter(campaign=campaign).exists()
+    finally:
+        _cleanup(contact_import)
