@@ -128,6 +128,11 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str:
     return value
 
 
+def _plus(value: str) -> str:
+    """Digits as the start of an E.164 number: an unencoded + in a query string arrives as a space."""
+    return f"+{value}" if value.isdigit() else value
+
+
 def _e164(value: str, name: str = "number") -> str:
     """A number from the path or query normalised to E.164, or a 400 naming it."""
     try:
@@ -291,7 +296,7 @@ class CampaignViewSet(
             campaign=campaign,
             status=_choice_param(request, "status", ContactStatus.values),
             reason=request.query_params.get("reason", "").strip(),
-            search=request.query_params.get("search", "").strip(),
+            search=_plus(request.query_params.get("search", "").strip()),
         )
         paginator = StrictCursorPagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
@@ -443,7 +448,7 @@ class _LedgerViewSet(TenantScopedViewSet):
         raw = self.request.query_params.get("number", "").strip()
         if raw and not _NUMBER_PREFIX.fullmatch(raw):
             raise serializers.ValidationError({"number": ["Give the start of an E.164 number, e.g. +1415."]})
-        return raw
+        return _plus(raw)
 
 
 @extend_schema_view(

@@ -159,11 +159,13 @@ def test_the_contacts_list_filters_by_status_reason_and_search(api, tenant, camp
     skipped = api.get(_url(campaign), {"status": "skipped"}).json()["results"]
     by_reason = api.get(_url(campaign), {"reason": "dnc"}).json()["results"]
     by_number = api.get(_url(campaign), {"search": "+1415555010"}).json()["results"]
+    unencoded_plus = api.get(f"{_url(campaign)}?search=+14155550103").json()["results"]
     by_name = api.get(_url(campaign), {"search": "person 3"}).json()["results"]
 
     assert [row["name"] for row in skipped] == ["Blocked"]
     assert [row["name"] for row in by_reason] == ["Blocked"]
     assert len(by_number) == 5
+    assert [row["name"] for row in unencoded_plus] == ["Person 3"]
     assert [row["name"] for row in by_name] == ["Person 3"]
 
 

@@ -118,6 +118,8 @@ def test_the_ledger_lists_newest_first_by_cursor_and_only_the_tenants_rows(api, 
     ]
     assert second["next"] is None
     assert [row["number"] for row in filtered["results"]] == ["+14155550101"]
+    unencoded_plus = api.get("/api/v1/dnc?number=+14155550101").json()
+    assert [row["number"] for row in unencoded_plus["results"]] == ["+14155550101"]
     assert api.get("/api/v1/dnc", {"cursor": "nope"}).status_code == 400
     assert api.get("/api/v1/dnc", {"number": "abc"}).status_code == 400
 
