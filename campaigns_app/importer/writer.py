@@ -91,7 +91,7 @@ class Report:
 
 
 class Writer:
-    """Writes batches into the campaign in one transaction (see the module's docstring)."""
+    """Writes batches into the campaign in one transaction (the design: campaigns_app.importer.run)."""
 
     def __init__(self, contact_import: ContactImport, report: Report) -> None:
         self.contact_import = contact_import
