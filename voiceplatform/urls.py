@@ -9,7 +9,8 @@ from rest_framework.routers import SimpleRouter
 
 from agents_app.api import AgentViewSet
 from campaigns_app import urls as campaign_urls
-from campaigns_app.api import CampaignViewSet, ConsentViewSet, DncViewSet
+from campaigns_app.api import CampaignViewSet
+from campaigns_app.ledger_api import ConsentViewSet, DncViewSet
 from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
 from telephony_app.agent_api import AgentTalkViewSet
