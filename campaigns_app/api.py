@@ -6,7 +6,7 @@ through campaigns_app.services (or the importer)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.db.models import QuerySet
@@ -87,10 +87,10 @@ class Conflict(exceptions.APIException):
 
 
 @contextlib.contextmanager
-def _campaign_service() -> Iterator[None]:
+def _campaign_service(api_paths: Mapping[str, str] = MODEL_TO_PATH) -> Iterator[None]:
     """Around a campaign service: field errors become 400 under the API's names, state conflicts 409."""
     try:
-        with service_errors(MODEL_TO_PATH):
+        with service_errors(api_paths):
             yield
     except services.CampaignStateConflict as conflict:
         raise Conflict(conflict.message, conflict.problems) from None
@@ -123,7 +123,7 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str:
     retrieve=extend_schema(summary="Get a campaign"),
     update=extend_schema(
         summary="Update a campaign",
-        description="PUT changes only the fields sent, like PATCH. A running campaign is paused first (409).",
+        description="PUT changes only the fields sent, like PATCH. A running campaign must be paused first (409).",
         responses={200: CampaignSerializer, 409: _CONFLICT},
     ),
     partial_update=extend_schema(
@@ -325,21 +325,18 @@ class CampaignViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         paths = {"default_country": "defaultCountry", "column_map": "columnMap", "dnc_handling": "dncHandling"}
-        try:
-            with service_errors(paths):
-                upload = importer.contact_import_create(
-                    tenant=self.tenant,
-                    campaign=campaign,
-                    upload=data["file"],
-                    default_country=data.get("defaultCountry", ""),
-                    mode=data["mode"],
-                    dnc_handling=data["dncHandling"],
-                    encoding=data["encoding"],
-                    column_map=data.get("columnMap") or {},
-                    actor=Actor.from_request(request),
-                )
-        except services.CampaignStateConflict as conflict:
-            raise Conflict(conflict.message, conflict.problems) from None
+        with _campaign_service(paths):
+            upload = importer.contact_import_create(
+                tenant=self.tenant,
+                campaign=campaign,
+                upload=data["file"],
+                default_country=data.get("defaultCountry", ""),
+                mode=data["mode"],
+                dnc_handling=data["dncHandling"],
+                encoding=data["encoding"],
+                column_map=data.get("columnMap") or {},
+                actor=Actor.from_request(request),
+            )
         return Response(ContactImportSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
