@@ -66,16 +66,20 @@ def other_campaign(other_tenant, make_campaign) -> Campaign:
 def _live_database_url() -> str:
     """DATABASE_URL of the database this test session uses (pytest-django's test database, on the
     server given by DATABASE_URL or the embedded one), for processes the tests start."""
-    from urllib.parse import quote
+    from urllib.parse import quote, urlencode
 
     from django.db import connection
 
     db = connection.settings_dict
     user, password, host, port, name = (str(db.get(key) or "") for key in ("USER", "PASSWORD", "HOST", "PORT", "NAME"))
     credentials = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
-    if not host or host.startswith("/"):  # a Unix socket directory (the embedded server)
-        return f"postgresql://{credentials}@/{quote(name)}" + (f"?host={quote(host)}" if host else "")
-    return f"postgresql://{credentials}@{host}{':' + port if port else ''}/{quote(name)}"
+    # The embedded server is reached by its socket directory, which DATABASE_URL's ?host= put in OPTIONS.
+    options = {key: value for key, value in (db.get("OPTIONS") or {}).items() if isinstance(value, str | int)}
+    if host.startswith("/"):
+        options["host"], host = host, ""
+    location = f"{host}:{port}" if host and port else host
+    query = f"?{urlencode(options)}" if options else ""
+    return f"postgresql://{credentials}@{location}/{quote(name)}{query}"
 
 
 @pytest.fixture(scope="session")
