@@ -178,7 +178,8 @@ def too_big_response(request: HttpRequest, *, limit: int | None = None) -> HttpR
 
 
 class HostileInputMiddleware:
-    """400 for NULs, lone surrogates and over-deep JSON anywhere in a request; 413 for an API body over the limit."""
+    """400 for NULs, lone surrogates and over-deep JSON anywhere in a request; 413 for an API body or an
+    upload over the limit."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -188,10 +189,12 @@ class HostileInputMiddleware:
         # A multipart upload's files stream to disk and are not part of Django's limit (its other fields
         # are: RequestDataTooBig below); the view that takes the file applies its own size limit
         # (e.g. CONTACT_IMPORT_MAX_BYTES). Only JSON and other bodies are refused by length here.
-        # The largest file the API takes is a contact list: an upload is bounded by that, not left unbounded.
-        if request.content_type == "multipart/form-data" and limit is not None:
+        # The largest file the platform takes is a contact list: an upload is bounded by that, in the API
+        # and the portal alike, so a huge upload is refused before it is written to a temporary file.
+        is_upload = request.content_type == "multipart/form-data"
+        if is_upload and limit is not None:
             limit += settings.CONTACT_IMPORT_MAX_BYTES
-        if is_api_request(request) and limit is not None and _content_length(request) > limit:
+        if (is_api_request(request) or is_upload) and limit is not None and _content_length(request) > limit:
             return too_big_response(request, limit=limit)
         try:
             problems = request_problems(request)

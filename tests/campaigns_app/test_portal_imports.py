@@ -156,6 +156,17 @@ def test_a_file_over_the_size_limit_is_refused_with_the_limit(tenant, campaign, 
     assert not ContactImport.objects.for_tenant(tenant).exists()
 
 
+def test_an_upload_far_over_the_limit_is_refused_before_it_is_stored(tenant, campaign, owner, client_for, settings):
+    settings.CONTACT_IMPORT_MAX_BYTES = 1024
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+
+    response = _upload(client_for(owner), campaign, text="phone\n" + "+12125550100\n" * 400)
+
+    assert response.status_code == 413
+    assert "too large" in response.text
+    assert not ContactImport.objects.for_tenant(tenant).exists()
+
+
 def test_a_missing_file_is_a_form_error(tenant, campaign, owner, client_for):
     response = client_for(owner).post(
         reverse("campaigns-import-create", kwargs={"code": campaign.code}),
