@@ -54,14 +54,37 @@ class CampaignAdminForm(forms.ModelForm):
 @admin.register(Campaign)
 class CampaignAdmin(TenantScopedAdmin):
     form = CampaignAdminForm
-    list_display = ["name", "tenant", "status", "agent", "caller_id", "dialer_mode", "start_date", "created_at"]
+    list_display = [
+        "name",
+        "tenant",
+        "status",
+        "agent_shown",
+        "caller_id_shown",
+        "dialer_mode",
+        "start_date",
+        "created_at",
+    ]
     list_filter = ["status", "dialer_mode", "requires_consent", ("tenant", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["code", "name", "agent__name", "caller_id__number"]
+    search_fields = ["code", "name", "agent_name", "caller_id_number"]
     list_select_related = ["tenant", "agent", "caller_id"]
-    readonly_fields = ["code", "status", "status_changed_at", "started_at", "finished_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "code",
+        "agent_name",
+        "caller_id_number",
+        "status",
+        "status_changed_at",
+        "started_at",
+        "finished_at",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["start", "pause", "resume", "cancel"]
     fieldsets = [
-        (None, {"fields": ["tenant", "name", "objective", "agent", "caller_id", "code"]}),
+        # The snapshots are what a finished campaign shows once its agent or number was deleted.
+        (
+            None,
+            {"fields": ["tenant", "name", "objective", "agent", "agent_name", "caller_id", "caller_id_number", "code"]},
+        ),
         ("When", {"fields": ["calling_window", "start_date", "end_date"]}),
         (
             "Pace",
@@ -77,6 +100,14 @@ class CampaignAdmin(TenantScopedAdmin):
             {"fields": ["status", "status_changed_at", "started_at", "finished_at", "created_at", "updated_at"]},
         ),
     ]
+
+    @admin.display(description="agent", ordering="agent_name")
+    def agent_shown(self, campaign: Campaign) -> str:
+        return campaign.agent_display
+
+    @admin.display(description="caller ID", ordering="caller_id_number")
+    def caller_id_shown(self, campaign: Campaign) -> str:
+        return campaign.caller_id_display
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> Any:
         fields = list(super().get_readonly_fields(request, obj))

@@ -45,9 +45,12 @@ class ContactValues:
     variables: dict[str, str] = field(default_factory=dict)
 
 
-def required_variables(agent: Agent) -> frozenset[str]:
+def required_variables(agent: Agent | None) -> frozenset[str]:
     """The contact variables the agent's texts use (first_name for {{first_name}}, plan for
-    {{contact.plan}}): a row without one of them is refused, or the callee would hear a blank."""
+    {{contact.plan}}): a row without one of them is refused, or the callee would hear a blank.
+    None (a finished campaign whose agent was deleted, which takes no contacts anyway): none."""
+    if agent is None:
+        return frozenset()
     names: set[str] = set()
     for field_name in TEMPLATE_FIELDS:
         names |= placeholders.find_placeholders(getattr(agent, field_name))

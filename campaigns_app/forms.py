@@ -174,8 +174,9 @@ class CampaignForm(forms.Form):
             initial["calling_window"] = DEFAULT_CALLING_WINDOW
             return initial
         initial = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
-        initial["agent"] = campaign.agent.code
-        initial["caller_id"] = campaign.caller_id.code
+        # None only on a finished campaign whose agent or number was deleted (such a one is not edited).
+        initial["agent"] = campaign.agent.code if campaign.agent else None
+        initial["caller_id"] = campaign.caller_id.code if campaign.caller_id else None
         return initial
 
     def service_fields(self) -> dict[str, Any]:

@@ -65,10 +65,15 @@ class Campaign(TenantOwned):
 
     name = models.CharField(max_length=120)
     objective = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
-    # RESTRICT, not PROTECT: the agent and the number are never deleted from under a campaign, but a
-    # tenant's delete (which cascades to the campaign too) is allowed; PROTECT would refuse it.
-    agent = models.ForeignKey("agents_app.Agent", on_delete=models.RESTRICT, related_name="campaigns")
-    caller_id = models.ForeignKey("telephony_app.PhoneNumber", on_delete=models.RESTRICT, related_name="campaigns")
+    # Required while the campaign is open (campaign_problems); the reference registries refuse to
+    # delete an agent or number an open campaign uses. A finished campaign lets go of them: SET_NULL,
+    # and the snapshots below keep what its record of calls shows (like telephony_app's Call.agent).
+    agent = models.ForeignKey("agents_app.Agent", null=True, on_delete=models.SET_NULL, related_name="campaigns")
+    agent_name = models.CharField(max_length=120, blank=True, help_text="Snapshot; survives agent deletion.")
+    caller_id = models.ForeignKey(
+        "telephony_app.PhoneNumber", null=True, on_delete=models.SET_NULL, related_name="campaigns"
+    )
+    caller_id_number = models.CharField(max_length=32, blank=True, help_text="Snapshot; survives number deletion.")
     # {"monday": [{"start": "09:00", "end": "17:00"}], ...}: the callee's local time; every day listed,
     # [] = no calls that day. Intersected with the legal window by the dialer.
     calling_window = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
@@ -128,8 +133,22 @@ class Campaign(TenantOwned):
         return self.name
 
     @property
+    def agent_display(self) -> str:
+        """The agent's name, or its snapshot marked "(deleted)" once deleted after the campaign finished."""
+        if self.agent_id is not None and self.agent is not None:
+            return self.agent.name
+        return f"{self.agent_name or 'Agent'} (deleted)"
+
+    @property
+    def caller_id_display(self) -> str:
+        """The caller ID's number, or its snapshot marked "(deleted)" once deleted after the campaign finished."""
+        if self.caller_id_id is not None and self.caller_id is not None:
+            return self.caller_id.number
+        return f"{self.caller_id_number or 'Number'} (deleted)"
+
+    @property
     def is_open(self) -> bool:
-        """Not completed or cancelled: it still holds its agent and caller ID."""
+        """Not completed or cancelled: it still holds its agent and caller ID (neither may be deleted)."""
         return self.status in OPEN_CAMPAIGN_STATUSES
 
     @property

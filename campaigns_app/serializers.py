@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
@@ -71,13 +73,40 @@ class ContactCountsField(serializers.Field):
     """Read-only: a campaign's contacts by status (given in the serializer's context, one query a page)."""
 
 
+class HeldUUIDField(serializers.UUIDField):
+    """A required id on writes that reads as null once a finished campaign's agent or number was deleted."""
+
+
+class HeldUUIDFieldExtension(OpenApiSerializerFieldExtension):
+    """Documents HeldUUIDField: a plain uuid in requests (null is refused), nullable in responses."""
+
+    target_class = HeldUUIDField
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "format": "uuid"}
+        if direction == "response":
+            schema["nullable"] = True
+        return schema
+
+
 class CampaignSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="code", read_only=True)
     name = serializers.CharField(max_length=120)
     objective = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    agentId = serializers.UUIDField(help_text="An outbound-capable agent of yours (agent id).")
-    callerId = serializers.UUIDField(help_text="One of your active phone numbers (phone number id), shown to callees.")
-    callerIdNumber = serializers.CharField(read_only=True, help_text="The caller ID's number.")
+    agentId = HeldUUIDField(
+        help_text="An outbound-capable agent of yours (agent id). Read as null only on a completed or cancelled "
+        "campaign whose agent was deleted since (agentName keeps its name)."
+    )
+    agentName = serializers.CharField(
+        read_only=True, help_text="The agent's name (its last known name once the agent was deleted)."
+    )
+    callerId = HeldUUIDField(
+        help_text="One of your active phone numbers (phone number id), shown to callees. Read as null only on a "
+        "completed or cancelled campaign whose number was deleted since (callerIdNumber keeps it)."
+    )
+    callerIdNumber = serializers.CharField(
+        read_only=True, help_text="The caller ID's number (its last known number once the number was deleted)."
+    )
     callingWindow = serializers.JSONField(
         required=False,
         help_text='When calls may go out, in the callee\'s local time: {"monday": [{"start": "09:00", "end": '
@@ -114,9 +143,11 @@ class CampaignSerializer(serializers.Serializer):
             "id": str(campaign.code),
             "name": campaign.name,
             "objective": campaign.objective,
-            "agentId": str(campaign.agent.code),
-            "callerId": str(campaign.caller_id.code),
-            "callerIdNumber": campaign.caller_id.number,
+            # A finished campaign may have let go of its agent or number (deleted since): its snapshots.
+            "agentId": str(campaign.agent.code) if campaign.agent else None,
+            "agentName": campaign.agent.name if campaign.agent else campaign.agent_name,
+            "callerId": str(campaign.caller_id.code) if campaign.caller_id else None,
+            "callerIdNumber": campaign.caller_id.number if campaign.caller_id else campaign.caller_id_number,
             "callingWindow": campaign.calling_window,
             "startDate": _iso(campaign.start_date),
             "endDate": _iso(campaign.end_date),

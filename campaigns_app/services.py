@@ -195,6 +195,7 @@ def campaign_create(*, tenant: Tenant, fields: Mapping[str, Any]) -> Campaign:
     values.setdefault("calling_window", DEFAULT_CALLING_WINDOW)
     campaign = Campaign(tenant=tenant, **values)
     _check(tenant=tenant, campaign=campaign)
+    _snapshot(campaign)
     campaign.save()
     logger.info("campaign %s created", campaign.code)
     return campaign
@@ -214,8 +215,18 @@ def campaign_update(*, tenant: Tenant, campaign: Campaign, fields: Mapping[str, 
     for name, value in values.items():
         setattr(campaign, name, value)
     _check(tenant=tenant, campaign=campaign)
+    _snapshot(campaign)
     campaign.save()
     return campaign
+
+
+def _snapshot(campaign: Campaign) -> None:
+    """Copy the agent's name and the caller ID's number onto the campaign: what its record shows once
+    it has finished and either was deleted (SET_NULL)."""
+    if campaign.agent_id is not None:
+        campaign.agent_name = campaign.agent.name
+    if campaign.caller_id_id is not None:
+        campaign.caller_id_number = campaign.caller_id.number
 
 
 @transaction.atomic
@@ -232,7 +243,12 @@ def campaign_delete(*, tenant: Tenant, campaign: Campaign) -> None:
 
 def _locked(*, tenant: Tenant, campaign: Campaign) -> Campaign:
     return (
-        Campaign.objects.for_tenant(tenant).select_for_update().select_related("agent", "caller_id").get(pk=campaign.pk)
+        # of=self: the agent and caller ID are outer joins (null once a finished campaign let go of
+        # them), which PostgreSQL does not lock; the campaign row is what serialises its changes.
+        Campaign.objects.for_tenant(tenant)
+        .select_for_update(of=("self",))
+        .select_related("agent", "caller_id")
+        .get(pk=campaign.pk)
     )
 
 
@@ -251,7 +267,18 @@ def _move(campaign: Campaign, to: str, now: datetime.datetime) -> Campaign:
         campaign.started_at = now
     if to in (CampaignStatus.COMPLETED, CampaignStatus.CANCELLED):
         campaign.finished_at = now
-    campaign.save(update_fields=["status", "status_changed_at", "started_at", "finished_at", "updated_at"])
+        _snapshot(campaign)  # from now on the agent or number may be deleted: keep their latest name
+    campaign.save(
+        update_fields=[
+            "status",
+            "status_changed_at",
+            "started_at",
+            "finished_at",
+            "agent_name",
+            "caller_id_number",
+            "updated_at",
+        ]
+    )
     logger.info("campaign %s is now %s", campaign.code, to)
     return campaign
 

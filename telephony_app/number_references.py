@@ -25,7 +25,7 @@ class NumberReference:
     id: str  # the referring row's code
     label: str  # what it is to the number: "the caller ID of campaign Spring renewals (draft)"
     remedy: str  # a sentence: how to free the number ("Finish or cancel the campaign, or ...")
-    blocks_switch_off: bool = True  # False: it only keeps the number in a record (a finished campaign)
+    blocks_switch_off: bool = True  # False: it refuses a delete but not switching the number off
 
     def as_text(self) -> str:
         return f"{self.label}: {self.remedy}"

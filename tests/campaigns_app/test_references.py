@@ -1,5 +1,7 @@
 """An agent or a phone number used by an open campaign is not deleted (services, API, portal, admin):
-the refusal names the campaign and says what to do; the agent stays outbound-capable and the number on."""
+the refusal names the campaign and says what to do; the agent stays outbound-capable and the number on.
+A completed or cancelled campaign lets go of both: they are deleted, and the campaign shows their
+snapshots (its page, the list, the API, the admin, the audit export)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,15 @@ from django.urls import reverse
 from agents_app.models import Agent
 from agents_app.references import agent_references
 from agents_app.services import AgentInUse, agent_create, agent_delete, agent_update
-from campaigns_app.services import campaign_cancel, campaign_delete
+from campaigns_app.models import Campaign
+from campaigns_app.services import (
+    campaign_cancel,
+    campaign_complete,
+    campaign_delete,
+    campaign_pause,
+    campaign_start,
+    contacts_add,
+)
 from telephony_app.models import PhoneNumber
 from telephony_app.number_references import number_references
 from telephony_app.services import phone_number_delete, phone_number_update
@@ -52,16 +62,139 @@ def test_an_agent_is_deleted_once_its_draft_campaign_is_gone(tenant, campaign):
     assert not Agent.objects.filter(pk=agent.pk).exists()
 
 
-def test_a_cancelled_campaign_still_keeps_its_agent_for_its_record(tenant, campaign):
+def _started(tenant, campaign: Campaign) -> Campaign:
+    contacts_add(tenant=tenant, campaign=campaign, rows=[{"number": "+12125550111", "variables": {"first_name": "A"}}])
+    return campaign_start(tenant=tenant, campaign=campaign)
+
+
+def _finish(tenant, campaign: Campaign, how: str) -> Campaign:
+    """The campaign cancelled (as a draft) or completed (after it ran)."""
+    if how == "cancelled":
+        return campaign_cancel(tenant=tenant, campaign=campaign)
+    return campaign_complete(tenant=tenant, campaign=_started(tenant, campaign))
+
+
+@pytest.mark.parametrize("status", ["running", "paused"])
+def test_an_agent_or_number_of_a_running_or_paused_campaign_is_not_deleted(tenant, campaign, status):
+    campaign = _started(tenant, campaign)
+    if status == "paused":
+        campaign = campaign_pause(tenant=tenant, campaign=campaign)
+    named = f"campaign November reminders ({status})"
+
+    with pytest.raises(AgentInUse) as agent_refused:
+        agent_delete(tenant=tenant, agent=campaign.agent, detach=True)
+    with pytest.raises(ValidationError) as number_refused:
+        phone_number_delete(tenant=tenant, phone_number=campaign.caller_id)
+
+    assert named in str(agent_refused.value) and named in number_refused.value.messages[0]
+    assert Agent.objects.filter(pk=campaign.agent_id).exists()
+    assert PhoneNumber.objects.filter(pk=campaign.caller_id_id).exists()
+
+
+@pytest.mark.parametrize("how", ["cancelled", "completed"])
+def test_a_finished_campaigns_agent_and_number_are_deleted_and_it_keeps_their_snapshots(tenant, campaign, how):
+    campaign = _finish(tenant, campaign, how)
+    agent, number = campaign.agent, campaign.caller_id
+
+    assert agent_references(tenant=tenant, agent=agent) == []
+    assert number_references(tenant=tenant, phone_number=number) == []
+    agent_delete(tenant=tenant, agent=agent)
+    phone_number_delete(tenant=tenant, phone_number=number)
+
+    campaign.refresh_from_db()
+    assert (campaign.agent_id, campaign.caller_id_id) == (None, None)
+    assert (campaign.agent_name, campaign.caller_id_number) == ("Reminder caller", number.number)
+    assert campaign.status == how
+
+
+def test_the_snapshot_is_the_agents_name_when_the_campaign_finished(tenant, campaign):
+    agent_update(tenant=tenant, agent=campaign.agent, actor=SYSTEM, fields={"name": "Renamed caller"})
     campaign_cancel(tenant=tenant, campaign=campaign)
 
-    with pytest.raises(AgentInUse) as refused:
-        agent_delete(tenant=tenant, agent=campaign.agent, detach=True)
+    agent_delete(tenant=tenant, agent=campaign.agent)
 
-    assert str(refused.value) == (
-        "Reminder caller cannot be deleted while campaign November reminders (cancelled) uses it. "
-        "A finished campaign keeps its agent in its record of calls."
+    campaign.refresh_from_db()
+    assert campaign.agent_name == "Renamed caller"
+
+
+def test_a_finished_campaign_whose_agent_and_number_were_deleted_still_shows_everywhere(
+    tenant, owner, client_for, api, staff_client, campaign
+):
+    contacts_add(tenant=tenant, campaign=campaign, rows=[{"number": "+12125550111", "variables": {"first_name": "A"}}])
+    campaign = campaign_cancel(tenant=tenant, campaign=campaign)
+    number = campaign.caller_id.number
+    agent_delete(tenant=tenant, agent=campaign.agent)
+    phone_number_delete(tenant=tenant, phone_number=campaign.caller_id)
+    client = client_for(owner)
+
+    detail = client.get(reverse("campaigns-campaign-detail", kwargs={"code": campaign.code}))
+    listing = client.get(reverse("campaigns-campaign-list"))
+    audit = client.get(reverse("campaigns-campaign-audit", kwargs={"code": campaign.code}))
+    body = api.get(f"/api/v1/campaigns/{campaign.code}").json()
+    api_list = api.get("/api/v1/campaigns").json()
+    api_audit = api.get(f"/api/v1/campaigns/{campaign.code}/audit.csv", HTTP_ACCEPT="text/csv")
+    admin_list = staff_client.get("/admin/campaigns_app/campaign/")
+    admin_page = staff_client.get(f"/admin/campaigns_app/campaign/{campaign.pk}/change/")
+
+    assert detail.status_code == 200
+    assert "Reminder caller (deleted)" in detail.text and f"{number} (deleted)" in detail.text
+    assert listing.status_code == 200 and "Reminder caller (deleted)" in listing.text
+    assert (body["agentId"], body["agentName"]) == (None, "Reminder caller")
+    assert (body["callerId"], body["callerIdNumber"]) == (None, number)
+    assert [(row["agentId"], row["agentName"]) for row in api_list["results"]] == [(None, "Reminder caller")]
+    for response in (audit, api_audit):
+        assert response.status_code == 200
+        assert "+12125550111" in b"".join(response.streaming_content).decode()
+    assert admin_list.status_code == 200 and "Reminder caller (deleted)" in admin_list.text
+    assert admin_page.status_code == 200 and "Reminder caller" in admin_page.text
+
+
+def test_an_open_campaign_shows_its_agent_and_number_by_their_current_names(tenant, api, campaign):
+    body = api.get(f"/api/v1/campaigns/{campaign.code}").json()
+
+    assert body["agentId"] == str(campaign.agent.code) and body["agentName"] == "Reminder caller"
+    assert body["callerId"] == str(campaign.caller_id.code) and body["callerIdNumber"] == campaign.caller_id.number
+
+
+def test_api_portal_and_admin_delete_a_finished_campaigns_agent_and_number(
+    tenant, owner, client_for, api, staff_client, make_campaign
+):
+    first, second, third = (make_campaign(tenant, name=name) for name in ("First", "Second", "Third"))
+    for campaign in (first, second, third):
+        campaign_cancel(tenant=tenant, campaign=campaign)
+    client = client_for(owner)
+
+    by_api = (
+        api.delete(f"/api/v1/agents/{first.agent.code}"),
+        api.delete(reverse("api-phone-number-detail", kwargs={"id": first.caller_id.code})),
     )
+    by_portal = (
+        client.post(reverse("agents-agent-delete", kwargs={"code": second.agent.code})),
+        client.post(reverse("numbers-number-delete", kwargs={"code": second.caller_id.code})),
+    )
+    by_admin = (
+        staff_client.post(f"/admin/agents_app/agent/{third.agent_id}/delete/", {"post": "yes"}),
+        staff_client.post(f"/admin/telephony_app/phonenumber/{third.caller_id_id}/delete/", {"post": "yes"}),
+    )
+
+    assert [response.status_code for response in by_api] == [204, 204]
+    assert [response.status_code for response in (*by_portal, *by_admin)] == [302] * 4
+    assert not Agent.objects.for_tenant(tenant).exists() and not PhoneNumber.objects.for_tenant(tenant).exists()
+    assert set(Campaign.objects.for_tenant(tenant).values_list("agent_id", "caller_id_id")) == {(None, None)}
+
+
+def test_the_migration_fills_the_snapshots_of_existing_campaigns(tenant, campaign):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("campaigns_app.migrations.0004_finished_campaigns_release_agent_and_number")
+    Campaign.objects.filter(pk=campaign.pk).update(agent_name="", caller_id_number="")
+
+    migration.fill_snapshots(apps, None)
+
+    campaign.refresh_from_db()
+    assert (campaign.agent_name, campaign.caller_id_number) == ("Reminder caller", campaign.caller_id.number)
 
 
 def test_the_agent_page_lists_its_campaigns(owner, client_for, campaign):
@@ -167,14 +300,16 @@ def test_a_caller_id_of_an_open_campaign_is_not_switched_off(tenant, campaign):
     assert PhoneNumber.objects.get(pk=campaign.caller_id_id).is_active
 
 
-def test_a_caller_id_of_a_cancelled_campaign_may_be_switched_off_but_stays_in_its_record(tenant, campaign):
+def test_a_caller_id_of_a_cancelled_campaign_may_be_switched_off_and_deleted(tenant, campaign):
     campaign_cancel(tenant=tenant, campaign=campaign)
+    number = campaign.caller_id
 
-    phone_number_update(tenant=tenant, phone_number=campaign.caller_id, is_active=False)
-    with pytest.raises(ValidationError) as refused:
-        phone_number_delete(tenant=tenant, phone_number=campaign.caller_id)
+    phone_number_update(tenant=tenant, phone_number=number, is_active=False)
+    phone_number_delete(tenant=tenant, phone_number=number)
 
-    assert "A finished campaign keeps its caller ID in its record of calls." in refused.value.messages[0]
+    assert not PhoneNumber.objects.filter(pk=number.pk).exists()
+    campaign.refresh_from_db()
+    assert campaign.caller_id_id is None and campaign.caller_id_number == number.number
 
 
 def test_a_number_no_campaign_uses_is_deleted(tenant, campaign, make_caller_id):
@@ -228,11 +363,13 @@ def test_an_inbound_agent_used_by_nothing_is_unaffected(tenant):
     assert not Agent.objects.filter(pk=agent.pk).exists()
 
 
-def test_a_tenant_with_campaigns_ledgers_and_attempts_is_deleted_whole(tenant, other_campaign, campaign):
-    """The campaign's agent and caller ID (RESTRICT) do not stop the tenant's own delete."""
-    from campaigns_app.models import CallAttempt, Campaign, Consent, DncEntry
-    from campaigns_app.services import consent_grant, contacts_add, dnc_add
+def test_a_tenant_with_campaigns_ledgers_and_attempts_is_deleted_whole(tenant, other_campaign, campaign, make_campaign):
+    """The campaigns' agents and caller IDs (open or finished) do not stop the tenant's own delete."""
+    from campaigns_app.models import CallAttempt, Consent, DncEntry
+    from campaigns_app.services import consent_grant, dnc_add
     from voiceplatform.services import tenant_delete
+
+    campaign_cancel(tenant=tenant, campaign=make_campaign(tenant, name="Done"))
 
     contacts_add(tenant=tenant, campaign=campaign, rows=[{"number": "+12125550143", "name": "Olivia Bennett"}])
     consent = consent_grant(tenant=tenant, number="+12125550143", evidence="form 7", actor=SYSTEM)
