@@ -105,7 +105,7 @@ def _dangling_problems(*, tenant: Any, code: str) -> list[str]:
         summary="Delete an agent",
         description=(
             "Deletes the agent with its hours, holidays and prompt history. When something still refers to it "
-            "(another agent's IVR option, a phone number it answers, a campaign), the answer is 409 with the "
+            "(another agent's IVR option, a phone number it answers, an open campaign), the answer is 409 with the "
             "`references` and nothing changes; repeat with `?detach=true` to detach them (IVR options removed, "
             "numbers left with no agent) and delete in one transaction."
         ),

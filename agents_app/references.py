@@ -28,7 +28,7 @@ class AgentReference:
     label: str  # what a person recognises: "+14155550123 (Support line)", "Front desk, key 2"
     on_detach: str  # one line: what happens to it when the agent is deleted with detach
     answers_inbound: bool = False  # it routes inbound calls to the agent (a phone number)
-    # It cannot be detached (a campaign calls, or called, with the agent): the agent is not deleted,
+    # It cannot be detached (an open campaign calls with the agent): the agent is not deleted,
     # even with detach, until the referrer lets go of it.
     blocks_delete: bool = False
     places_calls: bool = False  # it calls out with the agent now (an open campaign): it must stay outbound and on

@@ -107,6 +107,33 @@ def test_a_finished_campaigns_agent_and_number_are_deleted_and_it_keeps_their_sn
     assert campaign.status == how
 
 
+def test_an_edit_that_changes_the_agent_or_number_changes_the_snapshots(
+    tenant, campaign, make_outbound_agent, make_caller_id
+):
+    from campaigns_app.services import campaign_update
+
+    agent, number = make_outbound_agent(tenant, name="Second caller"), make_caller_id(tenant)
+    campaign = campaign_update(tenant=tenant, campaign=campaign, fields={"agent": agent, "caller_id": number})
+
+    campaign.refresh_from_db()
+    assert (campaign.agent_name, campaign.caller_id_number) == ("Second caller", number.number)
+
+
+@pytest.mark.parametrize("field", ["agentId", "callerId"])
+def test_an_open_campaign_still_needs_an_agent_and_a_number(api, campaign, field):
+    created = api.post(
+        "/api/v1/campaigns",
+        {"name": "No one", "agentId": str(campaign.agent.code), "callerId": str(campaign.caller_id.code), field: None},
+        format="json",
+    )
+    edited = api.patch(f"/api/v1/campaigns/{campaign.code}", {field: None}, format="json")
+
+    assert created.status_code == 400 and field in str(created.json())
+    assert edited.status_code == 400 and field in str(edited.json())
+    campaign.refresh_from_db()
+    assert campaign.agent_id is not None and campaign.caller_id_id is not None
+
+
 def test_the_snapshot_is_the_agents_name_when_the_campaign_finished(tenant, campaign):
     agent_update(tenant=tenant, agent=campaign.agent, actor=SYSTEM, fields={"name": "Renamed caller"})
     campaign_cancel(tenant=tenant, campaign=campaign)
