@@ -165,18 +165,22 @@ def _check(*, tenant: Tenant, campaign: Campaign) -> None:
 
 
 def _resolve_related(*, tenant: Tenant, fields: dict[str, Any]) -> None:
-    """Agent and caller ID given as codes (API) become this tenant's rows; another tenant's code is
-    'not found', exactly like a code that does not exist."""
+    """Agent and caller ID given as codes (API) or rows (forms) become this tenant's rows, locked;
+    another tenant's code, or a row deleted meanwhile, is 'not found', like a code that does not exist."""
     problems: dict[str, list[str]] = {}
     for name, model, message in (
         ("agent", Agent, "No such agent."),
         ("caller_id", PhoneNumber, "No such phone number."),
     ):
         value = fields.get(name)
-        if value is None or isinstance(value, model):
-            continue
+        if value is None or (isinstance(value, model) and value.tenant_id != tenant.pk):
+            continue  # campaign_problems names it, with the other fields' problems
+        # Locked until the campaign is saved: agent_delete and phone_number_delete lock the row too,
+        # so a delete either sees this campaign among the references or happens first (then: not found),
+        # and an open campaign is never left without its agent or number (SET_NULL).
+        rows = model.objects.for_tenant(tenant).select_for_update()
         try:
-            row = model.objects.for_tenant(tenant).filter(code=value).first()
+            row = rows.filter(pk=value.pk).first() if isinstance(value, model) else rows.filter(code=value).first()
         except (ValidationError, ValueError):  # not a UUID: as missing as a code nobody has
             row = None
         if row is None:

@@ -427,6 +427,9 @@ def phone_number_delete(*, tenant: Tenant, phone_number: PhoneNumber) -> None:
     if phone_number.tenant_id != tenant.pk:
         raise ValidationError("No such phone number.")
     with transaction.atomic():
+        # Locked first, as campaign_create/campaign_update lock the number they take: a campaign saved
+        # meanwhile is among the references, never left holding a deleted number.
+        PhoneNumber.objects.for_tenant(tenant).select_for_update().filter(pk=phone_number.pk).exists()
         refuse_if_referenced(tenant=tenant, phone_number=phone_number, deleting=True)
         phone_number.delete()
         inbound_numbers_forget_on_commit([phone_number.number])

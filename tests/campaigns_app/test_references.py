@@ -134,6 +134,22 @@ def test_an_open_campaign_still_needs_an_agent_and_a_number(api, campaign, field
     assert campaign.agent_id is not None and campaign.caller_id_id is not None
 
 
+def test_an_agent_or_number_deleted_before_the_campaign_is_saved_is_not_found(
+    tenant, make_outbound_agent, make_caller_id
+):
+    from campaigns_app.services import campaign_create
+
+    agent, number = make_outbound_agent(tenant), make_caller_id(tenant)
+    agent_delete(tenant=tenant, agent=agent)  # e.g. in another tab, after the form was filled in
+    phone_number_delete(tenant=tenant, phone_number=number)
+
+    with pytest.raises(ValidationError) as refused:
+        campaign_create(tenant=tenant, fields={"name": "Late", "agent": agent, "caller_id": number})
+
+    assert refused.value.message_dict == {"agent": ["No such agent."], "caller_id": ["No such phone number."]}
+    assert not Campaign.objects.for_tenant(tenant).exists()
+
+
 def test_the_snapshot_is_the_agents_name_when_the_campaign_finished(tenant, campaign):
     agent_update(tenant=tenant, agent=campaign.agent, actor=SYSTEM, fields={"name": "Renamed caller"})
     campaign_cancel(tenant=tenant, campaign=campaign)
