@@ -1,8 +1,9 @@
 """Running a contact import (the Celery task's one service).
 
 Two threads, so that PostgreSQL's work overlaps Python's: the reader (the task's thread) streams
-the stored file, checks each row with contact_rows.check_contact (the CPU-bound part: phonenumbers)
-and finds duplicates within the file; the writer, on its own database connection and inside ONE
+the stored file, has each row checked with contact_rows.check_contact (the CPU-bound part:
+phonenumbers, ~30 µs a row) by two forked checking processes (a file under 64 KB: in the reader's
+thread), and finds duplicates within the file in file order; the writer, on its own database connection and inside ONE
 transaction, takes each batch of 2,500 rows, COPYs them into a temporary table, looks them up on the
 DNC list and inserts them into the campaign with ON CONFLICT DO NOTHING (a number
 already in the campaign is reported, not duplicated), writing the error report as it goes. At the
@@ -16,12 +17,17 @@ then run in turn on it, the writer's transaction being a savepoint."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
+import multiprocessing
 import queue
+import signal
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.exceptions import ValidationError
@@ -49,6 +55,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["ON_DNC", "SKIPPED_ON_DNC", "ImportFailed", "contact_import_run", "import_percent"]
 
 _QUEUED_BATCHES = 2  # batches read ahead of the writer (bounds memory)
+CHECK_PROCESS_MIN_BYTES = 64 * 1024  # smaller files are checked in the reader's thread alone
+CHECK_PROCESSES = 2  # processes checking rows (phonenumbers), so the reader only reads and the writer writes
+CHECK_AHEAD = 3  # batches handed to them ahead of the one awaited (bounds memory)
+CHECK_TIMEOUT = 120  # seconds a batch may take (~0.1 s normally): a lost checking process fails the import
 
 
 def import_percent(contact_import: ContactImport) -> int:
@@ -117,7 +127,16 @@ def _start(contact_import: ContactImport) -> None:
 
 def _pipeline(contact_import: ContactImport, writer: Writer) -> None:
     """Read in this thread, write in another (see the module's docstring); raise what stopped either."""
-    items = _read(contact_import, writer)
+    checker = _Checker(rule=None)  # type: ignore[arg-type]  (set once the header is read)
+    if contact_import.size_bytes > CHECK_PROCESS_MIN_BYTES:
+        checker.start_process()  # before the writer thread exists: see _Checker
+    try:
+        _write_all(contact_import, writer, _read(contact_import, writer, checker))
+    finally:
+        checker.close()
+
+
+def _write_all(contact_import: ContactImport, writer: Writer, items: Iterator[Batch | EndOfFile]) -> None:
     if connection.in_atomic_block:
         writer.consume(items)  # the caller's transaction holds the only connection that sees its rows
         return
@@ -148,11 +167,135 @@ def _put(batches: queue.Queue[object], item: object, thread: threading.Thread) -
     return False
 
 
-def _read(contact_import: ContactImport, writer: Writer) -> Iterator[Batch | EndOfFile]:
+@dataclass(frozen=True)
+class _RowRule:
+    """What checking a row needs, picklable for the checking process: the columns and the row rule's inputs."""
+
+    width: int
+    number_at: int
+    name_at: int | None
+    zone_at: int | None
+    variables: tuple[tuple[int, str], ...]
+    required: frozenset[str]
+    country: str
+
+
+# A row as read: (line, fields) or (line, None) with the parse problem in a third item.
+_RawRow = tuple[int, list[str] | None, str]
+# A row checked: (line, number as written, values) or (line, number as written, None, (field, value, reason)).
+_Checked = tuple[int, str, contact_rows.ContactValues | None, tuple[str, str, str] | None]
+
+
+def _check_rows(rule: _RowRule, rows: list[_RawRow]) -> list[_Checked]:
+    """Each row through the one row rule (contact_rows.check_contact): runs in the checking process
+    for every other batch, so it touches no database and no shared state."""
+    check = contact_rows.check_contact
+    row_error = contact_rows.RowError
+    number_at, name_at, zone_at, variable_columns = rule.number_at, rule.name_at, rule.zone_at, rule.variables
+    width = rule.width
+    checked: list[_Checked] = []
+    for line, row, problem in rows:
+        if row is None:
+            checked.append((line, "", None, ("", "", problem)))
+            continue
+        if len(row) != width:
+            reason = f"the row has {len(row)} fields; the header has {width}"
+            checked.append((line, "", None, ("", ",".join(row), reason)))
+            continue
+        raw_number = row[number_at]
+        if "\x00" in "".join(row):
+            checked.append((line, raw_number, None, ("", "", "the row contains NUL bytes (binary data), not text")))
+            continue
+        try:
+            values = check(
+                number=raw_number,
+                name=row[name_at] if name_at is not None else "",
+                timezone=row[zone_at] if zone_at is not None else "",
+                variables={key: row[index] for index, key in variable_columns},
+                required=rule.required,
+                default_country=rule.country,
+            )
+        except row_error as error:
+            checked.append((line, raw_number, None, (error.field, error.value, error.reason)))
+            continue
+        checked.append((line, raw_number, values, None))
+    return checked
+
+
+def _plain_signals() -> None:
+    """The checking process dies on SIGTERM and ignores Ctrl-C (its parent handles it), whatever
+    handlers the parent (a Celery worker) had installed."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Checker:
+    """Checks batches of rows in forked processes: phonenumbers is most of an import's CPU, and the
+    reader's thread (which shares the GIL with the writer's) would otherwise do all of it. The pool is
+    forked before the writer thread starts, and its processes run only the row rule (no database, no
+    logging). Without fork (or in a daemonic process, which may not have children) every batch is
+    checked in this thread, with the same result."""
+
+    def __init__(self, rule: _RowRule) -> None:
+        self.rule = rule
+        self._pool: Any = None
+
+    def start_process(self) -> None:
+        if "fork" not in multiprocessing.get_all_start_methods():
+            return
+        try:
+            self._pool = multiprocessing.get_context("fork").Pool(processes=CHECK_PROCESSES, initializer=_plain_signals)
+        except (AssertionError, OSError) as error:  # a daemonic Celery child, or no process left
+            logger.info("contact import checks rows in one process: %s", error)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()  # its work is done or no longer wanted
+            self._pool.join()
+            self._pool = None
+
+    def checked(self, batches: Iterator[list[_RawRow]]) -> Iterator[list[_Checked]]:
+        """The batches checked, in file order, by the checking processes (a few batches ahead, so memory
+        stays bounded), or in this thread when there are none."""
+        if self._pool is None:
+            for rows in batches:
+                yield _check_rows(self.rule, rows)
+            return
+        pending: collections.deque[Any] = collections.deque()
+        try:
+            for rows in batches:
+                pending.append(self._pool.apply_async(_check_rows, (self.rule, rows)))
+                if len(pending) > CHECK_AHEAD:
+                    yield pending.popleft().get(timeout=CHECK_TIMEOUT)
+        except files.FileProblem:
+            # The rows before the unreadable part still count in the progress the failure reports.
+            while pending:
+                yield pending.popleft().get(timeout=CHECK_TIMEOUT)
+            raise
+        while pending:
+            yield pending.popleft().get(timeout=CHECK_TIMEOUT)
+
+
+def _raw_batches(stream: files.RowStream) -> Iterator[list[_RawRow]]:
+    """The file's non-blank rows in batches of BATCH_ROWS."""
+    batch: list[_RawRow] = []
+    for line, row in stream:
+        if row is None:
+            batch.append((line, None, stream.problem))
+        elif any(row):
+            batch.append((line, row, ""))
+        else:
+            continue  # a blank line
+        if len(batch) >= BATCH_ROWS:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _read(contact_import: ContactImport, writer: Writer, checker: _Checker) -> Iterator[Batch | EndOfFile]:
     """The file's rows in batches, each row checked by the row rule and against the file's earlier
     rows; progress saved after each batch; an EndOfFile last."""
-    required = contact_rows.required_variables(contact_import.campaign.agent)
-    country = contact_import.default_country
     rows_read = refused = 0
     seen: dict[str, int] = {}  # number -> the line that first had it
     with contact_import.file.open("rb") as binary:
@@ -162,55 +305,32 @@ def _read(contact_import: ContactImport, writer: Writer) -> Iterator[Batch | End
             columns = files.map_columns(header, contact_import.column_map)
         except ValidationError as error:
             raise ImportFailed(" ".join(error.messages)) from None
-        width = columns.width
-        number_at, name_at, zone_at = columns.number, columns.name, columns.timezone
-        variable_columns = columns.variables
-        check = contact_rows.check_contact
-        row_error = contact_rows.RowError
-        batch = Batch()
-        for line, row in stream:
-            if row is None:
+        checker.rule = _RowRule(
+            width=columns.width,
+            number_at=columns.number,
+            name_at=columns.name,
+            zone_at=columns.timezone,
+            variables=tuple(columns.variables),
+            required=contact_rows.required_variables(contact_import.campaign.agent),
+            country=contact_import.default_country,
+        )
+        for checked in checker.checked(_raw_batches(stream)):
+            batch = Batch()
+            for line, raw_number, values, problem in checked:
                 rows_read += 1
-                refused += 1
-                batch.refused.append((line, "", "", stream.problem))
-                continue
-            if not any(row):
-                continue  # a blank line
-            rows_read += 1
-            if len(row) != width:
-                refused += 1
-                reason = f"the row has {len(row)} fields; the header has {width}"
-                batch.refused.append((line, "", ",".join(row), reason))
-                continue
-            raw_number = row[number_at]
-            try:
-                if any("\x00" in cell for cell in row):
-                    raise row_error("", "", "the row contains NUL bytes (binary data), not text")
-                values = check(
-                    number=raw_number,
-                    name=row[name_at] if name_at is not None else "",
-                    timezone=row[zone_at] if zone_at is not None else "",
-                    variables={key: row[index] for index, key in variable_columns},
-                    required=required,
-                    default_country=country,
-                )
-            except row_error as error:
-                refused += 1
-                batch.refused.append((line, error.field, error.value, error.reason))
-                continue
-            first = seen.get(values.number)
-            if first is not None:
-                refused += 1
-                batch.refused.append((line, "number", raw_number, f"duplicate of line {first}"))
-                continue
-            seen[values.number] = line
-            batch.rows.append((line, raw_number, values))
-            if len(batch.rows) >= BATCH_ROWS:
-                yield batch
-                batch = Batch()
-                writer.read(stream.bytes_read, rows_read, refused)
-        yield batch
-        writer.read(stream.bytes_read, rows_read, refused)
+                if values is None:
+                    refused += 1
+                    batch.refused.append((line, *problem))  # type: ignore[misc]
+                    continue
+                first = seen.get(values.number)
+                if first is not None:
+                    refused += 1
+                    batch.refused.append((line, "number", raw_number, f"duplicate of line {first}"))
+                    continue
+                seen[values.number] = line
+                batch.rows.append((line, raw_number, values))
+            yield batch
+            writer.read(stream.bytes_read, rows_read, refused)
     if rows_read == 0:
         raise ImportFailed("The file has a header but no rows.")
     yield EndOfFile(rows_read=rows_read, refused=refused)

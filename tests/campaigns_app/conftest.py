@@ -82,10 +82,11 @@ def _live_database_url() -> str:
     return f"postgresql://{credentials}@{location}/{quote(name)}{query}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """A real `celery -A voiceplatform worker` (solo pool, one task at a time) on the test database,
-    the suite's Redis and MEDIA_ROOT; stopped at the end of the session. Tests that use it need
+    the suite's Redis and MEDIA_ROOT; stopped at the end of the module (a worker left running would
+    take other modules' tasks from the shared broker). Tests that use it need
     `django_db(transaction=True)`, so the worker sees their rows (and enqueue after commit)."""
     import os
     import subprocess
