@@ -5,21 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns_app', '0004_finished_campaigns_release_agent_and_number'),
-        ('voiceplatform', '0003_invitation'),
+        ("campaigns_app", "0004_finished_campaigns_release_agent_and_number"),
+        ("voiceplatform", "0003_invitation"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='contact',
-            name='campaign',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='contacts', to='campaigns_app.campaign'),
+            model_name="contact",
+            name="campaign",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="contacts",
+                to="campaigns_app.campaign",
+            ),
         ),
         migrations.AlterField(
-            model_name='contact',
-            name='tenant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='voiceplatform.tenant'),
+            model_name="contact",
+            name="tenant",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="voiceplatform.tenant"
+            ),
         ),
     ]
