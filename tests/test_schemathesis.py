@@ -32,6 +32,8 @@ from voiceplatform.wsgi import application
 
 # Per operation. 16 paths / 30 operations: ~25 s on the shared 2-core machine; raise locally to dig.
 MAX_EXAMPLES = 6
+# Updates through ServiceWriteMixin (the create's serializer and service; see the test's first lines).
+SAME_BODY_AS_CREATE = frozenset({"/api/v1/agents/{id}", "/api/v1/campaigns/{id}", "/api/v1/phone-numbers/{id}"})
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 # Not checked: negative_data_rejection (the API accepts more than the schema states on purpose, e.g.
 # "+1 (415) 555-0123" where the schema documents E.164, and ignores unknown query parameters) and
@@ -104,6 +106,16 @@ def bearer(tenant: Tenant) -> str:
 def test_the_api_answers_as_its_schema_says(
     case: Any, owned: dict[str, str], bearer: str, livekit: FakeLiveKit, _test_connection_stays_open: None
 ) -> None:
+    # An update's body is its create's, field for field (ServiceWriteMixin: PUT and PATCH change the
+    # fields sent through the same serializer and service): the coverage phase's boundary bodies are
+    # sent once, to POST, not three times (they were ~60 s of the suite for agents alone).
+    if (
+        case.method in ("PUT", "PATCH")
+        and case.path in SAME_BODY_AS_CREATE
+        and case.meta is not None
+        and case.meta.phase.name.value == "coverage"
+    ):
+        return
     # Generated ids are random UUIDs (404s); most cases aim at the tenant's real rows instead. A
     # DELETE keeps its random id, so one example cannot remove the row the next ones need.
     if "id" in (case.path_parameters or {}) and case.method != "DELETE":
