@@ -25,7 +25,6 @@ class NumberReference:
     id: str  # the referring row's code
     label: str  # what it is to the number: "the caller ID of campaign Spring renewals (draft)"
     remedy: str  # a sentence: how to free the number ("Finish or cancel the campaign, or ...")
-    blocks_switch_off: bool = True  # False: it refuses a delete but not switching the number off
 
     def as_text(self) -> str:
         return f"{self.label}: {self.remedy}"
@@ -53,12 +52,10 @@ def number_references(*, tenant: Tenant, phone_number: PhoneNumber) -> list[Numb
 def refuse_if_referenced(
     *, tenant: Tenant, phone_number: PhoneNumber, deleting: bool, field: str | None = None
 ) -> None:
-    """ValidationError naming what holds the number when anything does: any reference refuses a
-    delete, a current use (an open campaign's caller ID) refuses switching it off. `field` is the
-    form field to blame."""
-    found = [
-        ref for ref in number_references(tenant=tenant, phone_number=phone_number) if deleting or ref.blocks_switch_off
-    ]
+    """ValidationError naming what holds the number when anything does: a reference (an open
+    campaign's caller ID) refuses both deleting the number and switching it off. `field` is the form
+    field to blame."""
+    found = number_references(tenant=tenant, phone_number=phone_number)
     if not found:
         return
     remedies = list(dict.fromkeys(ref.remedy for ref in found))
