@@ -10,6 +10,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 
 from agents_app.models import VoicemailAction as AgentVoicemailAction
 from agents_app.validation import validate_e164
@@ -108,6 +109,16 @@ class Campaign(TenantOwned):
         null=True, blank=True, help_text="First start; a started campaign is never deleted."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The dialer's bookkeeping (campaigns_app.dialer). dial_zones: the distinct Contact.dial_zone keys of
+    # this campaign's classified contacts, so a tick knows which zones to look at without scanning
+    # contacts; zones_pending: contacts were added that the classifier has not seen yet.
+    dial_zones = models.JSONField(default=list, blank=True)
+    zones_pending = models.BooleanField(default=False)
+    # Round-robin: the tick serves the campaigns that waited longest first.
+    last_dial_at = models.DateTimeField(null=True, blank=True)
+    # Why the dialer cannot make progress right now (LiveKit down, no voice worker...); cleared when it can.
+    dialer_error = models.CharField(max_length=500, blank=True)
+    dialer_error_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,7 +198,13 @@ class Contact(TenantOwned):
     variables = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=16, choices=ContactStatus.choices, default=ContactStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the contact is next due; set for every pending contact (the database's now() on insert), so
+    # the claim is one index range scan per zone, in due order.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_default=Now())
+    # The dialer's classification (campaigns_app.dialer.zones): "<region>|<zone>[,<zone>...]", e.g.
+    # "US-FL|America/New_York"; NULL = not classified yet (never claimed); a number whose zone is unknown
+    # (and no explicit timezone) is held instead.
+    dial_zone = models.CharField(max_length=1000, null=True, blank=True)
     # The dialer's claim: a `dialing` contact whose lease expired without a call goes back to the queue.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.CharField(max_length=32, blank=True)
@@ -200,9 +217,9 @@ class Contact(TenantOwned):
         indexes = [
             # The contacts table and its cursor pagination (status filter, id order).
             models.Index(fields=["campaign", "status", "id"], name="contact_campaign_status_idx"),
-            # The dialer's claim: due contacts of a campaign.
+            # The dialer's claim: due contacts of a campaign, per zone, in due order.
             models.Index(
-                fields=["campaign", "next_attempt_at", "id"],
+                fields=["campaign", "dial_zone", "next_attempt_at", "id"],
                 condition=Q(status__in=["pending", "retry"]),
                 name="contact_due_idx",
             ),
@@ -223,6 +240,8 @@ class AttemptOutcome(models.TextChoices):
     VOICEMAIL = "voicemail", "Voicemail"
     REJECTED = "rejected", "Rejected"
     FAILED = "failed", "Failed"
+    # Claimed, then refused by the check right before dialing (the rule is in `detail`): no call was made.
+    NOT_DIALED = "not_dialed", "Not dialed"
 
 
 class CallAttempt(TenantOwned):
@@ -232,6 +251,9 @@ class CallAttempt(TenantOwned):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts")
     attempt_no = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    # The number dialed (a copy of the contact's): per-number rules such as Florida's 3 calls per 24 h
+    # count attempts across every campaign of the tenant.
+    number = models.CharField(max_length=32, blank=True)
     call = models.ForeignKey(
         "telephony_app.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_attempts"
     )
@@ -251,7 +273,13 @@ class CallAttempt(TenantOwned):
 
     class Meta:
         ordering = ["contact_id", "attempt_no"]
-        indexes = [models.Index(fields=["campaign", "id"], name="callattempt_campaign_idx")]
+        indexes = [
+            models.Index(fields=["campaign", "id"], name="callattempt_campaign_idx"),
+            # Calls in flight (claimed, ringing or talking): the campaign's active count.
+            models.Index(fields=["campaign"], condition=Q(outcome=""), name="callattempt_open_idx"),
+            # Per-number limits over the last 24 h.
+            models.Index(fields=["tenant", "number", "created_at"], name="callattempt_number_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["contact", "attempt_no"], name="callattempt_contact_attempt_uniq"),
         ]

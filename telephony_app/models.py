@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -85,6 +88,10 @@ class Call(TenantOwned):
     # The telephony provider's id of the call (Twilio's CallSid): status callbacks upsert by it.
     provider_call_id = models.CharField(max_length=64, blank=True)
     config_source = models.CharField(max_length=16, blank=True, help_text="cache / database / stale / default")
+    # Outbound: milliseconds from the callee's answer to the agent's first words (the 2-second
+    # abandonment rule), and what answering-machine detection said ("human", "machine-vm", ...).
+    first_words_ms = models.PositiveIntegerField(null=True, blank=True)
+    amd_result = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -155,6 +162,18 @@ class PhoneNumber(TenantOwned):
     is_active = models.BooleanField(default=True)
     sip_trunk_id = models.CharField(
         max_length=128, blank=True, help_text="LiveKit SIP trunk id (ST_...) the number is routed through."
+    )
+    outbound_trunk_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="LiveKit outbound SIP trunk id (ST_...) calls from this number go out through; empty = no outbound.",
+    )
+    outbound_cps = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=1,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="Calls per second the carrier accepts from this trunk (Twilio: 1 by default).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -44,6 +44,11 @@ class Tenant(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=50, unique=True)
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    max_concurrent_calls = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Phone calls at once across the tenant's agents; empty = TENANT_MAX_CONCURRENT_CALLS.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -197,6 +197,15 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", str(BASE_DIR / ".local" / "media")))
 CAMPAIGN_MAX_CALLS_PER_SECOND = env.int("CAMPAIGN_MAX_CALLS_PER_SECOND", 20, minimum=1)
 CAMPAIGN_MAX_CONCURRENT_CALLS = env.int("CAMPAIGN_MAX_CONCURRENT_CALLS", 500, minimum=1)
 CONTACT_IMPORT_MAX_BYTES = env.int("CONTACT_IMPORT_MAX_BYTES", 50 * 1024 * 1024, minimum=1024)
+# The dialer (campaigns_app.dialer). Phone calls at once per tenant unless its row says otherwise.
+TENANT_MAX_CONCURRENT_CALLS = env.int("TENANT_MAX_CONCURRENT_CALLS", 50, minimum=1)
+# Calls the voice workers can take when none reports its capacity in Redis (0 = dial only what
+# running workers report: never guess).
+DIALER_VOICE_CAPACITY = env.int("DIALER_VOICE_CAPACITY", 0, minimum=0)
+# A claimed contact whose call never started is returned to the queue after this long.
+DIALER_LEASE_SECONDS = env.int("DIALER_LEASE_SECONDS", 120, minimum=30)
+# How long an outbound call rings before it counts as not answered (the law: at least 15 s).
+DIALER_RING_TIMEOUT_SECONDS = env.int("DIALER_RING_TIMEOUT_SECONDS", 30, minimum=15)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -285,6 +294,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # The dialer's pacing tick: claims due contacts of running campaigns and enqueues their calls. An
+    # overlapping tick waits for nothing (an advisory lock lets one claim at a time); a stale one expires.
+    "campaigns-dialer-tick": {
+        "task": "campaigns_app.tasks.dialer_tick",
+        "schedule": 1.0,
+        "options": {"expires": 2},
+    },
+    # Returns claimed contacts whose lease expired without a call (a Celery worker died) to the queue.
+    "campaigns-reap-leases": {
+        "task": "campaigns_app.tasks.reap_dialer_leases",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
     # Marks calls the voice worker never reported on (crashed or lost) as failed. Idempotent; a
     # run that waited longer than the interval is dropped instead of running twice.
     "telephony-reap-stale-calls": {
