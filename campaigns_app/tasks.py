@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from campaigns_app.dialer import outcome, tick
 from campaigns_app.importer import contact_import_run
 from campaigns_app.models import ContactImport
 
@@ -26,3 +27,24 @@ def import_contacts(import_id: int) -> None:
         logger.warning("contact import %s no longer exists (its campaign was deleted)", import_id)
         return
     contact_import_run(contact_import=contact_import)
+
+
+@shared_task(soft_time_limit=20, time_limit=30)
+def dialer_tick() -> dict[str, int | float | bool]:
+    """Celery beat's pacing tick (every second): claims due contacts and enqueues their calls. A tick that
+    finds another one running returns at once (advisory lock), so overlapping beats are harmless."""
+    result = tick.dialer_tick()
+    return {
+        "locked_out": result.locked_out,
+        "campaigns": result.campaigns,
+        "claimed": result.claimed,
+        "skipped": result.skipped,
+        "held": result.held,
+        "duration_ms": round(result.duration_ms, 1),
+    }
+
+
+@shared_task
+def reap_dialer_leases() -> int:
+    """Returns claims whose lease expired without a call to the queue (idempotent)."""
+    return outcome.reap_expired_leases()

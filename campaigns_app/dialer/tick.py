@@ -1,0 +1,600 @@
+"""The pacing tick: once a second (Celery beat), claim the due, eligible contacts of every running
+campaign within its budgets, and enqueue one place_call per claim after commit.
+
+Per campaign, launch = min(free voice-worker capacity, campaign concurrency - its calls in flight,
+the campaign's calls-per-second limiter, the caller-ID trunk's limiter, tenant cap - tenant's calls,
+agent cap - agent's calls); predictive campaigns multiply their concurrency share by the dial ratio.
+The budgets come from two grouped queries over the small partial indexes of calls in flight, the
+limiters from one Redis round trip; the claim is one statement per campaign (SKIP LOCKED over the
+due index, one index range per open zone) plus one UPDATE and one INSERT for what it claimed.
+Campaigns are served longest-waiting first (Campaign.last_dial_at), so a tenant with a huge backlog
+cannot delay another tenant's first call past one tick. One tick claims at a time: a transaction
+advisory lock; a second beat or an overlapping tick returns at once."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import math
+import time
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agents_app.runtime_config import redis_client
+from campaigns_app.dialer import capacity as capacity_mod
+from campaigns_app.dialer import pace, zones
+from campaigns_app.dialer.outcome import NotDialed, _complete_if_done
+from campaigns_app.models import (
+    AttemptOutcome,
+    CallAttempt,
+    Campaign,
+    CampaignStatus,
+    Consent,
+    ConsentAction,
+    Contact,
+    ContactStatus,
+    DialerMode,
+    DncAction,
+    DncEntry,
+    DncSource,
+)
+from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call
+from voiceplatform.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+# pg_try_advisory_xact_lock key of the tick ("vpdialer" as an int64).
+TICK_LOCK = 0x7670_6469_616C_6572
+# Over-select per campaign so contacts refused at claim (DNC, consent, Florida) don't starve a tick.
+OVERSELECT = 2
+# Predictive: the most a campaign over-dials, and the abandonment rate at which it stops.
+MAX_DIAL_RATIO = 3.0
+ABANDON_LIMIT = 0.025
+ABANDON_AFTER_MS = 2000
+CLASSIFY_DEDUPE_SECONDS = 30
+
+
+@dataclass
+class TickResult:
+    """What one tick did (logged, returned by the task, printed by the benchmark)."""
+
+    locked_out: bool = False
+    campaigns: int = 0
+    claimed: int = 0
+    skipped: int = 0
+    held: int = 0
+    deferred: int = 0
+    capacity: int = 0
+    attempt_ids: list[int] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+
+@dataclass
+class _Budget:
+    """A cap and what is in use; `left` may go to 0 during a tick as campaigns claim."""
+
+    cap: int
+    used: int = 0
+
+    @property
+    def left(self) -> int:
+        return max(0, self.cap - self.used)
+
+
+@dataclass
+class _Candidate:
+    id: int
+    number: str
+    dial_zone: str
+    dnc_action: str | None
+    dnc_created_at: datetime.datetime | None
+    dnc_source: str | None
+    consent_id: int | None
+    consent_action: str | None
+    recent: int
+    oldest_recent: datetime.datetime | None
+    limit_24h: int | None
+
+
+def dialer_tick(*, now: datetime.datetime | None = None, enqueue: bool = True) -> TickResult:
+    """One pacing tick. `now` is for tests and the benchmark (time travel); `enqueue=False` claims
+    without enqueuing place_call (the benchmark drains the attempts itself)."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    result = TickResult()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [TICK_LOCK])
+            if not cursor.fetchone()[0]:
+                result.locked_out = True
+                return result
+        _start_scheduled(now)
+        campaigns = _running_campaigns()
+        result.campaigns = len(campaigns)
+        if campaigns:
+            _claim_all(campaigns, now, result)
+        ids = list(result.attempt_ids)
+        if enqueue and ids:
+            transaction.on_commit(lambda: _enqueue(ids))
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    if result.claimed or result.skipped or result.held:
+        logger.info(
+            "dialer tick: %s claimed, %s skipped, %s held over %s running campaign(s) in %.1f ms",
+            result.claimed,
+            result.skipped,
+            result.held,
+            result.campaigns,
+            result.duration_ms,
+        )
+    return result
+
+
+def _enqueue(attempt_ids: list[int]) -> None:
+    from campaigns_app.tasks import place_call
+
+    for attempt_id in attempt_ids:
+        place_call.delay(attempt_id)
+
+
+def _start_scheduled(now: datetime.datetime) -> None:
+    """Scheduled campaigns whose start date has come (in their tenant's time zone) start running; running
+    ones whose end date has passed are completed."""
+    rows = list(
+        Campaign.objects.across_tenants(reason="the dialer's tick serves every tenant")
+        .filter(status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING])
+        .exclude(start_date__isnull=True, end_date__isnull=True)
+        .values_list("pk", "status", "start_date", "end_date", "tenant__timezone")
+    )
+    for pk, status, start_date, end_date, tz in rows:
+        today = now.astimezone(zoneinfo.ZoneInfo(tz)).date()
+        if end_date is not None and end_date < today:
+            Campaign.objects.across_tenants(reason="a campaign past its end date").filter(
+                pk=pk, status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING]
+            ).update(status=CampaignStatus.COMPLETED, status_changed_at=now, finished_at=now, updated_at=now)
+        elif status == CampaignStatus.SCHEDULED and (start_date is None or start_date <= today):
+            Campaign.objects.across_tenants(reason="a scheduled campaign whose start date came").filter(
+                pk=pk, status=CampaignStatus.SCHEDULED
+            ).update(status=CampaignStatus.RUNNING, status_changed_at=now, updated_at=now)
+
+
+_CAMPAIGN_FIELDS = (
+    "pk",
+    "tenant_id",
+    "agent_id",
+    "caller_id_id",
+    "dialer_mode",
+    "calling_window",
+    "dial_zones",
+    "zones_pending",
+    "requires_consent",
+    "max_calls_per_second",
+    "max_concurrent_calls",
+    "caller_id__outbound_cps",
+    "agent__max_concurrent_calls",
+    "tenant__max_concurrent_calls",
+)
+
+
+def _running_campaigns() -> list[dict[str, Any]]:
+    """Running campaigns the tick dials for (preview campaigns wait for their operator), longest-waiting first."""
+    return list(
+        Campaign.objects.across_tenants(reason="the dialer's tick serves every tenant")
+        .filter(status=CampaignStatus.RUNNING, agent__isnull=False, caller_id__isnull=False)
+        .exclude(dialer_mode=DialerMode.PREVIEW)
+        .order_by(F("last_dial_at").asc(nulls_first=True), "pk")  # never served first, then longest waiting
+        .values(*_CAMPAIGN_FIELDS)
+    )
+
+
+def _in_flight(campaign_ids: list[int]) -> tuple[dict[int, int], dict[int, int], dict[int, int], int]:
+    """Calls in flight: per campaign (its open attempts), per agent and per tenant (their open phone calls
+    plus claims without a call yet), and platform-wide. Two grouped queries over partial indexes."""
+    per_campaign: dict[int, int] = defaultdict(int)
+    per_agent: dict[int, int] = defaultdict(int)
+    per_tenant: dict[int, int] = defaultdict(int)
+    total = 0
+    calls = (
+        Call.objects.across_tenants(reason="the dialer counts every tenant's calls in progress")
+        .filter(status__in=sorted(ACTIVE_STATUSES), direction__in=PHONE_DIRECTIONS, agent__isnull=False)
+        .values_list("tenant_id", "agent_id")
+    )
+    with connection.cursor() as cursor:
+        sql, params = calls.query.sql_with_params()
+        cursor.execute(f"SELECT tenant_id, agent_id, count(*) FROM ({sql}) AS open GROUP BY 1, 2", params)  # noqa: S608
+        for tenant_id, agent_id, count in cursor.fetchall():
+            per_agent[agent_id] += count
+            per_tenant[tenant_id] += count
+            total += count
+        cursor.execute(
+            f"SELECT a.campaign_id, c.tenant_id, c.agent_id, count(*), count(*) FILTER (WHERE a.call_id IS NULL) "  # noqa: S608
+            f"FROM {CallAttempt._meta.db_table} a JOIN {Campaign._meta.db_table} c ON c.id = a.campaign_id "
+            "WHERE a.outcome = '' GROUP BY 1, 2, 3"
+        )
+        for campaign_id, tenant_id, agent_id, open_count, without_call in cursor.fetchall():
+            per_campaign[campaign_id] += open_count
+            if without_call:
+                per_tenant[tenant_id] += without_call
+                total += without_call
+                if agent_id is not None:
+                    per_agent[agent_id] += without_call
+    return per_campaign, per_agent, per_tenant, total
+
+
+def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: TickResult) -> None:
+    ids = [c["pk"] for c in campaigns]
+    per_campaign, per_agent, per_tenant, total = _in_flight(ids)
+    voice = capacity_mod.voice_capacity()
+    free = _Budget(cap=voice.total, used=total)
+    result.capacity = free.left
+    if voice.source == "none":
+        _set_errors(
+            ids, "No voice worker is running: start `manage.py run_voice_worker` (or set DIALER_VOICE_CAPACITY).", now
+        )
+        return
+    tenants = {
+        c["tenant_id"]: _Budget(
+            cap=c["tenant__max_concurrent_calls"] or settings.TENANT_MAX_CONCURRENT_CALLS,
+            used=per_tenant[c["tenant_id"]],
+        )
+        for c in campaigns
+    }
+    agents = {
+        c["agent_id"]: _Budget(cap=c["agent__max_concurrent_calls"], used=per_agent[c["agent_id"]]) for c in campaigns
+    }
+    clock = now.timestamp()
+    specs = [(pace.limiter_key("campaign", c["pk"]), c["max_calls_per_second"]) for c in campaigns]
+    specs += [(pace.limiter_key("number", c["caller_id_id"]), c["caller_id__outbound_cps"]) for c in campaigns]
+    limiters = pace.load(specs, now=clock)
+    used_limiters: dict[str, pace.Limiter] = {}
+    served: list[int] = []
+    pending_zones: list[int] = []
+    for campaign in campaigns:
+        if campaign["zones_pending"]:
+            pending_zones.append(campaign["pk"])
+        if free.left <= 0:
+            break
+        open_keys = zones.open_zone_keys(campaign["dial_zones"], window=campaign["calling_window"], now=now)
+        if not open_keys:
+            continue
+        campaign_limiter = limiters[pace.limiter_key("campaign", campaign["pk"])]
+        number_limiter = limiters[pace.limiter_key("number", campaign["caller_id_id"])]
+        slots = campaign["max_concurrent_calls"] - per_campaign[campaign["pk"]]
+        if campaign["dialer_mode"] == DialerMode.PREDICTIVE:
+            slots = math.floor(slots * _dial_ratio(campaign["pk"], now))
+        launch = min(
+            free.left,
+            slots,
+            campaign_limiter.allowed(clock),
+            number_limiter.allowed(clock),
+            tenants[campaign["tenant_id"]].left,
+            agents[campaign["agent_id"]].left,
+        )
+        if launch <= 0:
+            continue
+        claimed = _claim(campaign, open_keys, launch, now, result)
+        if not claimed:
+            continue
+        for budget in (free, tenants[campaign["tenant_id"]], agents[campaign["agent_id"]]):
+            budget.used += claimed
+        for limiter in (campaign_limiter, number_limiter):
+            limiter.take(claimed, clock)
+            used_limiters[limiter.key] = limiter
+        served.append(campaign["pk"])
+    pace.save(used_limiters.values(), now=clock)
+    if served:
+        Campaign.objects.across_tenants(reason="campaigns this tick served").filter(pk__in=served).update(
+            last_dial_at=now, dialer_error="", dialer_error_at=None
+        )
+    if pending_zones:
+        transaction.on_commit(lambda: _classify_later(pending_zones))
+
+
+def _set_errors(campaign_ids: list[int], message: str, now: datetime.datetime) -> None:
+    Campaign.objects.across_tenants(reason="campaigns this tick could not serve").filter(pk__in=campaign_ids).exclude(
+        dialer_error=message
+    ).update(dialer_error=message, dialer_error_at=now)
+
+
+def _classify_later(campaign_ids: list[int]) -> None:
+    from campaigns_app.tasks import classify_contacts
+
+    client = redis_client()
+    for campaign_id in campaign_ids:
+        if client.set(f"vp:dialer:classify:{campaign_id}", "1", nx=True, ex=CLASSIFY_DEDUPE_SECONDS):
+            classify_contacts.delay(campaign_id)
+
+
+def _dial_ratio(campaign_id: int, now: datetime.datetime) -> float:
+    """Predictive: 1 / the answer rate of the campaign's last 200 dials (at most MAX_DIAL_RATIO), or 1.0
+    once answered calls were abandoned (no agent words within 2 s) at ABANDON_LIMIT or more over 30 days."""
+    key = f"vp:dialer:ratio:{campaign_id}"
+    client = redis_client()
+    cached = client.get(key)
+    if cached is not None:
+        return float(cached)
+    dialed = [
+        AttemptOutcome.ANSWERED,
+        AttemptOutcome.NO_ANSWER,
+        AttemptOutcome.BUSY,
+        AttemptOutcome.VOICEMAIL,
+        AttemptOutcome.REJECTED,
+        AttemptOutcome.FAILED,
+    ]
+    attempts = CallAttempt.objects.across_tenants(reason="the predictive ratio of a campaign the tick serves")
+    recent = list(
+        attempts.filter(campaign_id=campaign_id, outcome__in=dialed)
+        .order_by("-id")
+        .values_list("outcome", flat=True)[:200]
+    )
+    ratio = 1.0
+    answered = sum(1 for outcome in recent if outcome == AttemptOutcome.ANSWERED)
+    if len(recent) >= 20 and answered:
+        month = attempts.filter(
+            campaign_id=campaign_id, outcome=AttemptOutcome.ANSWERED, ended_at__gte=now - datetime.timedelta(days=30)
+        )
+        live = month.count()
+        abandoned = month.filter(call__first_words_ms__gt=ABANDON_AFTER_MS).count()
+        if not live or abandoned / live < ABANDON_LIMIT:
+            ratio = min(MAX_DIAL_RATIO, len(recent) / answered)
+    client.set(key, repr(ratio), ex=60)
+    return ratio
+
+
+_CLAIM_SQL = """
+WITH wanted AS (
+    SELECT k.zone, k.cap FROM unnest(%(zones)s::text[], %(caps)s::int[]) AS k(zone, cap)
+), cand AS (
+    SELECT c.id, c.number, c.dial_zone, wanted.cap
+    FROM wanted CROSS JOIN LATERAL (
+        SELECT id, number, dial_zone FROM {contact}
+        WHERE campaign_id = %(campaign)s AND status IN ('pending', 'retry') AND dial_zone = wanted.zone
+          AND next_attempt_at <= %(now)s
+        ORDER BY next_attempt_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+)
+SELECT cand.id, cand.number, cand.dial_zone, dnc.action, dnc.created_at, dnc.source, consent.id, consent.action,
+       coalesce(recent.n, 0), recent.oldest, cand.cap
+FROM cand
+LEFT JOIN LATERAL (
+    SELECT action, created_at, source FROM {dnc} WHERE tenant_id = %(tenant)s AND number = cand.number
+    ORDER BY created_at DESC, id DESC LIMIT 1
+) AS dnc ON true
+LEFT JOIN LATERAL (
+    SELECT id, action FROM {consent} WHERE tenant_id = %(tenant)s AND number = cand.number
+    ORDER BY created_at DESC, id DESC LIMIT 1
+) AS consent ON %(requires_consent)s
+LEFT JOIN LATERAL (
+    SELECT count(*) AS n, min(created_at) AS oldest FROM {attempt}
+    WHERE tenant_id = %(tenant)s AND number = cand.number AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
+) AS recent ON cand.cap IS NOT NULL
+"""
+
+
+def _claim(
+    campaign: dict[str, Any], open_keys: list[str], launch: int, now: datetime.datetime, result: TickResult
+) -> int:
+    """Claims up to `launch` due, eligible contacts of one campaign; returns how many."""
+    caps = [zones.max_calls_per_24h(key) for key in open_keys]
+    sql = _CLAIM_SQL.format(
+        contact=Contact._meta.db_table,
+        dnc=DncEntry._meta.db_table,
+        consent=Consent._meta.db_table,
+        attempt=CallAttempt._meta.db_table,
+    )
+    params = {
+        "zones": open_keys,
+        "caps": caps,
+        "campaign": campaign["pk"],
+        "tenant": campaign["tenant_id"],
+        "now": now,
+        "limit": launch * OVERSELECT,
+        "requires_consent": campaign["requires_consent"],
+        "day_ago": now - datetime.timedelta(hours=24),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [_Candidate(*row[:10], limit_24h=row[10]) for row in cursor.fetchall()]
+    eligible: list[tuple[int, str, int | None]] = []
+    refused: list[tuple[int, NotDialed]] = []
+    for cand in sorted(rows, key=lambda c: c.id):
+        refusal = _refusal(cand, campaign, now)
+        if refusal is not None:
+            refused.append((cand.id, refusal))
+        elif len(eligible) < launch:
+            eligible.append((cand.id, cand.number, cand.consent_id))
+    _refuse(refused, now, result)
+    if eligible:
+        _dial(campaign, eligible, now, result)
+    if len(rows) < launch * OVERSELECT and not eligible:
+        _complete_if_done(campaign["pk"], now)
+    return len(eligible)
+
+
+def _refusal(cand: _Candidate, campaign: dict[str, Any], now: datetime.datetime) -> NotDialed | None:
+    if cand.dnc_action == DncAction.ADD:
+        entry = DncEntry(created_at=cand.dnc_created_at, source=cand.dnc_source or DncSource.MANUAL)
+        from campaigns_app.services import dnc_reason
+
+        return NotDialed("dnc", dnc_reason(entry).removeprefix("dnc: "), status=ContactStatus.SKIPPED)
+    if campaign["requires_consent"] and cand.consent_action != ConsentAction.GRANT:
+        why = "consent was revoked" if cand.consent_action else "no recorded consent for this number"
+        return NotDialed("consent", why, status=ContactStatus.HELD)
+    if cand.limit_24h is not None and cand.recent >= cand.limit_24h:
+        retry_at = (cand.oldest_recent or now) + datetime.timedelta(hours=24)
+        return NotDialed(
+            "region_24h",
+            f"{cand.recent} calls to this number in the last 24 h (the limit there is {cand.limit_24h})",
+            status=ContactStatus.PENDING,
+            retry_at=retry_at,
+        )
+    return None
+
+
+def _refuse(refused: list[tuple[int, NotDialed]], now: datetime.datetime, result: TickResult) -> None:
+    """Contacts refused at claim: skipped (DNC), held (consent) or deferred (a 24-hour limit), with the rule."""
+    if not refused:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Contact._meta.db_table} AS c SET status = v.status, reason = v.reason, "  # noqa: S608
+            "next_attempt_at = CASE WHEN v.retry_at IS NULL THEN c.next_attempt_at ELSE v.retry_at END, "
+            "updated_at = %s FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) "
+            "AS v(id, status, reason, retry_at) WHERE c.id = v.id",
+            [
+                now,
+                [pk for pk, _ in refused],
+                [r.status for _, r in refused],
+                [f"{r.rule}: {r.reason}"[:200] for _, r in refused],
+                [r.retry_at for _, r in refused],
+            ],
+        )
+    for _, refusal in refused:
+        if refusal.status == ContactStatus.SKIPPED:
+            result.skipped += 1
+        elif refusal.status == ContactStatus.HELD:
+            result.held += 1
+        else:
+            result.deferred += 1
+
+
+def _dial(
+    campaign: dict[str, Any], eligible: list[tuple[int, str, int | None]], now: datetime.datetime, result: TickResult
+) -> None:
+    """Moves the claimed contacts to dialing with a lease and inserts their attempts, in two statements."""
+    ids = [pk for pk, _, _ in eligible]
+    lease = now + datetime.timedelta(seconds=settings.DIALER_LEASE_SECONDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Contact._meta.db_table} SET status = %s, attempts = attempts + 1, lease_expires_at = %s, "  # noqa: S608
+            "reason = '', updated_at = %s WHERE id = ANY(%s)",
+            [ContactStatus.DIALING, lease, now, ids],
+        )
+        cursor.execute(
+            f"INSERT INTO {CallAttempt._meta.db_table} (code, tenant_id, campaign_id, contact_id, attempt_no, number, "  # noqa: S608
+            "consent_id, outcome, detail, created_at) "
+            "SELECT gen_random_uuid(), %s, %s, v.id, "
+            f"coalesce((SELECT max(attempt_no) FROM {CallAttempt._meta.db_table} WHERE contact_id = v.id), 0) + 1, "
+            "v.number, v.consent, '', '', %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, number, consent) RETURNING id",
+            [
+                campaign["tenant_id"],
+                campaign["pk"],
+                now,
+                ids,
+                [number for _, number, _ in eligible],
+                [consent if campaign["requires_consent"] else None for _, _, consent in eligible],
+            ],
+        )
+        result.attempt_ids.extend(pk for (pk,) in cursor.fetchall())
+    result.claimed += len(eligible)
+
+
+def claim_preview_contact(
+    *, tenant: Tenant, campaign: Campaign, contact: Contact, now: datetime.datetime | None = None
+) -> CallAttempt | NotDialed:
+    """Preview mode: an operator confirmed this contact; claim it through the same rules and budgets as
+    the tick (window, DNC, consent, per-number limits, concurrency, pace) and enqueue its call. Returns
+    the attempt, or why it was not claimed (nothing changes then, except a DNC/consent verdict recorded
+    on the contact)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Campaign.objects.for_tenant(tenant).select_for_update().filter(pk=campaign.pk).first()
+        if locked is None or locked.status != CampaignStatus.RUNNING:
+            return NotDialed("campaign", "the campaign is not running")
+        row = (
+            Contact.objects.for_tenant(tenant)
+            .select_for_update(skip_locked=True)
+            .filter(pk=contact.pk, campaign=locked)
+            .values("pk", "status", "dial_zone", "next_attempt_at")
+            .first()
+        )
+        if row is None:
+            return NotDialed("contact", "this contact is being dialed or no longer exists")
+        if row["status"] not in (ContactStatus.PENDING, ContactStatus.RETRY):
+            return NotDialed("contact", f"this contact is {Contact(status=row['status']).get_status_display().lower()}")
+        if row["dial_zone"] is None:
+            from campaigns_app.dialer.zones import classify_campaign_contacts
+
+            classify_campaign_contacts(locked.pk)
+            row["dial_zone"] = Contact.objects.for_tenant(tenant).values_list("dial_zone", flat=True).get(pk=contact.pk)
+        if not row["dial_zone"] or not zones.zone_key_open(row["dial_zone"], window=locked.calling_window, now=now):
+            return NotDialed("window", "outside the calling window in the contact's time zone")
+        per_campaign, per_agent, per_tenant, total = _in_flight([locked.pk])
+        voice = capacity_mod.voice_capacity()
+        agent_cap = locked.agent.max_concurrent_calls if locked.agent else 0
+        tenant_cap = tenant.max_concurrent_calls or settings.TENANT_MAX_CONCURRENT_CALLS
+        if (
+            min(
+                voice.total - total,
+                locked.max_concurrent_calls - per_campaign[locked.pk],
+                agent_cap - per_agent[locked.agent_id],
+                tenant_cap - per_tenant[tenant.pk],
+            )
+            <= 0
+        ):
+            return NotDialed("capacity", "no free call slot right now (campaign, agent, tenant or voice workers)")
+        clock = now.timestamp()
+        keys = [pace.limiter_key("campaign", locked.pk), pace.limiter_key("number", locked.caller_id_id)]
+        limiters = pace.load(
+            [(keys[0], locked.max_calls_per_second), (keys[1], locked.caller_id.outbound_cps)], now=clock
+        )
+        if min(limiter.allowed(clock) for limiter in limiters.values()) <= 0:
+            return NotDialed("pace", "the calls-per-second limit is reached; try again in a second")
+        # Pin the candidate to this contact: the claim statement with one zone and a contact filter.
+        result = TickResult()
+        campaign_row = {
+            "pk": locked.pk,
+            "tenant_id": tenant.pk,
+            "requires_consent": locked.requires_consent,
+        }
+        claimed = _claim_one(campaign_row, contact.pk, row["dial_zone"], now, result)
+        if isinstance(claimed, NotDialed):
+            return claimed
+        for limiter in limiters.values():
+            limiter.take(1, clock)
+        pace.save(limiters.values(), now=clock)
+        attempt_id = result.attempt_ids[0]
+        transaction.on_commit(lambda: _enqueue([attempt_id]))
+    return CallAttempt.objects.for_tenant(tenant).get(pk=attempt_id)
+
+
+def _claim_one(
+    campaign: dict[str, Any], contact_id: int, dial_zone: str, now: datetime.datetime, result: TickResult
+) -> NotDialed | None:
+    sql = _CLAIM_SQL.replace("AND next_attempt_at <= %(now)s", "AND id = %(contact)s").format(
+        contact=Contact._meta.db_table,
+        dnc=DncEntry._meta.db_table,
+        consent=Consent._meta.db_table,
+        attempt=CallAttempt._meta.db_table,
+    )
+    params = {
+        "zones": [dial_zone],
+        "caps": [zones.max_calls_per_24h(dial_zone)],
+        "campaign": campaign["pk"],
+        "tenant": campaign["tenant_id"],
+        "now": now,
+        "contact": contact_id,
+        "limit": 1,
+        "requires_consent": campaign["requires_consent"],
+        "day_ago": now - datetime.timedelta(hours=24),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [_Candidate(*row[:10], limit_24h=row[10]) for row in cursor.fetchall()]
+    if not rows:
+        return NotDialed("contact", "this contact is being dialed by someone else")
+    refusal = _refusal(rows[0], campaign, now)
+    if refusal is not None:
+        _refuse([(contact_id, refusal)], now, result)
+        return refusal
+    _dial(campaign, [(rows[0].id, rows[0].number, rows[0].consent_id)], now, result)
+    return None
