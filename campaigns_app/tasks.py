@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from campaigns_app.dialer import outcome, tick
+from campaigns_app.dialer import outcome
 from campaigns_app.importer import contact_import_run
 from campaigns_app.models import ContactImport
 
@@ -33,6 +33,8 @@ def import_contacts(import_id: int) -> None:
 def dialer_tick() -> dict[str, int | float | bool]:
     """Celery beat's pacing tick (every second): claims due contacts and enqueues their calls. A tick that
     finds another one running returns at once (advisory lock), so overlapping beats are harmless."""
+    from campaigns_app.dialer import tick  # the tick's modules load only in the processes that dial
+
     result = tick.dialer_tick()
     return {
         "locked_out": result.locked_out,
