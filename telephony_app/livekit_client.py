@@ -35,6 +35,10 @@ T = TypeVar("T")
 REQUEST_TIMEOUT_SECONDS = 5.0
 # A transfer rings the far end: livekit-api pins the ring window to 30 s and waits 2 s beyond it.
 DIAL_TIMEOUT_SECONDS = 40.0
+# An outbound dial that waits for the answer: LiveKit's default ring window, and how long past the
+# ring window to wait for LiveKit's answer.
+DEFAULT_RINGING_SECONDS = 30
+RINGING_MARGIN_SECONDS = 5.0
 NOT_CONFIGURED_MESSAGE = "LiveKit is not configured: set LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET."
 
 
@@ -53,11 +57,23 @@ class LiveKitUnavailable(LiveKitError):
 class LiveKitRequestFailed(LiveKitError):
     """LiveKit answered with an error (Twirp error code and message)."""
 
-    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        status: int | None = None,
+        sip_status_code: int | None = None,
+        sip_status: str = "",
+    ) -> None:
         self.code = code
         self.message = message
         self.status = status
-        super().__init__(f"LiveKit refused the request ({code}): {message or 'no message'}")
+        # A SIP dial that failed with a SIP response (486 Busy Here, 480 Temporarily Unavailable...).
+        self.sip_status_code = sip_status_code
+        self.sip_status = sip_status
+        sip = f", SIP {sip_status_code} {sip_status}".rstrip() if sip_status_code else ""
+        super().__init__(f"LiveKit refused the request ({code}{sip}): {message or 'no message'}")
 
 
 class LiveKitWebhookInvalid(LiveKitError):
@@ -246,6 +262,14 @@ def _call(
         # wait_for above cancels the request at `timeout`; the extra second only covers a loop
         # that is too busy to even deliver that cancellation.
         return future.result(timeout=timeout + 1)
+    except api.SipCallError as exc:
+        raise LiveKitRequestFailed(
+            exc.code,
+            exc.message,
+            status=exc.status,
+            sip_status_code=exc.sip_status_code,
+            sip_status=exc.sip_status or "",
+        ) from exc
     except api.TwirpError as exc:
         raise LiveKitRequestFailed(exc.code, exc.message, status=exc.status) from exc
     except (TimeoutError, concurrent.futures.TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -278,13 +302,41 @@ def create_dispatch(*, room: str, metadata: dict[str, Any]) -> str:
     return dispatch.id
 
 
-def create_sip_participant(*, room: str, trunk_id: str, call_to: str, identity: str) -> str:
-    """Starts dialing `call_to` through the outbound trunk into the room (does not wait for an answer);
-    returns the SIP call id."""
+def create_sip_participant(
+    *,
+    room: str,
+    trunk_id: str,
+    call_to: str,
+    identity: str,
+    ringing_timeout_seconds: int | None = None,
+    wait_until_answered: bool = False,
+    participant_name: str = "",
+    participant_attributes: dict[str, str] | None = None,
+    number: str = "",
+) -> str:
+    """Dials `call_to` through the outbound trunk into the room; returns the SIP call id.
+
+    By default it returns once LiveKit has started the call (the ringing and the answer are seen in
+    the room); wait_until_answered=True waits for the answer, up to the ring timeout plus a margin.
+    `number` is the caller ID presented (empty: the trunk's own). A SIP failure (busy, no answer,
+    refused) raises LiveKitRequestFailed with its sip_status_code."""
     request = api.CreateSIPParticipantRequest(
-        sip_trunk_id=trunk_id, sip_call_to=call_to, room_name=room, participant_identity=identity
+        sip_trunk_id=trunk_id,
+        sip_call_to=call_to,
+        sip_number=number,
+        room_name=room,
+        participant_identity=identity,
+        participant_name=participant_name,
+        participant_attributes=participant_attributes or {},
+        wait_until_answered=wait_until_answered,
     )
-    info = _call(lambda lk: lk.sip.create_sip_participant(request))
+    if ringing_timeout_seconds is not None:
+        request.ringing_timeout.seconds = int(ringing_timeout_seconds)
+    timeout = None
+    if wait_until_answered:
+        ring = ringing_timeout_seconds or DEFAULT_RINGING_SECONDS
+        timeout = ring + RINGING_MARGIN_SECONDS
+    info = _call(lambda lk: lk.sip.create_sip_participant(request, timeout=timeout), timeout=timeout)
     return info.sip_call_id
 
 

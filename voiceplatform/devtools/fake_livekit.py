@@ -77,6 +77,7 @@ class Failure:
     status: int
     code: str
     msg: str
+    meta: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,23 @@ class FakeLiveKit:
 
     # --- scripting and inspection ---------------------------------------------------------
 
-    def fail(self, method: str, *, status: int = 500, code: str = "internal", msg: str = "boom") -> None:
-        self.failures[method] = Failure(status, code, msg)
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        code: str = "internal",
+        msg: str = "boom",
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        """`method` answers with this Twirp error from now on; `meta` is the error's metadata (a SIP dial's
+        failure carries {"sip_status_code": "486", "sip_status": "Busy Here"})."""
+        self.failures[method] = Failure(status, code, msg, meta)
+
+    def sip_fail(self, sip_status_code: int, sip_status: str, *, code: str = "unavailable", status: int = 503) -> None:
+        """CreateSIPParticipant fails as LiveKit reports a SIP response to the INVITE."""
+        meta = {"sip_status_code": str(sip_status_code), "sip_status": sip_status}
+        self.fail("SIP/CreateSIPParticipant", status=status, code=code, msg=f"INVITE failed: {sip_status}", meta=meta)
 
     def messages(self, method: str) -> list[Any]:
         return [r.message for r in self.received if r.method == method]
@@ -180,7 +196,7 @@ class FakeLiveKit:
     def respond(self, received: Received) -> _Reply:
         """The answer to a recorded request: its method's scripted failure, or what LiveKit answers."""
         if failure := self.failures.get(received.method):
-            return _error(failure.status, failure.code, failure.msg)
+            return _error(failure.status, failure.code, failure.msg, failure.meta)
         return _Reply(200, "application/protobuf", self.answer(received.method, received.message).SerializeToString())
 
     def _verify(self, token: str) -> Any:
@@ -222,8 +238,11 @@ class FakeLiveKit:
         return api.TransferSIPParticipantResponse()
 
 
-def _error(status: int, code: str, message: str) -> _Reply:
-    return _Reply(status, "application/json", json.dumps({"code": code, "msg": message}).encode())
+def _error(status: int, code: str, message: str, meta: dict[str, str] | None = None) -> _Reply:
+    body: dict[str, Any] = {"code": code, "msg": message}
+    if meta:
+        body["meta"] = meta
+    return _Reply(status, "application/json", json.dumps(body).encode())
 
 
 class _TwirpProtocol(asyncio.Protocol):
