@@ -92,7 +92,6 @@ class _Budget:
 class _Candidate:
     id: int
     number: str
-    dial_zone: str
     dnc_action: str | None
     dnc_created_at: datetime.datetime | None
     dnc_source: str | None
@@ -234,9 +233,7 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
     free = _Budget(cap=voice.total, used=total)
     result.capacity = free.left
     if voice.source == "none":
-        _set_errors(
-            ids, "No voice worker is running: start `manage.py run_voice_worker` (or set DIALER_VOICE_CAPACITY).", now
-        )
+        _set_errors(ids, NO_VOICE_WORKER, now)
         return
     tenants = {
         c["tenant_id"]: _Budget(
@@ -252,12 +249,9 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
     specs = [(pace.limiter_key("campaign", c["pk"]), c["max_calls_per_second"]) for c in campaigns]
     specs += [(pace.limiter_key("number", c["caller_id_id"]), c["caller_id__outbound_cps"]) for c in campaigns]
     limiters = pace.load(specs, now=clock)
-    used_limiters: dict[str, pace.Limiter] = {}
-    served: list[int] = []
-    pending_zones: list[int] = []
+    plans: list[_Plan] = []
+    pending_zones = [c["pk"] for c in campaigns if c["zones_pending"]]
     for campaign in campaigns:
-        if campaign["zones_pending"]:
-            pending_zones.append(campaign["pk"])
         if free.left <= 0:
             break
         open_keys = zones.open_zone_keys(campaign["dial_zones"], window=campaign["calling_window"], now=now)
@@ -278,22 +272,39 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
         )
         if launch <= 0:
             continue
-        claimed = _claim(campaign, open_keys, launch, now, result)
-        if not claimed:
-            continue
+        # Reserved now so later campaigns see what is left; a campaign that claims fewer leaves the rest
+        # of its share unused until the next tick.
         for budget in (free, tenants[campaign["tenant_id"]], agents[campaign["agent_id"]]):
-            budget.used += claimed
-        for limiter in (campaign_limiter, number_limiter):
-            limiter.take(claimed, clock)
-            used_limiters[limiter.key] = limiter
-        served.append(campaign["pk"])
-    pace.save(used_limiters.values(), now=clock)
+            budget.used += launch
+        number_limiter.take(launch, clock)  # the trunk is shared: reserve it too; given back below
+        plans.append(_Plan(campaign=campaign, zones=open_keys, launch=launch))
+    claimed = _claim_batch(plans, now, result) if plans else {}
+    served = []
+    for plan in plans:
+        count = claimed.get(plan.campaign["pk"], 0)
+        number_limiter = limiters[pace.limiter_key("number", plan.campaign["caller_id_id"])]
+        number_limiter.tokens += plan.launch - count
+        del number_limiter.launches[len(number_limiter.launches) - (plan.launch - count) :]
+        if count:
+            limiters[pace.limiter_key("campaign", plan.campaign["pk"])].take(count, clock)
+            served.append(plan.campaign["pk"])
+    pace.save(limiters.values(), now=clock)
     if served:
         Campaign.objects.across_tenants(reason="campaigns this tick served").filter(pk__in=served).update(
             last_dial_at=now, dialer_error="", dialer_error_at=None
         )
     if pending_zones:
         transaction.on_commit(lambda: _classify_later(pending_zones))
+
+
+NO_VOICE_WORKER = "No voice worker is running: start `manage.py run_voice_worker` (or set DIALER_VOICE_CAPACITY)."
+
+
+@dataclass
+class _Plan:
+    campaign: dict[str, Any]
+    zones: list[str]
+    launch: int
 
 
 def _set_errors(campaign_ids: list[int], message: str, now: datetime.datetime) -> None:
@@ -349,74 +360,106 @@ def _dial_ratio(campaign_id: int, now: datetime.datetime) -> float:
 
 _CLAIM_SQL = """
 WITH wanted AS (
-    SELECT k.zone, k.cap FROM unnest(%(zones)s::text[], %(caps)s::int[]) AS k(zone, cap)
+    SELECT * FROM unnest(%(campaigns)s::bigint[], %(tenants)s::bigint[], %(zones)s::text[], %(caps)s::int[],
+                         %(limits)s::int[], %(consent)s::bool[]) AS w(campaign_id, tenant_id, zone, cap, lim, req)
 ), cand AS (
-    SELECT c.id, c.number, c.dial_zone, wanted.cap
+    SELECT wanted.campaign_id, wanted.tenant_id, wanted.cap, wanted.req, c.id, c.number, c.next_attempt_at
     FROM wanted CROSS JOIN LATERAL (
-        SELECT id, number, dial_zone FROM {contact}
-        WHERE campaign_id = %(campaign)s AND status IN ('pending', 'retry') AND dial_zone = wanted.zone
-          AND next_attempt_at <= %(now)s
+        SELECT id, number, next_attempt_at FROM {contact}
+        WHERE campaign_id = wanted.campaign_id AND status IN ('pending', 'retry') AND dial_zone = wanted.zone
+          AND {due}
         ORDER BY next_attempt_at, id
-        LIMIT %(limit)s
+        LIMIT wanted.lim
         FOR UPDATE SKIP LOCKED
     ) AS c
 )
-SELECT cand.id, cand.number, cand.dial_zone, dnc.action, dnc.created_at, dnc.source, consent.id, consent.action,
+SELECT cand.campaign_id, cand.id, cand.number, dnc.action, dnc.created_at, dnc.source, consent.id, consent.action,
        coalesce(recent.n, 0), recent.oldest, cand.cap
 FROM cand
 LEFT JOIN LATERAL (
-    SELECT action, created_at, source FROM {dnc} WHERE tenant_id = %(tenant)s AND number = cand.number
+    SELECT action, created_at, source FROM {dnc} WHERE tenant_id = cand.tenant_id AND number = cand.number
     ORDER BY created_at DESC, id DESC LIMIT 1
 ) AS dnc ON true
 LEFT JOIN LATERAL (
-    SELECT id, action FROM {consent} WHERE tenant_id = %(tenant)s AND number = cand.number
+    SELECT id, action FROM {consent} WHERE tenant_id = cand.tenant_id AND number = cand.number
     ORDER BY created_at DESC, id DESC LIMIT 1
-) AS consent ON %(requires_consent)s
+) AS consent ON cand.req
 LEFT JOIN LATERAL (
     SELECT count(*) AS n, min(created_at) AS oldest FROM {attempt}
-    WHERE tenant_id = %(tenant)s AND number = cand.number AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
+    WHERE tenant_id = cand.tenant_id AND number = cand.number AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
 ) AS recent ON cand.cap IS NOT NULL
+ORDER BY cand.campaign_id, cand.next_attempt_at, cand.id
 """
 
 
-def _claim(
-    campaign: dict[str, Any], open_keys: list[str], launch: int, now: datetime.datetime, result: TickResult
-) -> int:
-    """Claims up to `launch` due, eligible contacts of one campaign; returns how many."""
-    caps = [zones.max_calls_per_24h(key) for key in open_keys]
+def _claim_batch(
+    plans: list[_Plan], now: datetime.datetime, result: TickResult, *, contact_id: int | None = None
+) -> dict[int, int]:
+    """Claims, for every plan, up to its launch of due, eligible contacts in its open zones: one SELECT
+    (SKIP LOCKED, with the DNC, consent and 24-hour verdicts), one UPDATE for the refused, one UPDATE and
+    one INSERT for the claimed. Returns the claims per campaign."""
+    rows: list[tuple[Any, ...]] = []
+    for plan in plans:
+        for zone in plan.zones:
+            rows.append(
+                (
+                    plan.campaign["pk"],
+                    plan.campaign["tenant_id"],
+                    zone,
+                    zones.max_calls_per_24h(zone),
+                    plan.launch * OVERSELECT,
+                    plan.campaign["requires_consent"],
+                )
+            )
+    due = "id = %(contact)s" if contact_id is not None else "next_attempt_at <= %(now)s"
     sql = _CLAIM_SQL.format(
         contact=Contact._meta.db_table,
         dnc=DncEntry._meta.db_table,
         consent=Consent._meta.db_table,
         attempt=CallAttempt._meta.db_table,
+        due=due,
     )
+    columns = list(zip(*rows, strict=True))
     params = {
-        "zones": open_keys,
-        "caps": caps,
-        "campaign": campaign["pk"],
-        "tenant": campaign["tenant_id"],
+        "campaigns": list(columns[0]),
+        "tenants": list(columns[1]),
+        "zones": list(columns[2]),
+        "caps": list(columns[3]),
+        "limits": list(columns[4]),
+        "consent": list(columns[5]),
         "now": now,
-        "limit": launch * OVERSELECT,
-        "requires_consent": campaign["requires_consent"],
+        "contact": contact_id,
         "day_ago": now - datetime.timedelta(hours=24),
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = [_Candidate(*row[:10], limit_24h=row[10]) for row in cursor.fetchall()]
-    eligible: list[tuple[int, str, int | None]] = []
+        found = cursor.fetchall()
+    by_campaign = {plan.campaign["pk"]: plan for plan in plans}
+    eligible: list[tuple[dict[str, Any], int, str, int | None]] = []
     refused: list[tuple[int, NotDialed]] = []
-    for cand in sorted(rows, key=lambda c: c.id):
-        refusal = _refusal(cand, campaign, now)
+    counts: dict[int, int] = defaultdict(int)
+    seen: dict[int, int] = defaultdict(int)
+    for row in found:
+        campaign_id = row[0]
+        plan = by_campaign[campaign_id]
+        seen[campaign_id] += 1
+        cand = _Candidate(*row[1:10], limit_24h=row[10])
+        refusal = _refusal(cand, plan.campaign, now)
         if refusal is not None:
             refused.append((cand.id, refusal))
-        elif len(eligible) < launch:
-            eligible.append((cand.id, cand.number, cand.consent_id))
-    _refuse(refused, now, result)
+        elif counts[campaign_id] < plan.launch:
+            counts[campaign_id] += 1
+            eligible.append((plan.campaign, cand.id, cand.number, cand.consent_id))
+    if refused:
+        _refuse(refused, now, result)
     if eligible:
-        _dial(campaign, eligible, now, result)
-    if len(rows) < launch * OVERSELECT and not eligible:
-        _complete_if_done(campaign["pk"], now)
-    return len(eligible)
+        _dial(eligible, now, result)
+    if contact_id is None:
+        for plan in plans:
+            pk = plan.campaign["pk"]
+            if not counts[pk] and seen[pk] < plan.launch * OVERSELECT:
+                _complete_if_done(pk, now)
+    return dict(counts)
 
 
 def _refusal(cand: _Candidate, campaign: dict[str, Any], now: datetime.datetime) -> NotDialed | None:
@@ -467,10 +510,10 @@ def _refuse(refused: list[tuple[int, NotDialed]], now: datetime.datetime, result
 
 
 def _dial(
-    campaign: dict[str, Any], eligible: list[tuple[int, str, int | None]], now: datetime.datetime, result: TickResult
+    eligible: list[tuple[dict[str, Any], int, str, int | None]], now: datetime.datetime, result: TickResult
 ) -> None:
     """Moves the claimed contacts to dialing with a lease and inserts their attempts, in two statements."""
-    ids = [pk for pk, _, _ in eligible]
+    ids = [pk for _, pk, _, _ in eligible]
     lease = now + datetime.timedelta(seconds=settings.DIALER_LEASE_SECONDS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -481,17 +524,18 @@ def _dial(
         cursor.execute(
             f"INSERT INTO {CallAttempt._meta.db_table} (code, tenant_id, campaign_id, contact_id, attempt_no, number, "  # noqa: S608
             "consent_id, outcome, detail, created_at) "
-            "SELECT gen_random_uuid(), %s, %s, v.id, "
+            "SELECT gen_random_uuid(), v.tenant, v.campaign, v.id, "
             f"coalesce((SELECT max(attempt_no) FROM {CallAttempt._meta.db_table} WHERE contact_id = v.id), 0) + 1, "
             "v.number, v.consent, '', '', %s "
-            "FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS v(id, number, consent) RETURNING id",
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[]) "
+            "AS v(tenant, campaign, id, number, consent) RETURNING id",
             [
-                campaign["tenant_id"],
-                campaign["pk"],
                 now,
+                [campaign["tenant_id"] for campaign, _, _, _ in eligible],
+                [campaign["pk"] for campaign, _, _, _ in eligible],
                 ids,
-                [number for _, number, _ in eligible],
-                [consent if campaign["requires_consent"] else None for _, _, consent in eligible],
+                [number for _, _, number, _ in eligible],
+                [consent if campaign["requires_consent"] else None for campaign, _, _, consent in eligible],
             ],
         )
         result.attempt_ids.extend(pk for (pk,) in cursor.fetchall())
@@ -507,6 +551,9 @@ def claim_preview_contact(
     on the contact)."""
     now = now or timezone.now()
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            # The limiters and budgets are the tick's: wait for a running tick to finish.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TICK_LOCK])
         locked = Campaign.objects.for_tenant(tenant).select_for_update().filter(pk=campaign.pk).first()
         if locked is None or locked.status != CampaignStatus.RUNNING:
             return NotDialed("campaign", "the campaign is not running")
@@ -549,16 +596,14 @@ def claim_preview_contact(
         )
         if min(limiter.allowed(clock) for limiter in limiters.values()) <= 0:
             return NotDialed("pace", "the calls-per-second limit is reached; try again in a second")
-        # Pin the candidate to this contact: the claim statement with one zone and a contact filter.
+        # The same claim as the tick's, pinned to this contact.
         result = TickResult()
-        campaign_row = {
-            "pk": locked.pk,
-            "tenant_id": tenant.pk,
-            "requires_consent": locked.requires_consent,
-        }
-        claimed = _claim_one(campaign_row, contact.pk, row["dial_zone"], now, result)
-        if isinstance(claimed, NotDialed):
-            return claimed
+        campaign_row = {"pk": locked.pk, "tenant_id": tenant.pk, "requires_consent": locked.requires_consent}
+        plan = _Plan(campaign=campaign_row, zones=[row["dial_zone"]], launch=1)
+        if not _claim_batch([plan], now, result, contact_id=contact.pk):
+            if result.skipped or result.held or result.deferred:
+                return _recorded_refusal(tenant, contact.pk)
+            return NotDialed("contact", "this contact is being dialed by someone else")
         for limiter in limiters.values():
             limiter.take(1, clock)
         pace.save(limiters.values(), now=clock)
@@ -567,34 +612,7 @@ def claim_preview_contact(
     return CallAttempt.objects.for_tenant(tenant).get(pk=attempt_id)
 
 
-def _claim_one(
-    campaign: dict[str, Any], contact_id: int, dial_zone: str, now: datetime.datetime, result: TickResult
-) -> NotDialed | None:
-    sql = _CLAIM_SQL.replace("AND next_attempt_at <= %(now)s", "AND id = %(contact)s").format(
-        contact=Contact._meta.db_table,
-        dnc=DncEntry._meta.db_table,
-        consent=Consent._meta.db_table,
-        attempt=CallAttempt._meta.db_table,
-    )
-    params = {
-        "zones": [dial_zone],
-        "caps": [zones.max_calls_per_24h(dial_zone)],
-        "campaign": campaign["pk"],
-        "tenant": campaign["tenant_id"],
-        "now": now,
-        "contact": contact_id,
-        "limit": 1,
-        "requires_consent": campaign["requires_consent"],
-        "day_ago": now - datetime.timedelta(hours=24),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = [_Candidate(*row[:10], limit_24h=row[10]) for row in cursor.fetchall()]
-    if not rows:
-        return NotDialed("contact", "this contact is being dialed by someone else")
-    refusal = _refusal(rows[0], campaign, now)
-    if refusal is not None:
-        _refuse([(contact_id, refusal)], now, result)
-        return refusal
-    _dial(campaign, [(rows[0].id, rows[0].number, rows[0].consent_id)], now, result)
-    return None
+def _recorded_refusal(tenant: Tenant, contact_id: int) -> NotDialed:
+    contact = Contact.objects.for_tenant(tenant).only("status", "reason").get(pk=contact_id)
+    rule, _, reason = contact.reason.partition(": ")
+    return NotDialed(rule, reason, status=contact.status)
