@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -169,7 +171,7 @@ class PhoneNumber(TenantOwned):
         help_text="LiveKit outbound SIP trunk id (ST_...) calls from this number go out through; empty = no outbound.",
     )
     outbound_cps = models.DecimalField(
-        max_digits=5,
+        max_digits=7,
         decimal_places=2,
         default=1,
         validators=[MinValueValidator(Decimal("0.01"))],
@@ -189,3 +191,38 @@ class PhoneNumber(TenantOwned):
         # Also guards the admin, where a staff member of two tenants could pick the other's agent.
         if self.agent_id is not None and self.tenant_id is not None and self.agent.tenant_id != self.tenant_id:
             raise ValidationError({"agent": "No such agent."})
+        errors: dict[str, str] = {}
+        if problem := outbound_trunk_problem(self.outbound_trunk_id):
+            errors["outbound_trunk_id"] = problem
+        # Under 0.01 the field's own validator answers (its message, not a second one).
+        cps = self.outbound_cps
+        if cps is not None and cps > 0 and (problem := outbound_cps_problem(cps)):
+            errors["outbound_cps"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def can_call_out(self) -> bool:
+        """Whether calls can be placed from this number: active, with a LiveKit outbound trunk."""
+        return self.is_active and bool(self.outbound_trunk_id)
+
+
+_TRUNK_ID = re.compile(r"ST_[A-Za-z0-9]{1,125}")
+
+
+def outbound_trunk_problem(value: str) -> str | None:
+    """Why `value` is not a LiveKit outbound trunk id (ST_ and letters or digits), or None (empty is fine:
+    no outbound calls from the number). The one rule the model, the portal, the API and the admin share."""
+    if value and not _TRUNK_ID.fullmatch(value):
+        return "Enter the LiveKit outbound trunk id as LiveKit shows it, e.g. ST_a1b2c3d4e5f6 (or leave it empty)."
+    return None
+
+
+def outbound_cps_problem(value: Decimal | None) -> str | None:
+    """Why `value` is not a calls-per-second limit: more than 0, at most CAMPAIGN_MAX_CALLS_PER_SECOND."""
+    maximum = settings.CAMPAIGN_MAX_CALLS_PER_SECOND
+    if value is None or not value.is_finite() or value <= 0:
+        return "Enter the calls per second the carrier accepts from this number: more than 0 (e.g. 1)."
+    if value > maximum:
+        return f"At most {maximum} calls per second on this platform."
+    return None

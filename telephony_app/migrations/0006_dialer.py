@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 decimal_places=2,
                 default=1,
                 help_text="Calls per second the carrier accepts from this trunk (Twilio: 1 by default).",
-                max_digits=5,
+                max_digits=7,
                 validators=[django.core.validators.MinValueValidator(Decimal("0.01"))],
             ),
         ),
