@@ -18,3 +18,10 @@ def register() -> None:
     # nor the number switched off) while an open campaign uses it.
     register_agent_references("campaigns_app.campaigns", CampaignAgentReferences())
     register_number_references("campaigns_app.campaigns", campaign_number_references)
+
+    from campaigns_app.dialer.call_end import HOOK_NAME, attempt_on_call_end
+    from telephony_app.call_hooks import register_call_end_hook
+
+    # A campaign call's end, whoever reports it (worker, webhooks, reconciliation, reaper), writes
+    # its attempt's outcome and moves the contact on (once).
+    register_call_end_hook(HOOK_NAME, attempt_on_call_end)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem, normalize_e164
 from telephony_app import costs
+from telephony_app.call_hooks import call_ended_on_commit
 from telephony_app.models import (
     ACTIVE_STATUSES,
     STATUS_RANK,
@@ -87,6 +88,8 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
             call.duration_seconds = max((call.ended_at - answered).total_seconds(), 0.0) if answered else 0.0
         if reason and not call.end_reason:
             call.end_reason = _fit(call, "end_reason", reason)
+        if call.pk is not None:  # a new row is announced by call_create once it exists
+            call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=call.ended_at)
     call.status = status
     return True
 
@@ -151,6 +154,8 @@ def call_create(
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
     _save(call)
+    if call.is_terminal:
+        call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
     return call
 
 

@@ -45,7 +45,7 @@ class NotDialed:
 def _attempt_locked(attempt_id: int) -> CallAttempt | None:
     return (
         CallAttempt.objects.across_tenants(reason="the dialer and the call's reporters name the attempt by id")
-        .select_for_update()
+        .select_for_update(of=("self",))  # the campaign's agent may be gone (SET_NULL): an outer join
         .select_related("campaign", "campaign__agent")
         .filter(pk=attempt_id)
         .first()

@@ -1,0 +1,54 @@
+"""A campaign call's end -> its attempt's outcome, whoever reported the end.
+
+telephony_app announces every Call's first terminal status through its call-end hooks
+(telephony_app.call_hooks): the voice worker's report, Twilio's status callback, LiveKit's webhooks,
+the reconciliation and the stale-call reaper all end calls through the call-log services. The hook
+registered here (campaigns_app.wiring) finds the CallAttempt that placed the call and writes its
+outcome through attempt_finish, which writes it once however many reports arrive.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from campaigns_app.dialer.outcome import attempt_finish
+from campaigns_app.models import AttemptOutcome, CallAttempt
+from telephony_app.models import CallStatus
+
+logger = logging.getLogger(__name__)
+
+HOOK_NAME = "campaigns_app.attempt_outcome"
+
+OUTCOME_FOR_STATUS: dict[str, str] = {
+    CallStatus.COMPLETED: AttemptOutcome.ANSWERED,
+    CallStatus.TRANSFERRED: AttemptOutcome.ANSWERED,
+    CallStatus.VOICEMAIL: AttemptOutcome.VOICEMAIL,
+    CallStatus.NO_ANSWER: AttemptOutcome.NO_ANSWER,
+    CallStatus.BUSY: AttemptOutcome.BUSY,
+    CallStatus.FAILED: AttemptOutcome.FAILED,
+}
+# Words of a failed call's end reason that say the callee (or their carrier) refused it.
+REJECTED_WORDS = ("rejected", "declined", "refused by the callee")
+
+
+def attempt_outcome_for(status: str, end_reason: str) -> str | None:
+    """The attempt outcome a call's terminal status stands for (None: not a terminal status)."""
+    outcome = OUTCOME_FOR_STATUS.get(status)
+    if outcome == AttemptOutcome.FAILED and any(word in end_reason.casefold() for word in REJECTED_WORDS):
+        return AttemptOutcome.REJECTED
+    return outcome
+
+
+def attempt_on_call_end(call_id: int, status: str, end_reason: str, at: datetime.datetime) -> None:
+    """The call-end hook: the attempt that placed Call call_id gets its outcome (once); calls that
+    no campaign placed (inbound, tests, single API calls) have no attempt and are left alone."""
+    outcome = attempt_outcome_for(status, end_reason)
+    if outcome is None:
+        return
+    # Crosses tenants on purpose: the Call's primary key names exactly one attempt, and the outcome
+    # is written to that attempt of that call's own tenant.
+    attempts = CallAttempt.objects.across_tenants(reason="the call-end hook names the attempt by its call")
+    for attempt_id in attempts.filter(call_id=call_id, outcome="").values_list("pk", flat=True):
+        if attempt_finish(attempt_id=attempt_id, outcome=outcome, detail=end_reason, at=at):
+            logger.info("attempt %s: %s (call %s %s)", attempt_id, outcome, call_id, status)

@@ -1,0 +1,50 @@
+"""Who hears of a call's end: a registry the higher apps fill (campaigns_app writes its attempt's
+outcome), so telephony_app never imports them.
+
+The call-log services (telephony_app.services) announce a Call the first time it reaches a terminal
+status, once the transaction that wrote it commits: the voice worker's report, Twilio's status
+callback, LiveKit's webhooks, the reconciliation and the stale-call reaper all write through them,
+so every end is announced exactly once per Call (a later report that only refines the end, such as
+the worker's over a provisional webhook end, is not announced again). A hook that raises is logged
+and the others still run: the call's end is already committed and is never undone by a listener.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from functools import partial
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+# fn(call_id, status, end_reason, at): call_id is the Call's primary key, status its terminal status
+# (a CallStatus value), at its end time.
+CallEndHook = Callable[[int, str, str, datetime.datetime], None]
+
+_hooks: dict[str, CallEndHook] = {}
+
+
+def register_call_end_hook(name: str, fn: CallEndHook) -> None:
+    """Call fn whenever a Call first ends; registering the same name again replaces the entry."""
+    _hooks[name] = fn
+
+
+def unregister_call_end_hook(name: str) -> None:
+    _hooks.pop(name, None)
+
+
+def call_ended_on_commit(*, call_id: int, status: str, end_reason: str, at: datetime.datetime) -> None:
+    """Announce the end of Call call_id to every hook once the current transaction commits (at once
+    outside a transaction)."""
+    transaction.on_commit(partial(_announce, call_id, str(status), end_reason, at))
+
+
+def _announce(call_id: int, status: str, end_reason: str, at: datetime.datetime) -> None:
+    for name, fn in list(_hooks.items()):
+        try:
+            fn(call_id, status, end_reason, at)
+        except Exception:
+            logger.exception("call-end hook %s failed for call %s (%s)", name, call_id, status)
