@@ -21,6 +21,7 @@ from agents_app.validation import business_hours_document, outbound_agent_proble
 from campaigns_app import contact_rows
 from campaigns_app.models import (
     CAMPAIGN_TRANSITIONS,
+    OPEN_CAMPAIGN_STATUSES,
     Campaign,
     CampaignStatus,
     CampaignVoicemailAction,
@@ -294,6 +295,12 @@ def start_problems(*, tenant: Tenant, campaign: Campaign, now: datetime.datetime
     ]
     if campaign.end_date and campaign.end_date < _today(tenant, now):
         problems.append(f"The end date ({campaign.end_date:%Y-%m-%d}) has passed; move it later.")
+    caller_id = campaign.caller_id
+    if caller_id is not None and not caller_id.outbound_trunk_id:
+        problems.append(
+            f"The caller ID {caller_id.number} has no outbound trunk, so no call can go out from it: set its "
+            "LiveKit outbound trunk id (ST_...) on the Phone numbers page, or choose another caller ID."
+        )
     callable_contacts = Contact.objects.for_tenant(tenant).filter(
         campaign=campaign, status__in=(ContactStatus.PENDING, ContactStatus.RETRY)
     )
@@ -320,6 +327,7 @@ def campaign_start(*, tenant: Tenant, campaign: Campaign, now: datetime.datetime
         )
     if problems := start_problems(tenant=tenant, campaign=campaign, now=now):
         raise CampaignStateConflict("The campaign cannot start yet.", problems)
+    _classify_on_commit(campaign)
     return _move(campaign, _running_or_scheduled(tenant, campaign, now), now)
 
 
@@ -345,7 +353,20 @@ def campaign_resume(*, tenant: Tenant, campaign: Campaign, now: datetime.datetim
         )
     if problems := start_problems(tenant=tenant, campaign=campaign, now=now):
         raise CampaignStateConflict("The campaign cannot resume yet.", problems)
+    _classify_on_commit(campaign)
     return _move(campaign, _running_or_scheduled(tenant, campaign, now), now)
+
+
+def _classify_on_commit(campaign: Campaign) -> None:
+    """Have the dialer's classifier give the campaign's new contacts their zones once this commits."""
+    pk = campaign.pk
+
+    def enqueue() -> None:
+        from campaigns_app.tasks import classify_contacts  # the task module imports this one
+
+        classify_contacts.delay(pk)
+
+    transaction.on_commit(enqueue)
 
 
 @transaction.atomic
@@ -452,6 +473,8 @@ def contacts_add(
     if result.errors and all_or_nothing:
         return ContactsAdded(errors=result.errors, skipped_dnc=0)
     result.created = Contact.objects.bulk_create(to_create)
+    if result.created:  # the dialer's classifier gives them their zones (campaigns_app.dialer.zones)
+        Campaign.objects.for_tenant(tenant).filter(pk=campaign.pk).update(zones_pending=True)
     return result
 
 
@@ -563,6 +586,13 @@ def consent_grant(
     )
     consent.full_clean()
     consent.save()
+    # Contacts held for want of consent may be called again, in every open campaign of the tenant.
+    Contact.objects.for_tenant(tenant).filter(
+        number=number,
+        status=ContactStatus.HELD,
+        reason__startswith="consent:",
+        campaign__status__in=OPEN_CAMPAIGN_STATUSES,
+    ).update(status=ContactStatus.PENDING, reason="", next_attempt_at=timezone.now(), updated_at=timezone.now())
     logger.info("consent: granted (%s)", kind)
     return consent
 

@@ -7,10 +7,22 @@ import logging
 from celery import shared_task
 
 from campaigns_app.dialer import outcome
+from campaigns_app.dialer.zones import classify_campaign_contacts
 from campaigns_app.importer import contact_import_run
 from campaigns_app.models import ContactImport
 
 logger = logging.getLogger(__name__)
+
+
+@shared_task
+def place_call(attempt_id: int) -> str:
+    """Place a claimed attempt's call (campaigns_app.dialer.place). Safe under acks_late redelivery:
+    an attempt that already has a Call or an outcome is left alone, so it is never dialed twice."""
+    from campaigns_app.dialer.place import place_call as place
+
+    result = place(attempt_id)
+    logger.info("place_call %s: %s", attempt_id, result)
+    return result
 
 
 @shared_task
@@ -50,3 +62,12 @@ def dialer_tick() -> dict[str, int | float | bool]:
 def reap_dialer_leases() -> int:
     """Returns claims whose lease expired without a call to the queue (idempotent)."""
     return outcome.reap_expired_leases()
+
+
+@shared_task
+def classify_contacts(campaign_id: int) -> None:
+    """Give the campaign's unclassified contacts their dialing zones (idempotent: a redelivered or
+    concurrent run only writes contacts still unclassified)."""
+    classified = classify_campaign_contacts(campaign_id)
+    if classified:
+        logger.info("campaign %s: %d contact(s) given their dialing zone", campaign_id, classified)

@@ -4,6 +4,7 @@ on the writer's own connection (see campaigns_app.importer.run), and the streame
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import queue
 from collections.abc import Iterable
@@ -227,6 +228,10 @@ class Writer:
         )
         if not campaign.is_open:
             raise ImportFailed(f"The campaign was {campaign.get_status_display().lower()} during the import.")
+        if self.imported:  # the dialer's classifier gives the new contacts their zones, once this commits
+            campaign.zones_pending = True
+            campaign.save(update_fields=["zones_pending"])
+            transaction.on_commit(functools.partial(_classify, campaign.pk))
         self.report.save(contact_import)
         contact_import.status = ImportStatus.SUCCEEDED
         contact_import.bytes_read = contact_import.size_bytes
@@ -244,6 +249,12 @@ class Writer:
             self.skipped,
             contact_import.rows_refused,
         )
+
+
+def _classify(campaign_id: int) -> None:
+    from campaigns_app.tasks import classify_contacts  # the task module imports this package
+
+    classify_contacts.delay(campaign_id)
 
 
 def _create_stage() -> None:
