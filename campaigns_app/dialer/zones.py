@@ -212,8 +212,7 @@ def _local_minute(zone: str, minute: int) -> int:
     -1 for a zone this system does not know (never open)."""
     if not _loadable(zone):
         return -1
-    local = datetime.datetime.fromtimestamp(minute * 60, zoneinfo.ZoneInfo(zone))
-    return local.weekday() * DAY_MINUTES + local.hour * 60 + local.minute
+    return _week_minute(datetime.datetime.fromtimestamp(minute * 60, zoneinfo.ZoneInfo(zone)))
 
 
 def _minute(now: datetime.datetime) -> int:
@@ -262,16 +261,24 @@ NEXT_OPEN_HORIZON = datetime.timedelta(days=8)
 def next_open_at(key: str | None, *, window: dict[str, Any] | None, now: datetime.datetime) -> datetime.datetime | None:
     """The first quarter hour (UTC :00/:15/:30/:45) after `now` at which the key is open, looking up
     to 8 days ahead; None when it does not open in that time."""
-    if not key:
+    region, zone_names = parse_key(key or "")
+    if not zone_names or not all(_loadable(zone) for zone in zone_names):
         return None
-    signature = window_signature(window)
+    # Not through the tick's caches: a scan of 768 moments would push out the entries the tick reuses.
+    table = _open_table(window_signature(window), region)
+    infos = [zoneinfo.ZoneInfo(zone) for zone in zone_names]
     minute = _minute(now)
     step = int(NEXT_OPEN_STEP.total_seconds() // 60)
     first = (minute // step + 1) * step
     for candidate in range(first, minute + int(NEXT_OPEN_HORIZON.total_seconds() // 60), step):
-        if _key_open(key, signature, candidate):
-            return datetime.datetime.fromtimestamp(candidate * 60, datetime.UTC)
+        moment = datetime.datetime.fromtimestamp(candidate * 60, datetime.UTC)
+        if all(table[_week_minute(moment.astimezone(info))] for info in infos):
+            return moment
     return None
+
+
+def _week_minute(local: datetime.datetime) -> int:
+    return local.weekday() * DAY_MINUTES + local.hour * 60 + local.minute
 
 
 # --- Classification -------------------------------------------------------------------------------
