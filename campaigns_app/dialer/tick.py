@@ -439,16 +439,22 @@ def _claim_batch(
     refused: list[tuple[int, NotDialed]] = []
     counts: dict[int, int] = defaultdict(int)
     seen: dict[int, int] = defaultdict(int)
+    # Per-number limits count this batch's own claims too (one number in several campaigns).
+    limited: dict[tuple[int, str], int] = defaultdict(int)
     for row in found:
         campaign_id = row[0]
         plan = by_campaign[campaign_id]
         seen[campaign_id] += 1
         cand = _Candidate(*row[1:10], limit_24h=row[10])
+        number_key = (plan.campaign["tenant_id"], cand.number)
+        cand.recent += limited[number_key]
         refusal = _refusal(cand, plan.campaign, now)
         if refusal is not None:
             refused.append((cand.id, refusal))
         elif counts[campaign_id] < plan.launch:
             counts[campaign_id] += 1
+            if cand.limit_24h is not None:
+                limited[number_key] += 1
             eligible.append((plan.campaign, cand.id, cand.number, cand.consent_id))
     if refused:
         _refuse(refused, now, result)
