@@ -34,6 +34,7 @@ from campaigns_app.models import (
     ContactStatus,
     ImportMode,
 )
+from campaigns_app.progress_api import CampaignLiveActions
 from campaigns_app.serializers import (
     MODEL_TO_PATH,
     CampaignSerializer,
@@ -137,6 +138,7 @@ def _choice_param(request: Request, name: str, choices: list[str]) -> str:
     ),
 )
 class CampaignViewSet(
+    CampaignLiveActions,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     ServiceWriteMixin,

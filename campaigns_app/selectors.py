@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, QuerySet
+from django.db.models import CharField, Count, F, Func, Min, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Trunc
+from django.utils import timezone
 
 from campaigns_app.models import (
+    AttemptOutcome,
     CallAttempt,
     Campaign,
     Consent,
@@ -174,3 +178,183 @@ def consent_list(*, tenant: Tenant, number: str = "") -> QuerySet[Consent]:
     if number:
         queryset = queryset.filter(number__startswith=number)
     return queryset.order_by("-created_at", "-id")
+
+
+# --- A campaign's live figures (the campaign page's progress partial and GET .../progress) ----------
+
+# The 2-second rule (COMPLIANCE.md): an answered call whose agent spoke later than this was abandoned.
+ABANDON_AFTER_MS = 2000
+PACE_MINUTES = 60
+RATE_BUCKET_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    """Contacts skipped or held by one rule ("dnc", "consent", "zone"...), with one of their reasons."""
+
+    status: str
+    rule: str
+    count: int
+    example: str
+
+
+@dataclass(frozen=True)
+class CampaignProgress:
+    """What a campaign has done so far: contacts by status, attempts by outcome, calls in flight, the
+    skips and holds by rule, and the dialer's campaign-level error."""
+
+    contacts: ContactCounts
+    # Finished attempts by outcome (every AttemptOutcome but "in progress", zeros included).
+    outcomes: dict[str, int]
+    in_progress: int
+    rules: list[RuleCount]
+    dialer_error: str
+    dialer_error_at: datetime.datetime | None
+
+    @property
+    def attempts(self) -> int:
+        return self.in_progress + sum(self.outcomes.values())
+
+    @property
+    def zone_held(self) -> RuleCount | None:
+        """The contacts held because their time zone is unknown (with one reason), if any."""
+        return next((row for row in self.rules if row.status == ContactStatus.HELD and row.rule == "zone"), None)
+
+
+def campaign_progress(*, tenant: Tenant, campaign: Campaign) -> CampaignProgress:
+    """The campaign's figures in three grouped queries on its campaign-first indexes, whatever its size:
+    contacts by status, skipped/held contacts by rule (the part of the reason before ":"), attempts by outcome."""
+    counts = contact_counts(tenant=tenant, campaigns=[campaign])[campaign.pk]
+    blocked = (
+        Contact.objects.for_tenant(tenant)
+        .filter(campaign=campaign, status__in=[ContactStatus.HELD, ContactStatus.SKIPPED])
+        .annotate(rule=Func(F("reason"), Value(":"), Value(1), function="split_part", output_field=CharField()))
+        .values_list("status", "rule")
+        .annotate(n=Count("id"), example=Min("reason"))
+        .order_by("-n", "status", "rule")
+    )
+    rules = [RuleCount(status=s, rule=rule.strip() or "unspecified", count=n, example=ex) for s, rule, n, ex in blocked]
+    by_outcome = dict(
+        CallAttempt.objects.for_tenant(tenant)
+        .filter(campaign=campaign)
+        .values_list("outcome")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    outcomes = {value: by_outcome.get(value, 0) for value in AttemptOutcome.values if value != AttemptOutcome.PENDING}
+    return CampaignProgress(
+        contacts=counts,
+        outcomes=outcomes,
+        in_progress=by_outcome.get(AttemptOutcome.PENDING, 0),
+        rules=rules,
+        dialer_error=campaign.dialer_error,
+        dialer_error_at=campaign.dialer_error_at if campaign.dialer_error else None,
+    )
+
+
+@dataclass(frozen=True)
+class PaceMinute:
+    """One minute of the pace chart: attempts claimed in it, and how those that ended went."""
+
+    start: datetime.datetime
+    dialed: int = 0  # claimed and dialed (a claim refused before dialing is not a dial)
+    finished: int = 0  # dialed and ended (an outcome other than not_dialed)
+    answered: int = 0
+    abandoned: int = 0  # answered, and the agent spoke after ABANDON_AFTER_MS
+
+
+@dataclass(frozen=True)
+class RateBucket:
+    """Answer and abandon rates (0-1, None when nothing to divide) of attempts started in RATE_BUCKET_MINUTES."""
+
+    start: datetime.datetime
+    finished: int
+    answered: int
+    abandoned: int
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.answered / self.finished if self.finished else None
+
+    @property
+    def abandon_rate(self) -> float | None:
+        return self.abandoned / self.answered if self.answered else None
+
+
+@dataclass(frozen=True)
+class CampaignPace:
+    """Dials per minute over the last PACE_MINUTES minutes (oldest first, the current minute last), the
+    configured pace in dials per minute, and the answer/abandon rates per RATE_BUCKET_MINUTES."""
+
+    minutes: list[PaceMinute]
+    configured_per_minute: float
+
+    @property
+    def buckets(self) -> list[RateBucket]:
+        buckets = []
+        for first in range(0, len(self.minutes), RATE_BUCKET_MINUTES):
+            part = self.minutes[first : first + RATE_BUCKET_MINUTES]
+            buckets.append(
+                RateBucket(
+                    start=part[0].start,
+                    finished=sum(m.finished for m in part),
+                    answered=sum(m.answered for m in part),
+                    abandoned=sum(m.abandoned for m in part),
+                )
+            )
+        return buckets
+
+    @property
+    def dialed(self) -> int:
+        return sum(minute.dialed for minute in self.minutes)
+
+
+def campaign_pace(*, tenant: Tenant, campaign: Campaign, now: datetime.datetime | None = None) -> CampaignPace:
+    """The pace chart's figures in one query grouped by minute.
+
+    The campaign's attempts are indexed by (campaign, id), not by time; ids grow with time, so the
+    window is the id range after the newest attempt older than it (found walking that index backwards),
+    which reads the window's attempts only, not the campaign's whole history."""
+    now = now or timezone.now()
+    last = now.replace(second=0, microsecond=0)
+    since = last - datetime.timedelta(minutes=PACE_MINUTES - 1)
+    attempts = CallAttempt.objects.for_tenant(tenant).filter(campaign=campaign)
+    before = attempts.filter(created_at__lt=since).order_by("-id").values("id")[:1]
+    not_dialed = Q(outcome=AttemptOutcome.NOT_DIALED)
+    answered = Q(outcome=AttemptOutcome.ANSWERED)
+    rows = (
+        attempts.filter(created_at__gte=since, id__gt=Coalesce(Subquery(before), Value(0)))
+        .annotate(minute=Trunc("created_at", "minute", tzinfo=datetime.UTC))
+        .values_list("minute")
+        .annotate(
+            dialed=Count("id", filter=~not_dialed),
+            finished=Count("id", filter=~not_dialed & ~Q(outcome=AttemptOutcome.PENDING)),
+            answered=Count("id", filter=answered),
+            abandoned=Count("id", filter=answered & Q(call__first_words_ms__gt=ABANDON_AFTER_MS)),
+        )
+        .order_by()
+    )
+    found = {minute: PaceMinute(minute, *figures) for minute, *figures in rows}
+    slots = [since + datetime.timedelta(minutes=i) for i in range(PACE_MINUTES)]
+    return CampaignPace(
+        minutes=[found.get(start, PaceMinute(start)) for start in slots],
+        configured_per_minute=float(campaign.max_calls_per_second) * 60,
+    )
+
+
+def preview_queue(
+    *, tenant: Tenant, campaign: Campaign, now: datetime.datetime | None = None, limit: int = 5
+) -> list[Contact]:
+    """The next due contacts of a preview campaign, soonest first, for an operator to dial one by one
+    (classified contacts only: the dialer's claim would refuse the others)."""
+    now = now or timezone.now()
+    return list(
+        Contact.objects.for_tenant(tenant)
+        .filter(
+            campaign=campaign,
+            status__in=[ContactStatus.PENDING, ContactStatus.RETRY],
+            next_attempt_at__lte=now,
+            dial_zone__isnull=False,
+        )
+        .order_by("next_attempt_at", "id")[:limit]
+    )

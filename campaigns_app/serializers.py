@@ -132,6 +132,13 @@ class CampaignSerializer(serializers.Serializer):
     statusChangedAt = serializers.DateTimeField(read_only=True, allow_null=True)
     startedAt = serializers.DateTimeField(read_only=True, allow_null=True)
     finishedAt = serializers.DateTimeField(read_only=True, allow_null=True)
+    dialerError = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Why the dialer cannot make progress on this campaign now (e.g. LiveKit unreachable); null when "
+        "it can. Contacts stay queued meanwhile.",
+    )
+    dialerErrorAt = serializers.DateTimeField(read_only=True, allow_null=True)
     createdAt = serializers.DateTimeField(read_only=True)
     updatedAt = serializers.DateTimeField(read_only=True)
     contacts = ContactCountsField(read_only=True)
@@ -164,6 +171,8 @@ class CampaignSerializer(serializers.Serializer):
             "statusChangedAt": _iso(campaign.status_changed_at),
             "startedAt": _iso(campaign.started_at),
             "finishedAt": _iso(campaign.finished_at),
+            "dialerError": campaign.dialer_error or None,
+            "dialerErrorAt": _iso(campaign.dialer_error_at) if campaign.dialer_error else None,
             "createdAt": campaign.created_at.isoformat(),
             "updatedAt": campaign.updated_at.isoformat(),
             "contacts": {"total": sum(by_status.values()), **by_status},

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from campaigns_app import import_views, ledger_views, views
+from campaigns_app import import_views, ledger_views, live_views, views
 
 # Mounted at /campaigns/ by voiceplatform/urls.py. An import's pages take the import's code alone.
 urlpatterns = [
@@ -15,6 +15,7 @@ urlpatterns = [
     path("<uuid:code>/delete", views.campaign_delete, name="campaigns-campaign-delete"),
     path("<uuid:code>/contacts/", views.contact_list, name="campaigns-contact-list"),
     path("<uuid:code>/audit.csv", views.campaign_audit, name="campaigns-campaign-audit"),
+    path("<uuid:code>/progress", live_views.campaign_progress, name="campaigns-campaign-progress"),
     path("<uuid:code>/import", import_views.import_create, name="campaigns-import-create"),
     path("imports/<uuid:code>/", import_views.import_detail, name="campaigns-import-detail"),
     path("imports/<uuid:code>/progress", import_views.import_progress, name="campaigns-import-progress"),

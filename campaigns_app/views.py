@@ -21,7 +21,8 @@ from agents_app.validation import WEEKDAYS
 from campaigns_app import audit, selectors, services
 from campaigns_app.cursor import BadCursor, cursor_page
 from campaigns_app.forms import CampaignFilterForm, CampaignForm, ContactFilterForm
-from campaigns_app.models import Campaign, CampaignStatus, ContactStatus
+from campaigns_app.live_views import live_context
+from campaigns_app.models import Campaign, CampaignStatus
 from campaigns_app.services import CAMPAIGN_FIELDS
 from telephony_app.selectors import phone_number_list
 from voiceplatform.models import Membership, Tenant
@@ -171,12 +172,9 @@ def campaign_edit(request: HttpRequest, membership: Membership, code: str) -> Ht
 def campaign_detail(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
     tenant = membership.tenant
     campaign = selectors.campaign_get(tenant=tenant, code=code)
-    counts = selectors.contact_counts(tenant=tenant, campaigns=[campaign])[campaign.pk]
     context = {
-        "campaign": campaign,
+        **live_context(tenant=tenant, campaign=campaign),
         "badge": STATUS_BADGES[campaign.status],
-        "counts": counts,
-        "status_counts": [(label, counts.get(value), value) for value, label in ContactStatus.choices],
         "window": window_rows(campaign),
         "imports": selectors.import_list(tenant=tenant, campaign=campaign)[:IMPORTS_ON_DETAIL],
         "can_start": campaign.status == CampaignStatus.DRAFT,
