@@ -467,6 +467,13 @@ OBJECT_URLS = [
     ObjectUrl("campaigns-campaign-delete", "code", _make_campaign, (Attempt("get"), Attempt("post"))),
     ObjectUrl("campaigns-contact-list", "code", _make_campaign_with_a_contact, (Attempt("get"),), changes_row=False),
     ObjectUrl("campaigns-campaign-audit", "code", _make_campaign_with_a_contact, (Attempt("get"),), changes_row=False),
+    ObjectUrl(
+        "campaigns-campaign-progress",
+        "code",
+        _make_running_campaign,
+        (Attempt("get", htmx=True),),
+        changes_row=False,
+    ),
     # An upload writes a ContactImport, not the campaign.
     ObjectUrl(
         "campaigns-import-create",
@@ -519,6 +526,8 @@ OBJECT_URLS = [
         changes_row=False,
     ),
     ObjectUrl("api-campaign-audit", "id", _api_campaign_with_a_contact, (Attempt("get"),), api=True, changes_row=False),
+    ObjectUrl("api-campaign-progress", "id", _api_running_campaign, (Attempt("get"),), api=True, changes_row=False),
+    ObjectUrl("api-campaign-attempts", "id", _api_running_campaign, (Attempt("get"),), api=True, changes_row=False),
     ObjectUrl(
         "api-campaign-import-detail",
         "importId",
