@@ -65,7 +65,17 @@ class CallAdmin(TenantScopedAdmin):
 class PhoneNumberAdminForm(forms.ModelForm):
     class Meta:
         model = PhoneNumber
-        fields = ["tenant", "number", "label", "provider", "agent", "is_active", "sip_trunk_id"]
+        fields = [
+            "tenant",
+            "number",
+            "label",
+            "provider",
+            "agent",
+            "is_active",
+            "sip_trunk_id",
+            "outbound_trunk_id",
+            "outbound_cps",
+        ]
 
     def clean_is_active(self) -> bool:
         """The services' rule: a number an open campaign presents as caller ID stays switched on."""
@@ -92,9 +102,20 @@ class PhoneNumberAdmin(TenantScopedAdmin):
     form = PhoneNumberAdminForm
     list_display = ["number", "label", "tenant", "provider", "agent", "is_active", "updated_at"]
     list_filter = ["provider", "is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["code", "number", "label", "sip_trunk_id"]
+    search_fields = ["code", "number", "label", "sip_trunk_id", "outbound_trunk_id"]
     list_select_related = ["tenant", "agent"]
-    fields = ["code", "tenant", "number", "label", "provider", "agent", "is_active", "sip_trunk_id"]
+    fields = [
+        "code",
+        "tenant",
+        "number",
+        "label",
+        "provider",
+        "agent",
+        "is_active",
+        "sip_trunk_id",
+        "outbound_trunk_id",
+        "outbound_cps",
+    ]
     readonly_fields = ["code", "created_at", "updated_at"]
 
     # Every write drops the inbound number cache's entries on commit (a renumbered line: both).

@@ -206,6 +206,8 @@ _NUMBER_API_FIELDS = {
     "agent": "agentId",
     "is_active": "isActive",
     "sip_trunk_id": "sipTrunkId",
+    "outbound_trunk_id": "outboundTrunkId",
+    "outbound_cps": "outboundCps",
 }
 
 
@@ -234,6 +236,24 @@ class PhoneNumberSerializer(serializers.Serializer):
             "number through any other trunk are refused"
         ),
     )
+    outboundTrunkId = serializers.CharField(
+        source="outbound_trunk_id",
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        help_text=(
+            "LiveKit outbound SIP trunk id (ST_...) calls from this number go out through; empty = the number "
+            "cannot be a caller ID (campaigns and POST /calls refuse it)"
+        ),
+    )
+    outboundCps = serializers.DecimalField(
+        source="outbound_cps",
+        max_digits=7,
+        decimal_places=2,
+        coerce_to_string=False,
+        required=False,
+        help_text="Calls per second the carrier accepts from this trunk: more than 0, default 1",
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -241,7 +261,7 @@ class PhoneNumberSerializer(serializers.Serializer):
         """Validated request data as phone_number_create/phone_number_update keyword arguments."""
         data = dict(self.validated_data)
         kwargs: dict[str, Any] = {}
-        for key in ("number", "label", "provider", "is_active", "sip_trunk_id"):
+        for key in ("number", "label", "provider", "is_active", "sip_trunk_id", "outbound_trunk_id", "outbound_cps"):
             if key in data:
                 kwargs[key] = data[key]
         if "agent" in data:
@@ -284,6 +304,8 @@ _NUMBER_EXAMPLES = [
             "agentName": "Support Agent",
             "isActive": True,
             "sipTrunkId": "",
+            "outboundTrunkId": "ST_a1b2c3d4e5f6",
+            "outboundCps": 1.0,
             "createdAt": "2026-11-25T17:25:00+00:00",
             "updatedAt": "2026-11-25T17:25:00+00:00",
         },

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import logging
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -373,8 +374,12 @@ def phone_number_create(
     agent: Agent | None = None,
     is_active: bool = True,
     sip_trunk_id: str = "",
+    outbound_trunk_id: str = "",
+    outbound_cps: Decimal | None = None,
 ) -> PhoneNumber:
-    """A new number of this tenant, normalised to E.164; refused if any tenant already has it."""
+    """A new number of this tenant, normalised to E.164; refused if any tenant already has it.
+    `outbound_trunk_id` (LiveKit ST_...) lets calls be placed from it, at most `outbound_cps` a second
+    (default 1)."""
     number = _clean_number(number)
     _check_agent(tenant=tenant, agent=agent)
     phone_number = PhoneNumber(
@@ -385,7 +390,10 @@ def phone_number_create(
         agent=agent,
         is_active=is_active,
         sip_trunk_id=sip_trunk_id,
+        outbound_trunk_id=outbound_trunk_id,
     )
+    if outbound_cps is not None:
+        phone_number.outbound_cps = outbound_cps
     return _save_phone_number(phone_number)
 
 
@@ -399,6 +407,8 @@ def phone_number_update(
     agent: Agent | None = UNSET,
     is_active: bool = UNSET,
     sip_trunk_id: str = UNSET,
+    outbound_trunk_id: str = UNSET,
+    outbound_cps: Decimal | None = UNSET,
 ) -> PhoneNumber:
     """The tenant's number with the given fields changed; fields left out keep their value."""
     if phone_number.tenant_id != tenant.pk:
@@ -415,6 +425,8 @@ def phone_number_update(
         ("provider", provider),
         ("is_active", is_active),
         ("sip_trunk_id", sip_trunk_id),
+        ("outbound_trunk_id", outbound_trunk_id),
+        ("outbound_cps", outbound_cps),
     ):
         if value is not UNSET:
             setattr(phone_number, field, value)

@@ -279,6 +279,24 @@ class PhoneNumberForm(forms.Form):
             "to this number through any other trunk are refused."
         ),
     )
+    outbound_trunk_id = forms.CharField(
+        max_length=128,
+        required=False,
+        label="LiveKit outbound trunk id",
+        help_text=(
+            "The LiveKit outbound trunk (ST_...) calls from this number go out through. Campaigns and the "
+            "calls API can present the number as caller ID only when it is set."
+        ),
+    )
+    outbound_cps = forms.DecimalField(
+        max_digits=7,
+        decimal_places=2,
+        required=False,
+        initial=1,
+        label="Outbound calls per second",
+        help_text="What the carrier accepts from this trunk (Twilio: 1); empty = 1. The dialer never goes faster.",
+        widget=forms.NumberInput(attrs={"step": "0.1"}),
+    )
 
     def __init__(self, data: Any, *, tenant: Tenant, initial: dict[str, Any] | None = None) -> None:
         super().__init__(data, initial=initial)
@@ -291,6 +309,10 @@ class PhoneNumberForm(forms.Form):
             raise forms.ValidationError(problem)
         return agent
 
+    def clean_outbound_cps(self) -> Decimal:
+        value = self.cleaned_data["outbound_cps"]
+        return Decimal(1) if value is None else value
+
     @staticmethod
     def initial_for(phone_number: PhoneNumber) -> dict[str, Any]:
         return {
@@ -300,6 +322,8 @@ class PhoneNumberForm(forms.Form):
             "agent": phone_number.agent.code if phone_number.agent else None,
             "is_active": phone_number.is_active,
             "sip_trunk_id": phone_number.sip_trunk_id,
+            "outbound_trunk_id": phone_number.outbound_trunk_id,
+            "outbound_cps": phone_number.outbound_cps,
         }
 
 

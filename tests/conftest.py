@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.models import Role, Tenant
 from voiceplatform.services import TENANT_PURGE_SQL, api_key_create
 
@@ -107,3 +108,27 @@ def api_client_for() -> Callable[[Tenant], APIClient]:
 def api(tenant: Tenant, api_client_for: Callable[[Tenant], APIClient]) -> APIClient:
     """An API client of `tenant` (Acme, or a module's own `tenant`)."""
     return api_client_for(tenant)
+
+
+# What the `livekit` fixture configures: the worker's dispatch name and LiveKit's SIP host.
+AGENT_NAME = "voiceplatform-test"
+SIP_HOST = "vp-test.sip.livekit.cloud"
+
+
+@pytest.fixture
+def livekit(settings: Any) -> Iterator[FakeLiveKit]:
+    """LiveKit configured, its server API answered by a local fake of the Twirp API."""
+    with FakeLiveKit() as fake:
+        settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = fake.url, KEY, SECRET
+        settings.LIVEKIT_AGENT_NAME = AGENT_NAME
+        settings.LIVEKIT_SIP_HOST = SIP_HOST
+        settings.LIVEKIT_PUBLIC_URL = ""
+        yield fake
+
+
+@pytest.fixture
+def unconfigured(settings: Any) -> None:
+    """No LiveKit settings at all."""
+    settings.LIVEKIT_URL = ""
+    settings.LIVEKIT_API_KEY = ""
+    settings.LIVEKIT_API_SECRET = ""

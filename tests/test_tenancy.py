@@ -249,7 +249,9 @@ def _make_campaign(tenant: Tenant) -> Campaign:
         actor=SYSTEM,
         fields={"name": f"{tenant.slug} caller", "direction": "outbound", "system_prompt": "Remind {{first_name}}."},
     )
-    number = phone_number_create(tenant=tenant, number="+14155550111" if is_acme else "+14155550112")
+    number = phone_number_create(
+        tenant=tenant, number="+14155550111" if is_acme else "+14155550112", outbound_trunk_id="ST_outboundTest1"
+    )
     if is_acme:
         Agent.objects.for_tenant(tenant).filter(pk=agent.pk).update(code=_CAMPAIGN_AGENT_CODE)
         PhoneNumber.objects.for_tenant(tenant).filter(pk=number.pk).update(code=_CAMPAIGN_NUMBER_CODE)
@@ -331,7 +333,7 @@ def _api_agent_and_caller_id(tenant: Tenant) -> Model:
         fields={"name": f"{tenant.slug} API caller", "direction": "outbound", "system_prompt": "Hi {{first_name}}."},
     )
     number = "+14155550121" if tenant.slug == "acme" else "+14155550122"
-    agent.api_caller_id = phone_number_create(tenant=tenant, number=number)
+    agent.api_caller_id = phone_number_create(tenant=tenant, number=number, outbound_trunk_id="ST_outboundTest1")
     return agent
 
 

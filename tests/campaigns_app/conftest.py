@@ -33,6 +33,8 @@ def make_outbound_agent() -> Callable[..., Agent]:
 def make_caller_id() -> Callable[..., PhoneNumber]:
     def make(tenant: Tenant, **fields: Any) -> PhoneNumber:
         fields.setdefault("number", f"+1415555{next(_numbers):04d}")
+        # A caller ID places calls through a LiveKit outbound trunk (a campaign without one cannot start).
+        fields.setdefault("outbound_trunk_id", "ST_outboundTest1")
         return phone_number_create(tenant=tenant, **fields)
 
     return make

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,13 +12,12 @@ from agents_app.models import Agent
 from agents_app.services import agent_create
 from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create
+from tests.conftest import AGENT_NAME, SIP_HOST  # noqa: F401  (imported from here by the telephony tests)
 from voiceplatform.actor import SYSTEM
-from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.models import Tenant
 
-# What the `livekit` fixture configures: the worker's dispatch name and LiveKit's SIP host.
-AGENT_NAME = "voiceplatform-test"
-SIP_HOST = "vp-test.sip.livekit.cloud"
+# The `livekit` and `unconfigured` fixtures live in tests/conftest.py (campaigns dial through LiveKit too).
+
 T0 = datetime.datetime(2026, 11, 20, 14, 0, tzinfo=datetime.UTC)
 
 # A worker report of a short inbound call, shaped as Call's JSON columns document.
@@ -67,22 +66,3 @@ def make_call() -> Callable[..., Call]:
 @pytest.fixture
 def agent(tenant, make_agent) -> Agent:
     return make_agent(tenant)
-
-
-@pytest.fixture
-def livekit(settings) -> Iterator[FakeLiveKit]:
-    """LiveKit configured, its server API answered by a local fake of the Twirp API."""
-    with FakeLiveKit() as fake:
-        settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = fake.url, KEY, SECRET
-        settings.LIVEKIT_AGENT_NAME = AGENT_NAME
-        settings.LIVEKIT_SIP_HOST = SIP_HOST
-        settings.LIVEKIT_PUBLIC_URL = ""
-        yield fake
-
-
-@pytest.fixture
-def unconfigured(settings) -> None:
-    """No LiveKit settings at all."""
-    settings.LIVEKIT_URL = ""
-    settings.LIVEKIT_API_KEY = ""
-    settings.LIVEKIT_API_SECRET = ""

@@ -63,7 +63,8 @@ def test_api_creates_a_number_with_camel_case_fields(api, agent):
     assert body["isActive"] is True
     assert body["sipTrunkId"] == ""
     assert set(body) == {
-        "id", "number", "label", "provider", "agentId", "agentName", "isActive", "sipTrunkId", "createdAt", "updatedAt"
+        "id", "number", "label", "provider", "agentId", "agentName", "isActive", "sipTrunkId", "outboundTrunkId",
+        "outboundCps", "createdAt", "updatedAt",
     }  # fmt: skip
 
 
