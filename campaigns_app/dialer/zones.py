@@ -104,9 +104,16 @@ def region_rule(region: str) -> RegionRule:
 
 
 @functools.cache
+def _zone_info(name: str) -> zoneinfo.ZoneInfo:
+    """The zone, held for the process's life: ZoneInfo's own cache keeps only the last 8 strongly, and
+    a toll-free number alone has 42 zones, so each would be read from disk again and again."""
+    return zoneinfo.ZoneInfo(name)
+
+
+@functools.cache
 def _loadable(name: str) -> bool:
     try:
-        zoneinfo.ZoneInfo(name)
+        _zone_info(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return False
     return True
@@ -212,7 +219,7 @@ def _local_minute(zone: str, minute: int) -> int:
     -1 for a zone this system does not know (never open)."""
     if not _loadable(zone):
         return -1
-    return _week_minute(datetime.datetime.fromtimestamp(minute * 60, zoneinfo.ZoneInfo(zone)))
+    return _week_minute(datetime.datetime.fromtimestamp(minute * 60, _zone_info(zone)))
 
 
 def _minute(now: datetime.datetime) -> int:
@@ -266,7 +273,7 @@ def next_open_at(key: str | None, *, window: dict[str, Any] | None, now: datetim
         return None
     # Not through the tick's caches: a scan of 768 moments would push out the entries the tick reuses.
     table = _open_table(window_signature(window), region)
-    infos = [zoneinfo.ZoneInfo(zone) for zone in zone_names]
+    infos = [_zone_info(zone) for zone in zone_names]
     minute = _minute(now)
     step = int(NEXT_OPEN_STEP.total_seconds() // 60)
     first = (minute // step + 1) * step
