@@ -16,6 +16,7 @@ urlpatterns = [
     path("<uuid:code>/contacts/", views.contact_list, name="campaigns-contact-list"),
     path("<uuid:code>/audit.csv", views.campaign_audit, name="campaigns-campaign-audit"),
     path("<uuid:code>/progress", live_views.campaign_progress, name="campaigns-campaign-progress"),
+    path("<uuid:code>/preview/<uuid:contact_code>/dial", live_views.preview_dial, name="campaigns-preview-dial"),
     path("<uuid:code>/import", import_views.import_create, name="campaigns-import-create"),
     path("imports/<uuid:code>/", import_views.import_detail, name="campaigns-import-detail"),
     path("imports/<uuid:code>/progress", import_views.import_progress, name="campaigns-import-progress"),

@@ -21,7 +21,7 @@ from agents_app.validation import WEEKDAYS
 from campaigns_app import audit, selectors, services
 from campaigns_app.cursor import BadCursor, cursor_page
 from campaigns_app.forms import CampaignFilterForm, CampaignForm, ContactFilterForm
-from campaigns_app.live_views import live_context
+from campaigns_app.live_views import live_context, preview_context
 from campaigns_app.models import Campaign, CampaignStatus
 from campaigns_app.services import CAMPAIGN_FIELDS
 from telephony_app.selectors import phone_number_list
@@ -174,6 +174,7 @@ def campaign_detail(request: HttpRequest, membership: Membership, code: str) -> 
     campaign = selectors.campaign_get(tenant=tenant, code=code)
     context = {
         **live_context(tenant=tenant, campaign=campaign),
+        **preview_context(tenant=tenant, campaign=campaign),
         "badge": STATUS_BADGES[campaign.status],
         "window": window_rows(campaign),
         "imports": selectors.import_list(tenant=tenant, campaign=campaign)[:IMPORTS_ON_DETAIL],

@@ -11,10 +11,22 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns_app import selectors
-from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, CampaignStatus, Contact, ContactStatus
+from agents_app.validation import WEEKDAYS
+from campaigns_app import selectors, services
+from campaigns_app.dialer import pace
+from campaigns_app.dialer.zones import classify_campaign_contacts
+from campaigns_app.models import (
+    AttemptOutcome,
+    CallAttempt,
+    Campaign,
+    CampaignStatus,
+    Contact,
+    ContactStatus,
+    DialerMode,
+)
 from telephony_app.models import Call, CallDirection
 from telephony_app.services import call_create
+from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
 from voiceplatform.pagination import StrictCursorPagination
 
@@ -467,3 +479,139 @@ def test_a_viewer_sees_the_figures(tenant, campaign, viewer, client_for):
 
     assert response.status_code == 200
     assert 'id="campaign-live"' in response.text
+
+
+# --- Preview mode: the operator confirms each call ----------------------------------------------------
+
+
+def _midday_zone() -> str:
+    """A fixed-offset zone where it is 14:00 now, so the legal window (08:00-21:00) is open whatever the hour."""
+    offset = 14 - timezone.now().astimezone(datetime.UTC).hour
+    return f"Etc/GMT{-offset:+d}" if offset else "Etc/GMT"
+
+
+@pytest.fixture
+def preview_campaign(tenant, make_campaign, settings) -> Campaign:
+    """A running preview campaign with three contacts in an open zone and one whose zone is closed now."""
+    settings.DIALER_VOICE_CAPACITY = 100
+    always = {day: [{"start": "00:00", "end": "23:59"}] for day in WEEKDAYS}
+    campaign = make_campaign(
+        tenant, dialer_mode=DialerMode.PREVIEW, calling_window=always, requires_consent=False, max_calls_per_second=5
+    )
+    open_zone = _midday_zone()
+    offset = 14 - timezone.now().astimezone(datetime.UTC).hour
+    closed_zone = f"Etc/GMT{-(offset - 12) if offset > 0 else -(offset + 12):+d}"  # 02:00 there
+    rows = [{"number": f"+1212555010{i}", "name": f"Person {i}", "timezone": open_zone} for i in range(3)]
+    rows.append({"number": "+12125550109", "name": "Night owl", "timezone": closed_zone})
+    assert not services.contacts_add(tenant=tenant, campaign=campaign, rows=rows).errors
+    classify_campaign_contacts(campaign.pk)
+    Campaign.objects.for_tenant(tenant).filter(pk=campaign.pk).update(status=CampaignStatus.RUNNING)
+    campaign.refresh_from_db()
+    pace.forget_idle(now=timezone.now().timestamp() + 10**7)
+    return campaign
+
+
+def test_a_preview_campaign_page_lists_the_next_due_contacts_with_a_dial_button(
+    tenant, preview_campaign, owner, client_for
+):
+    page = client_for(owner).get(reverse("campaigns-campaign-detail", args=[preview_campaign.code])).text
+
+    queue = page[page.index('id="preview-queue"') :]
+    contacts = Contact.objects.for_tenant(tenant).filter(campaign=preview_campaign).order_by("id")
+    for contact in contacts[:3]:
+        dial = reverse("campaigns-preview-dial", args=[preview_campaign.code, contact.code])
+        assert f'hx-post="{dial}"' in queue
+    assert "Night owl" not in queue  # its window is closed now
+    assert queue.count(">Dial</button>") == 3
+
+
+def test_dial_claims_the_contact_and_shows_the_attempt(tenant, preview_campaign, owner, client_for):
+    contact = Contact.objects.for_tenant(tenant).filter(campaign=preview_campaign).order_by("id").first()
+    url = reverse("campaigns-preview-dial", args=[preview_campaign.code, contact.code])
+
+    response = client_for(owner).post(url, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert f"Dialing {contact.number} (attempt 1)." in response.text
+    contact.refresh_from_db()
+    assert contact.status == ContactStatus.DIALING
+    attempt = CallAttempt.objects.for_tenant(tenant).get(contact=contact)
+    assert (attempt.attempt_no, attempt.outcome) == (1, "")
+    assert f"preview-{contact.code}" not in response.text  # no longer due: gone from the queue
+
+
+def test_a_refused_dial_names_the_rule_and_claims_nothing(tenant, preview_campaign, owner, client_for):
+    contact = Contact.objects.for_tenant(tenant).filter(campaign=preview_campaign).order_by("id").first()
+    services.dnc_add(tenant=tenant, number=contact.number, reason="asked by email", actor=SYSTEM)
+    url = reverse("campaigns-preview-dial", args=[preview_campaign.code, contact.code])
+
+    response = client_for(owner).post(url, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert f"{contact.number} was not dialed. dnc:" in response.text
+    assert not CallAttempt.objects.for_tenant(tenant).filter(contact=contact).exists()
+
+
+def test_a_dial_without_htmx_goes_back_to_the_page_with_the_verdict(tenant, preview_campaign, owner, client_for):
+    contact = Contact.objects.for_tenant(tenant).filter(campaign=preview_campaign).order_by("id").first()
+    client = client_for(owner)
+    url = reverse("campaigns-preview-dial", args=[preview_campaign.code, contact.code])
+
+    response = client.post(url, follow=True)
+
+    assert response.redirect_chain[-1][0] == reverse("campaigns-campaign-detail", args=[preview_campaign.code])
+    assert f"Dialing {contact.number} (attempt 1)." in response.text
+    assert client.post(url, follow=True).text.count("was not dialed. contact:") == 1  # already dialing
+
+
+def test_a_paused_preview_campaign_shows_its_queue_without_dial_buttons(tenant, preview_campaign, owner, client_for):
+    Campaign.objects.for_tenant(tenant).filter(pk=preview_campaign.pk).update(status=CampaignStatus.PAUSED)
+
+    page = client_for(owner).get(reverse("campaigns-campaign-detail", args=[preview_campaign.code])).text
+
+    assert "Start or resume the campaign to dial." in page
+    assert ">Dial</button>" not in page
+
+
+def test_a_progressive_campaign_has_no_preview_queue_and_refuses_a_dial(tenant, campaign, owner, client_for):
+    contact = _contacts(tenant, campaign, {"pending": 1})[0]
+    client = client_for(owner)
+
+    page = client.get(reverse("campaigns-campaign-detail", args=[campaign.code])).text
+    response = client.post(
+        reverse("campaigns-preview-dial", args=[campaign.code, contact.code]), headers={"HX-Request": "true"}
+    )
+
+    assert 'id="preview-queue"' not in page
+    assert "was not dialed. mode:" in response.text
+    assert not CallAttempt.objects.for_tenant(tenant).exists()
+
+
+def test_a_viewer_cannot_dial(tenant, preview_campaign, viewer, client_for):
+    contact = Contact.objects.for_tenant(tenant).filter(campaign=preview_campaign).first()
+    client = client_for(viewer)
+
+    page = client.get(reverse("campaigns-campaign-detail", args=[preview_campaign.code])).text
+    response = client.post(reverse("campaigns-preview-dial", args=[preview_campaign.code, contact.code]))
+
+    assert ">Dial</button>" not in page
+    assert response.status_code == 403
+    assert not CallAttempt.objects.for_tenant(tenant).exists()
+
+
+def test_dialing_another_tenants_contact_is_404(
+    tenant, other_tenant, preview_campaign, other_campaign, owner, client_for
+):
+    theirs = _contacts(other_tenant, other_campaign, {"pending": 1}, start=500)[0]
+    mine = Contact.objects.for_tenant(tenant).filter(campaign=preview_campaign).first()
+    client = client_for(owner)
+
+    their_campaign = client.post(reverse("campaigns-preview-dial", args=[other_campaign.code, theirs.code]))
+    their_contact_in_my_campaign = client.post(
+        reverse("campaigns-preview-dial", args=[preview_campaign.code, theirs.code])
+    )
+    my_contact_in_their_campaign = client.post(reverse("campaigns-preview-dial", args=[other_campaign.code, mine.code]))
+
+    assert their_campaign.status_code == their_contact_in_my_campaign.status_code == 404
+    assert my_contact_in_their_campaign.status_code == 404
+    assert not CallAttempt.objects.across_tenants(reason="the test checks no tenant got an attempt").exists()
