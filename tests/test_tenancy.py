@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from agents_app.models import Agent
 from agents_app.services import agent_create, agent_update
 from campaigns_app.importer import contact_import_create
-from campaigns_app.models import Campaign, ContactImport
+from campaigns_app.models import Campaign, Contact, ContactImport
 from campaigns_app.services import (
     campaign_create,
     campaign_pause,
@@ -276,6 +276,13 @@ def _make_paused_campaign(tenant: Tenant) -> Campaign:
     return campaign_pause(tenant=tenant, campaign=_make_running_campaign(tenant))
 
 
+def _make_preview_contact(tenant: Tenant) -> Model:
+    """A contact of a running preview campaign (the operator's Dial button takes the campaign and the contact)."""
+    campaign = _make_running_campaign(tenant)
+    Campaign.objects.for_tenant(tenant).filter(pk=campaign.pk).update(dialer_mode="preview")
+    return Contact.objects.for_tenant(tenant).select_related("campaign").get(campaign=campaign)
+
+
 class _Upload(io.BytesIO):
     """A CSV file the test client can send more than once (it reads the file on every request)."""
 
@@ -475,6 +482,15 @@ OBJECT_URLS = [
         _make_running_campaign,
         (Attempt("get", htmx=True),),
         changes_row=False,
+    ),
+    # Whether the dial goes out depends on the hour in the contact's zone: the 404 is what is checked.
+    ObjectUrl(
+        "campaigns-preview-dial",
+        "contact_code",
+        _make_preview_contact,
+        (Attempt("post"), Attempt("post", htmx=True)),
+        changes_row=False,
+        parents=(("code", "campaign"),),
     ),
     # An upload writes a ContactImport, not the campaign.
     ObjectUrl(
