@@ -25,3 +25,9 @@ def register() -> None:
     # A campaign call's end, whoever reports it (worker, webhooks, reconciliation, reaper), writes
     # its attempt's outcome and moves the contact on (once).
     register_call_end_hook(HOOK_NAME, attempt_on_call_end)
+
+    from campaigns_app.dialer.single import single_call_place
+    from telephony_app.outbound import register_outbound_placer
+
+    # POST /api/v1/calls places one call through the dialer's checks (window, DNC, consent, limits).
+    register_outbound_placer(single_call_place)

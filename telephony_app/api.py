@@ -1,4 +1,5 @@
-"""Call log API (GET /api/v1/calls, read-only) and phone numbers API (/api/v1/phone-numbers), camelCase."""
+"""Call log API (GET /api/v1/calls; POST places one outbound call) and phone numbers API
+(/api/v1/phone-numbers), camelCase."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from rest_framework.response import Response
 
 from agents_app.selectors import agent_get
 from agents_app.validation import normalize_e164
-from telephony_app import inbound, livekit_client, selectors, services
+from telephony_app import inbound, livekit_client, outbound, selectors, services
 from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.api_base import E164Field, ServiceWriteMixin, TenantScopedViewSet, service_errors
 from voiceplatform.models import Tenant
@@ -167,6 +168,91 @@ def list_filters(*, tenant: Tenant, params: Any) -> dict[str, Any]:
     return filters
 
 
+class OutboundCallSerializer(serializers.Serializer):
+    """POST /api/v1/calls: one outbound call, placed now."""
+
+    # `from` is a Python keyword: the field is declared as from_ and renamed in get_fields.
+
+    agentId = serializers.UUIDField(help_text="The agent that talks: one of yours, active, placing outbound calls")
+    from_ = E164Field(
+        max_length=40,
+        help_text="Caller ID: one of your active numbers with an outbound trunk (outboundTrunkId), E.164",
+    )
+    to = E164Field(max_length=40, help_text="The number to call, international format (E.164)")
+    variables = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=1000),
+        required=False,
+        help_text=(
+            "Values for the agent's {{placeholders}} (e.g. first_name), up to 50; every placeholder the "
+            "agent's texts use must have one"
+        ),
+    )
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+    def validate_from(self, value: str) -> str:
+        return _e164(value)
+
+    def validate_to(self, value: str) -> str:
+        return _e164(value)
+
+
+# Service field -> API field, for the placer's validation errors.
+_OUTBOUND_CALL_API_FIELDS = {"agent": "agentId", "from_number": "from", "to": "to", "variables": "variables"}
+OutboundCallRefusal = inline_serializer(
+    "OutboundCallRefusal",
+    fields={
+        "detail": serializers.CharField(help_text="Why the call may not be placed now"),
+        "rule": serializers.CharField(
+            help_text=(
+                "The rule: dnc (on your do-not-call list), consent (the agent requires consent and the "
+                "number has none), zone (the number's time zone is unknown), legal_window (outside "
+                "08:00-21:00, or the state's stricter hours, in the callee's time zone), florida_24h "
+                "(3 calls to this Florida number in 24 h), agent_concurrency, tenant_concurrency"
+            )
+        ),
+    },
+)
+OutboundCallUnavailableError = inline_serializer(
+    "OutboundCallUnavailableError",
+    fields={
+        "detail": serializers.CharField(),
+        "callId": serializers.UUIDField(allow_null=True, help_text="The Call, marked failed (null if none)"),
+    },
+)
+_CALL_ID = "6c1f1e7a-3b1d-4f43-9a0e-2d5b8f1c7e21"
+_OUTBOUND_CALL_EXAMPLES = [
+    OpenApiExample(
+        "Call a customer",
+        request_only=True,
+        value={
+            "agentId": "0b8e6a52-2f0e-4c8f-9a53-1f1d2b7c9e10",
+            "from": "+14155550123",
+            "to": "+12125550100",
+            "variables": {"first_name": "Ada", "appointment": "Tuesday 10:00"},
+        },
+    ),
+    OpenApiExample(
+        "On the do-not-call list (409)",
+        response_only=True,
+        status_codes=["409"],
+        value={"detail": "on the do-not-call list since 2026-11-02 (opt-out during a call)", "rule": "dnc"},
+    ),
+    OpenApiExample(
+        "LiveKit down (503)",
+        response_only=True,
+        status_codes=["503"],
+        value={
+            "detail": "LiveKit unreachable: LiveKit at https://lk.example did not answer within 5 s: timeout",
+            "callId": _CALL_ID,
+        },
+    ),
+]
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List calls, newest first",
@@ -186,7 +272,51 @@ class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     model = Call
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
+        if self.action == "create":
+            return OutboundCallSerializer
         return CallSummarySerializer if self.action == "list" else CallSerializer
+
+    @extend_schema(
+        summary="Place an outbound call now",
+        description=(
+            "The agent calls `to` from your number `from`, through the checks every campaign call passes: "
+            "the legal calling hours in every time zone of the callee's number, your do-not-call list, "
+            "recorded consent when the agent requires it, and the agent's and your account's concurrent-call "
+            "limits. 201: the Call, `ringing` (or already `busy`, `no_answer` or `failed` when the carrier "
+            "answered the dial so). 400: a field is wrong (another tenant's agent or number reads as none). "
+            "409: a rule forbids the call now; `rule` names it. 502: LiveKit refused the call; 503: LiveKit "
+            "is not configured or unreachable (the Call is marked failed)."
+        ),
+        request=OutboundCallSerializer,
+        responses={
+            201: CallSerializer,
+            409: OutboundCallRefusal,
+            502: OutboundCallUnavailableError,
+            503: OutboundCallUnavailableError,
+        },
+        examples=_OUTBOUND_CALL_EXAMPLES,
+    )
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = OutboundCallSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        agent = _resolve_agent(tenant=self.tenant, code=data["agentId"])
+        number = PhoneNumber.objects.for_tenant(self.tenant).filter(number=data["from"]).first()
+        if number is None:  # another tenant's number reads exactly like no number at all
+            raise serializers.ValidationError({"from": ["No such phone number: use one of your numbers."]})
+        placing = outbound.OutboundCallRequest(
+            tenant=self.tenant, agent=agent, phone_number=number, to=data["to"], variables=data.get("variables", {})
+        )
+        try:
+            with service_errors(_OUTBOUND_CALL_API_FIELDS):
+                call = outbound.outbound_call_place(placing)
+        except outbound.OutboundCallRefused as refused:
+            return Response({"detail": refused.detail, "rule": refused.rule}, status=status.HTTP_409_CONFLICT)
+        except outbound.OutboundCallUnavailable as down:
+            body = {"detail": down.message, "callId": str(down.call.code) if down.call is not None else None}
+            code = status.HTTP_502_BAD_GATEWAY if down.refused else status.HTTP_503_SERVICE_UNAVAILABLE
+            return Response(body, status=code)
+        return Response(CallSerializer(call).data, status=status.HTTP_201_CREATED)
 
     def filter_tenant_queryset(self, queryset: QuerySet[Call]) -> QuerySet[Call]:
         if self.action != "list":

@@ -1,6 +1,9 @@
 """Outbound calls' LiveKit side, shared by the campaign dialer and the single-call API: the room named
 for the Call with the agent dispatched into it, the callee dialed into the room through the caller
-ID's outbound trunk, and what a failed dial means for the call log.
+ID's outbound trunk, and what a failed dial means for the call log. Also the registry through which
+POST /api/v1/calls reaches the placer of a single call: the eligibility rules (window, DNC, consent)
+are campaigns_app's, which telephony_app may not import, so campaigns_app registers its placer here
+(campaigns_app/wiring.py).
 
 A dial failure is one of two kinds. LiveKit not configured, unreachable or refusing the room is the
 platform's problem: the callee's phone never rang, so the dialer gives the contact its attempt back.
@@ -12,11 +15,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from telephony_app import livekit_client
-from telephony_app.models import Call, CallStatus
+from telephony_app.models import Call, CallStatus, PhoneNumber
+
+if TYPE_CHECKING:
+    from agents_app.models import Agent
+    from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +126,58 @@ def room_delete_quietly(room: str) -> None:
         livekit_client.delete_room(room=room)
     except livekit_client.LiveKitError as exc:
         logger.warning("outbound: could not delete room %s: %s", room, exc)
+
+
+# The single outbound call (POST /api/v1/calls) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutboundCallRequest:
+    """One call to place now: the tenant's agent, its number presented as caller ID, the callee (E.164)
+    and the variables the agent's {{placeholders}} use."""
+
+    tenant: Tenant
+    agent: Agent
+    phone_number: PhoneNumber
+    to: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+class OutboundCallRefused(Exception):
+    """A rule forbids the call now; `rule` names it (dnc, consent, legal_window, zone, agent_concurrency,
+    tenant_concurrency...) and `detail` says why, in one line."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
+
+
+class OutboundCallUnavailable(Exception):
+    """LiveKit could not take the call: not configured or unreachable (`refused` False), or it refused
+    the room or the dial for a reason of its own (`refused` True). `call` is the Call, marked failed."""
+
+    def __init__(self, message: str, *, call: Call | None, refused: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.call = call
+        self.refused = refused
+
+
+OutboundCallPlacer = Callable[[OutboundCallRequest], Call]
+_placer: OutboundCallPlacer | None = None
+
+
+def register_outbound_placer(placer: OutboundCallPlacer) -> None:
+    """Install the placer of single outbound calls (campaigns_app does, in its AppConfig.ready)."""
+    global _placer
+    _placer = placer
+
+
+def outbound_call_place(request: OutboundCallRequest) -> Call:
+    """Places one call now through the registered placer: returns the Call (ringing, or ended by a SIP
+    failure such as busy); raises ValidationError (the agent or number cannot place calls, the
+    variables are incomplete), OutboundCallRefused or OutboundCallUnavailable."""
+    if _placer is None:
+        raise OutboundCallUnavailable("Outbound calls are not available on this platform.", call=None)
+    return _placer(request)
