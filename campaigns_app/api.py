@@ -382,7 +382,10 @@ class CampaignViewSet(
         summary="Audit export (CSV)",
         operation_id="v1_campaigns_audit_csv",
         description="Every contact with its status and reason, one row per call attempt (outcome, call, consent "
-        "relied on, times). Streamed: any size of campaign.",
+        "relied on, times). Why a contact was or was not called: reason_rule (the rule of a skip or hold: dnc, "
+        "consent, zone...), attempt_rule (the rule that refused a not_dialed attempt), attempt_number (the number "
+        "dialed), consent_granted_at, call_answered_at, call_first_words_ms (over 2000: abandoned) and "
+        "call_amd_result. Streamed: any size of campaign.",
         request=None,
         responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The audit CSV.")},
     )

@@ -1,5 +1,22 @@
 """The campaign's audit export: every contact and every call attempt, as a CSV streamed in chunks so a
-campaign of any size is exported in bounded memory."""
+campaign of any size is exported in bounded memory.
+
+One row per attempt (a contact never dialed has one row with empty attempt cells), so the file says
+what happened to each contact and why it was or was not called:
+
+- contact_id ... next_attempt_at: the contact now (status, and `reason` for a skip or a hold, e.g.
+  "dnc: on the do-not-call list", "zone: the number's time zone is unknown...").
+- attempt_no ... attempt_ended_at: the attempt (outcome "" while in progress, `not_dialed` when the
+  check right before dialing refused the claim, its `attempt_detail` then "<rule>: <reason>"), the
+  call placed and the consent relied on.
+- reason_rule: the rule of the contact's reason (the part before ":": dnc, consent, zone, window,
+  attempts...), empty without a reason.
+- attempt_number: the number dialed (a copy taken at the claim).
+- attempt_rule: the rule that refused a not_dialed attempt (the part of its detail before ":").
+- consent_granted_at: when the person gave the consent the attempt relied on.
+- call_answered_at, call_first_words_ms, call_amd_result: the call's answer time, the agent's first
+  words after it in ms (over 2,000: an abandoned call) and the answering-machine verdict.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +27,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 
-from campaigns_app.models import CallAttempt, Campaign, Contact
+from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, Contact
 from voiceplatform.models import Tenant
 
 CHUNK_SIZE = 2000
@@ -32,6 +49,14 @@ AUDIT_HEADER: tuple[str, ...] = (
     "attempt_created_at",
     "attempt_started_at",
     "attempt_ended_at",
+    # Added with the dialer (issue 15); the columns above keep their places.
+    "reason_rule",
+    "attempt_number",
+    "attempt_rule",
+    "consent_granted_at",
+    "call_answered_at",
+    "call_first_words_ms",
+    "call_amd_result",
 )
 
 # A cell a spreadsheet would run as a formula ("=HYPERLINK(...)" in a contact's name) is quoted with a
@@ -80,6 +105,30 @@ def _attempt_cells(attempt: CallAttempt | None) -> list[str]:
     ]
 
 
+def _rule(text: str) -> str:
+    """The rule of a reason or a refusal: "dnc: on the do-not-call list" -> "dnc"."""
+    rule, colon, _rest = text.partition(":")
+    return rule.strip() if colon else ""
+
+
+def _dialer_cells(contact: Contact, attempt: CallAttempt | None) -> list[str]:
+    """The columns added with the dialer: the rules, the number dialed, the consent's date, the call's answer."""
+    reason_rule = _cell(_rule(contact.reason))
+    if attempt is None:
+        return [reason_rule, *[""] * 6]
+    call = attempt.call if attempt.call_id else None
+    consent = attempt.consent if attempt.consent_id else None
+    return [
+        reason_rule,
+        _cell(attempt.number),
+        _cell(_rule(attempt.detail) if attempt.outcome == AttemptOutcome.NOT_DIALED else ""),
+        _cell(consent.granted_at if consent else None),
+        _cell(call.answered_at if call else None),
+        _cell(call.first_words_ms if call else None),
+        _cell(call.amd_result if call else None),
+    ]
+
+
 def _rows_for(tenant: Tenant, campaign: Campaign, contacts: list[Contact]) -> Iterable[list[str]]:
     """One row per attempt of each contact of the chunk (one row for a contact never dialed)."""
     by_contact: dict[int, list[CallAttempt]] = defaultdict(list)
@@ -94,7 +143,7 @@ def _rows_for(tenant: Tenant, campaign: Campaign, contacts: list[Contact]) -> It
     for contact in contacts:
         head = _contact_cells(contact)
         for attempt in by_contact.get(contact.pk) or [None]:
-            yield head + _attempt_cells(attempt)
+            yield head + _attempt_cells(attempt) + _dialer_cells(contact, attempt)
 
 
 def _encode(rows: Iterable[Iterable[str]]) -> bytes:
