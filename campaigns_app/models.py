@@ -114,8 +114,6 @@ class Campaign(TenantOwned):
     # contacts; zones_pending: contacts were added that the classifier has not seen yet.
     dial_zones = models.JSONField(default=list, blank=True)
     zones_pending = models.BooleanField(default=False)
-    # Round-robin: the tick serves the campaigns that waited longest first.
-    last_dial_at = models.DateTimeField(null=True, blank=True)
     # Why the dialer cannot make progress right now (LiveKit down, no voice worker...); cleared when it can.
     dialer_error = models.CharField(max_length=500, blank=True)
     dialer_error_at = models.DateTimeField(null=True, blank=True)

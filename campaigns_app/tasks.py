@@ -60,7 +60,11 @@ def dialer_tick() -> dict[str, int | float | bool]:
 
 @shared_task
 def reap_dialer_leases() -> int:
-    """Returns claims whose lease expired without a call to the queue (idempotent)."""
+    """Returns claims whose lease expired without a call to the queue (idempotent), and forgets the pace
+    limiters and round-robin entries of campaigns no longer dialing."""
+    from campaigns_app.dialer import tick
+
+    tick.forget_idle()
     return outcome.reap_expired_leases()
 
 

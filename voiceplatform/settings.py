@@ -49,6 +49,8 @@ LIVEKIT_AGENT_NAME = env.str("LIVEKIT_AGENT_NAME", "voiceplatform")
 MAX_CONCURRENCY = env.int("MAX_CONCURRENCY", 25, minimum=1)
 WORKER_DRAIN_TIMEOUT = env.int("WORKER_DRAIN_TIMEOUT", 600, minimum=1)
 WORKER_HEALTH_PORT = env.int("WORKER_HEALTH_PORT", 8081, minimum=0)
+# The keypad key with which the callee of an outbound call asks not to be called again (DNC).
+OPT_OUT_DTMF_KEY = env.choice("OPT_OUT_DTMF_KEY", "9", tuple("0123456789*#"))
 # Seconds an open call may go without news before the reconciliation asks LiveKit whether its
 # room still exists (and ends it if not).
 CALL_RECONCILE_AFTER_SECONDS = env.int("CALL_RECONCILE_AFTER_SECONDS", 300, minimum=30)
@@ -204,6 +206,8 @@ TENANT_MAX_CONCURRENT_CALLS = env.int("TENANT_MAX_CONCURRENT_CALLS", 50, minimum
 DIALER_VOICE_CAPACITY = env.int("DIALER_VOICE_CAPACITY", 0, minimum=0)
 # A claimed contact whose call never started is returned to the queue after this long.
 DIALER_LEASE_SECONDS = env.int("DIALER_LEASE_SECONDS", 120, minimum=30)
+# The most contacts one tick claims (all campaigns together): bounds a tick's duration and locks.
+DIALER_MAX_CLAIMS_PER_TICK = env.int("DIALER_MAX_CLAIMS_PER_TICK", 2000, minimum=1)
 # How long an outbound call rings before it counts as not answered (the law: at least 15 s).
 DIALER_RING_TIMEOUT_SECONDS = env.int("DIALER_RING_TIMEOUT_SECONDS", 30, minimum=15)
 STATICFILES_DIRS = [BASE_DIR / "static"]

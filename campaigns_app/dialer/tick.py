@@ -3,17 +3,20 @@ campaign within its budgets, and enqueue one place_call per claim after commit.
 
 Per campaign, launch = min(free voice-worker capacity, campaign concurrency - its calls in flight,
 the campaign's calls-per-second limiter, the caller-ID trunk's limiter, tenant cap - tenant's calls,
-agent cap - agent's calls); predictive campaigns multiply their concurrency share by the dial ratio.
-The budgets come from two grouped queries over the small partial indexes of calls in flight, the
-limiters from one Redis round trip; the claim is one statement per campaign (SKIP LOCKED over the
-due index, one index range per open zone) plus one UPDATE and one INSERT for what it claimed.
-Campaigns are served longest-waiting first (Campaign.last_dial_at), so a tenant with a huge backlog
-cannot delay another tenant's first call past one tick. One tick claims at a time: a transaction
-advisory lock; a second beat or an overlapping tick returns at once."""
+agent cap - agent's calls, what is left of DIALER_MAX_CLAIMS_PER_TICK); predictive campaigns multiply
+their concurrency share by the dial ratio. The budgets come from two grouped queries over the small
+partial indexes of calls in flight, the limiters and the round-robin order from Redis, the claim from
+one SELECT over the due index for every campaign at once (one index range per open zone) and one
+statement that locks the chosen contacts (SKIP LOCKED), moves them to dialing and inserts their
+attempts. Campaigns are served longest-waiting first (a Redis sorted set of when each was last
+served), so a tenant with a huge backlog cannot delay another tenant's first call past one tick. One
+tick claims at a time (a transaction advisory lock): a second beat or an overlapping tick returns at
+once."""
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import math
 import time
@@ -24,7 +27,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from agents_app.runtime_config import redis_client
@@ -179,17 +181,31 @@ _CAMPAIGN_FIELDS = (
     "agent__max_concurrent_calls",
     "tenant__max_concurrent_calls",
 )
+ROUND_ROBIN_KEY = "vp:dialer:served"
 
 
 def _running_campaigns() -> list[dict[str, Any]]:
-    """Running campaigns the tick dials for (preview campaigns wait for their operator), longest-waiting first."""
-    return list(
+    """Running campaigns the tick dials for (preview campaigns wait for their operator), longest-waiting
+    first: never served, then by when the tick last claimed for them."""
+    campaigns = list(
         Campaign.objects.across_tenants(reason="the dialer's tick serves every tenant")
         .filter(status=CampaignStatus.RUNNING, agent__isnull=False, caller_id__isnull=False)
         .exclude(dialer_mode=DialerMode.PREVIEW)
-        .order_by(F("last_dial_at").asc(nulls_first=True), "pk")  # never served first, then longest waiting
-        .values(*_CAMPAIGN_FIELDS)
+        .order_by("pk")
+        .values_list(*_CAMPAIGN_FIELDS)
     )
+    if not campaigns:
+        return []
+    served = redis_client().zmscore(ROUND_ROBIN_KEY, [row[0] for row in campaigns])
+    order = sorted(range(len(campaigns)), key=lambda i: (served[i] or 0.0, campaigns[i][0]))
+    return [dict(zip(_CAMPAIGN_FIELDS, campaigns[i], strict=True)) for i in order]
+
+
+def forget_idle(*, now: float | None = None) -> None:
+    """Drops the pace limiters and round-robin entries not used for an hour (finished campaigns)."""
+    now = time.time() if now is None else now
+    pace.forget_idle(now=now)
+    redis_client().zremrangebyscore(ROUND_ROBIN_KEY, "-inf", now - pace.IDLE_SECONDS)
 
 
 def _in_flight(campaign_ids: list[int]) -> tuple[dict[int, int], dict[int, int], dict[int, int], int]:
@@ -251,8 +267,9 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
     limiters = pace.load(specs, now=clock)
     plans: list[_Plan] = []
     pending_zones = [c["pk"] for c in campaigns if c["zones_pending"]]
+    per_tick = _Budget(cap=settings.DIALER_MAX_CLAIMS_PER_TICK)
     for campaign in campaigns:
-        if free.left <= 0:
+        if free.left <= 0 or per_tick.left <= 0:
             break
         open_keys = zones.open_zone_keys(campaign["dial_zones"], window=campaign["calling_window"], now=now)
         if not open_keys:
@@ -264,6 +281,7 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
             slots = math.floor(slots * _dial_ratio(campaign["pk"], now))
         launch = min(
             free.left,
+            per_tick.left,
             slots,
             campaign_limiter.allowed(clock),
             number_limiter.allowed(clock),
@@ -274,7 +292,7 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
             continue
         # Reserved now so later campaigns see what is left; a campaign that claims fewer leaves the rest
         # of its share unused until the next tick.
-        for budget in (free, tenants[campaign["tenant_id"]], agents[campaign["agent_id"]]):
+        for budget in (free, per_tick, tenants[campaign["tenant_id"]], agents[campaign["agent_id"]]):
             budget.used += launch
         number_limiter.take(launch, clock)  # the trunk is shared: reserve it too; given back below
         plans.append(_Plan(campaign=campaign, zones=open_keys, launch=launch))
@@ -290,9 +308,10 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
             served.append(plan.campaign["pk"])
     pace.save(limiters.values(), now=clock)
     if served:
-        Campaign.objects.across_tenants(reason="campaigns this tick served").filter(pk__in=served).update(
-            last_dial_at=now, dialer_error="", dialer_error_at=None
-        )
+        redis_client().zadd(ROUND_ROBIN_KEY, dict.fromkeys(served, clock))
+        Campaign.objects.across_tenants(reason="campaigns this tick served").filter(pk__in=served).exclude(
+            dialer_error=""
+        ).update(dialer_error="", dialer_error_at=None)
     if pending_zones:
         transaction.on_commit(lambda: _classify_later(pending_zones))
 
@@ -358,75 +377,75 @@ def _dial_ratio(campaign_id: int, now: datetime.datetime) -> float:
     return ratio
 
 
-_CLAIM_SQL = """
+# Candidates: per open zone of each campaign, its first due contacts in due order (the due index), the
+# campaign's first `lim` over its zones, then the DNC / consent / 24-hour verdicts of only those. No row
+# is locked here: _dial and _refuse lock and re-check the few rows they change.
+_CANDIDATES_SQL = """
 WITH wanted AS (
-    SELECT * FROM unnest(%(campaigns)s::bigint[], %(tenants)s::bigint[], %(zones)s::text[], %(caps)s::int[],
-                         %(limits)s::int[], %(consent)s::bool[]) AS w(campaign_id, tenant_id, zone, cap, lim, req)
+    SELECT * FROM jsonb_to_recordset(%(wanted)s::jsonb)
+        AS w(campaign_id bigint, tenant_id bigint, zone text, cap int, lim int, req bool)
 ), cand AS (
-    SELECT wanted.campaign_id, wanted.tenant_id, wanted.cap, wanted.req, c.id, c.number, c.next_attempt_at
+    SELECT wanted.campaign_id, wanted.tenant_id, wanted.cap, wanted.req, wanted.lim, c.id, c.number, c.next_attempt_at
     FROM wanted CROSS JOIN LATERAL (
         SELECT id, number, next_attempt_at FROM {contact}
         WHERE campaign_id = wanted.campaign_id AND status IN ('pending', 'retry') AND dial_zone = wanted.zone
           AND {due}
         ORDER BY next_attempt_at, id
         LIMIT wanted.lim
-        FOR UPDATE SKIP LOCKED
     ) AS c
+), top AS (
+    SELECT * FROM (
+        SELECT cand.*, row_number() OVER (PARTITION BY campaign_id ORDER BY next_attempt_at, id) AS rank FROM cand
+    ) AS ranked WHERE rank <= lim
 )
-SELECT cand.campaign_id, cand.id, cand.number, dnc.action, dnc.created_at, dnc.source, consent.id, consent.action,
-       coalesce(recent.n, 0), recent.oldest, cand.cap
-FROM cand
+SELECT top.campaign_id, top.id, top.number, dnc.action, dnc.created_at, dnc.source, consent.id, consent.action,
+       coalesce(recent.n, 0), recent.oldest, top.cap
+FROM top
 LEFT JOIN LATERAL (
-    SELECT action, created_at, source FROM {dnc} WHERE tenant_id = cand.tenant_id AND number = cand.number
+    SELECT action, created_at, source FROM {dnc} WHERE tenant_id = top.tenant_id AND number = top.number
     ORDER BY created_at DESC, id DESC LIMIT 1
 ) AS dnc ON true
 LEFT JOIN LATERAL (
-    SELECT id, action FROM {consent} WHERE tenant_id = cand.tenant_id AND number = cand.number
+    SELECT id, action FROM {consent} WHERE tenant_id = top.tenant_id AND number = top.number
     ORDER BY created_at DESC, id DESC LIMIT 1
-) AS consent ON cand.req
+) AS consent ON top.req
 LEFT JOIN LATERAL (
     SELECT count(*) AS n, min(created_at) AS oldest FROM {attempt}
-    WHERE tenant_id = cand.tenant_id AND number = cand.number AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
-) AS recent ON cand.cap IS NOT NULL
-ORDER BY cand.campaign_id, cand.next_attempt_at, cand.id
+    WHERE tenant_id = top.tenant_id AND number = top.number AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
+) AS recent ON top.cap IS NOT NULL
+ORDER BY top.campaign_id, top.next_attempt_at, top.id
 """
 
 
 def _claim_batch(
     plans: list[_Plan], now: datetime.datetime, result: TickResult, *, contact_id: int | None = None
 ) -> dict[int, int]:
-    """Claims, for every plan, up to its launch of due, eligible contacts in its open zones: one SELECT
-    (SKIP LOCKED, with the DNC, consent and 24-hour verdicts), one UPDATE for the refused, one UPDATE and
-    one INSERT for the claimed. Returns the claims per campaign."""
-    rows: list[tuple[Any, ...]] = []
-    for plan in plans:
-        for zone in plan.zones:
-            rows.append(
-                (
-                    plan.campaign["pk"],
-                    plan.campaign["tenant_id"],
-                    zone,
-                    zones.max_calls_per_24h(zone),
-                    plan.launch * OVERSELECT,
-                    plan.campaign["requires_consent"],
-                )
-            )
+    """Claims, for every plan, up to its launch of due, eligible contacts in its open zones: one SELECT of
+    the candidates with their DNC, consent and 24-hour verdicts, then one statement for the refused and
+    two (lock with SKIP LOCKED and move to dialing, insert the attempts) for the claimed. Returns the
+    claims per campaign."""
+    wanted = [
+        {
+            "campaign_id": plan.campaign["pk"],
+            "tenant_id": plan.campaign["tenant_id"],
+            "zone": zone,
+            "cap": zones.max_calls_per_24h(zone),
+            "lim": plan.launch * OVERSELECT,
+            "req": plan.campaign["requires_consent"],
+        }
+        for plan in plans
+        for zone in plan.zones
+    ]
     due = "id = %(contact)s" if contact_id is not None else "next_attempt_at <= %(now)s"
-    sql = _CLAIM_SQL.format(
+    sql = _CANDIDATES_SQL.format(
         contact=Contact._meta.db_table,
         dnc=DncEntry._meta.db_table,
         consent=Consent._meta.db_table,
         attempt=CallAttempt._meta.db_table,
         due=due,
     )
-    columns = list(zip(*rows, strict=True))
     params = {
-        "campaigns": list(columns[0]),
-        "tenants": list(columns[1]),
-        "zones": list(columns[2]),
-        "caps": list(columns[3]),
-        "limits": list(columns[4]),
-        "consent": list(columns[5]),
+        "wanted": json.dumps(wanted),
         "now": now,
         "contact": contact_id,
         "day_ago": now - datetime.timedelta(hours=24),
@@ -458,14 +477,13 @@ def _claim_batch(
             eligible.append((plan.campaign, cand.id, cand.number, cand.consent_id))
     if refused:
         _refuse(refused, now, result)
-    if eligible:
-        _dial(eligible, now, result)
+    claimed = _dial(eligible, now, result) if eligible else {}
     if contact_id is None:
         for plan in plans:
             pk = plan.campaign["pk"]
-            if not counts[pk] and seen[pk] < plan.launch * OVERSELECT:
+            if not claimed.get(pk) and seen[pk] < plan.launch * OVERSELECT:
                 _complete_if_done(pk, now)
-    return dict(counts)
+    return claimed
 
 
 def _refusal(cand: _Candidate, campaign: dict[str, Any], now: datetime.datetime) -> NotDialed | None:
@@ -497,7 +515,7 @@ def _refuse(refused: list[tuple[int, NotDialed]], now: datetime.datetime, result
             f"UPDATE {Contact._meta.db_table} AS c SET status = v.status, reason = v.reason, "  # noqa: S608
             "next_attempt_at = CASE WHEN v.retry_at IS NULL THEN c.next_attempt_at ELSE v.retry_at END, "
             "updated_at = %s FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[]) "
-            "AS v(id, status, reason, retry_at) WHERE c.id = v.id",
+            "AS v(id, status, reason, retry_at) WHERE c.id = v.id AND c.status IN ('pending', 'retry')",
             [
                 now,
                 [pk for pk, _ in refused],
@@ -515,37 +533,55 @@ def _refuse(refused: list[tuple[int, NotDialed]], now: datetime.datetime, result
             result.deferred += 1
 
 
+_DIAL_SQL = """
+WITH chosen AS (
+    SELECT * FROM jsonb_to_recordset(%(chosen)s::jsonb)
+        AS v(tenant_id bigint, campaign_id bigint, id bigint, number text, consent_id bigint)
+), locked AS (
+    SELECT c.id FROM {contact} c JOIN chosen ON chosen.id = c.id
+    WHERE c.status IN ('pending', 'retry') ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
+), moved AS (
+    UPDATE {contact} c SET status = 'dialing', attempts = c.attempts + 1, lease_expires_at = %(lease)s,
+        reason = '', updated_at = %(now)s
+    FROM locked WHERE c.id = locked.id RETURNING c.id
+)
+INSERT INTO {attempt} (code, tenant_id, campaign_id, contact_id, attempt_no, number, consent_id, outcome, detail,
+                       created_at)
+SELECT gen_random_uuid(), chosen.tenant_id, chosen.campaign_id, chosen.id,
+       coalesce((SELECT max(attempt_no) FROM {attempt} a WHERE a.contact_id = chosen.id), 0) + 1,
+       chosen.number, chosen.consent_id, '', '', %(now)s
+FROM chosen JOIN moved ON moved.id = chosen.id
+RETURNING id, campaign_id
+"""
+
+
 def _dial(
     eligible: list[tuple[dict[str, Any], int, str, int | None]], now: datetime.datetime, result: TickResult
-) -> None:
-    """Moves the claimed contacts to dialing with a lease and inserts their attempts, in two statements."""
-    ids = [pk for _, pk, _, _ in eligible]
+) -> dict[int, int]:
+    """Locks the chosen contacts (SKIP LOCKED: one another process holds is left for a later tick, and
+    one no longer due is not taken), moves them to dialing with a lease and inserts their attempts, in
+    one statement. Returns the claims per campaign."""
+    chosen = [
+        {
+            "tenant_id": campaign["tenant_id"],
+            "campaign_id": campaign["pk"],
+            "id": pk,
+            "number": number,
+            "consent_id": consent if campaign["requires_consent"] else None,
+        }
+        for campaign, pk, number, consent in eligible
+    ]
+    sql = _DIAL_SQL.format(contact=Contact._meta.db_table, attempt=CallAttempt._meta.db_table)
     lease = now + datetime.timedelta(seconds=settings.DIALER_LEASE_SECONDS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Contact._meta.db_table} SET status = %s, attempts = attempts + 1, lease_expires_at = %s, "  # noqa: S608
-            "reason = '', updated_at = %s WHERE id = ANY(%s)",
-            [ContactStatus.DIALING, lease, now, ids],
-        )
-        cursor.execute(
-            f"INSERT INTO {CallAttempt._meta.db_table} (code, tenant_id, campaign_id, contact_id, attempt_no, number, "  # noqa: S608
-            "consent_id, outcome, detail, created_at) "
-            "SELECT gen_random_uuid(), v.tenant, v.campaign, v.id, "
-            f"coalesce((SELECT max(attempt_no) FROM {CallAttempt._meta.db_table} WHERE contact_id = v.id), 0) + 1, "
-            "v.number, v.consent, '', '', %s "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::bigint[]) "
-            "AS v(tenant, campaign, id, number, consent) RETURNING id",
-            [
-                now,
-                [campaign["tenant_id"] for campaign, _, _, _ in eligible],
-                [campaign["pk"] for campaign, _, _, _ in eligible],
-                ids,
-                [number for _, _, number, _ in eligible],
-                [consent if campaign["requires_consent"] else None for campaign, _, _, consent in eligible],
-            ],
-        )
-        result.attempt_ids.extend(pk for (pk,) in cursor.fetchall())
-    result.claimed += len(eligible)
+        cursor.execute(sql, {"chosen": json.dumps(chosen), "lease": lease, "now": now})
+        rows = cursor.fetchall()
+    claimed: dict[int, int] = defaultdict(int)
+    for attempt_id, campaign_id in rows:
+        result.attempt_ids.append(attempt_id)
+        claimed[campaign_id] += 1
+    result.claimed += len(rows)
+    return dict(claimed)
 
 
 def claim_preview_contact(

@@ -38,11 +38,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="campaign",
-            name="last_dial_at",
-            field=models.DateTimeField(blank=True, null=True),
-        ),
-        migrations.AddField(
-            model_name="campaign",
             name="zones_pending",
             field=models.BooleanField(default=False),
         ),

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from django.db import connection
 
-from campaigns_app.dialer import capacity, outcome, pace
+from campaigns_app.dialer import capacity, outcome
 from campaigns_app.dialer.outcome import attempt_finish, reap_expired_leases
-from campaigns_app.dialer.tick import TICK_LOCK, claim_preview_contact, dialer_tick
+from campaigns_app.dialer.tick import TICK_LOCK, claim_preview_contact, dialer_tick, forget_idle
 from campaigns_app.dialer.zones import classify_campaign_contacts
 from campaigns_app.models import (
     AttemptOutcome,
@@ -55,7 +55,7 @@ def _voice_capacity(settings: Any) -> None:
     """Voice capacity from the setting (no voice worker reports in these tests), pace limiters fresh."""
     settings.DIALER_VOICE_CAPACITY = 1000
     settings.TENANT_MAX_CONCURRENT_CALLS = 1000  # the tenant's cap is tested on its own
-    pace.forget_idle(now=T0.timestamp() + 10**7)
+    forget_idle(now=T0.timestamp() + 10**7)
 
 
 @pytest.fixture

@@ -220,6 +220,7 @@ class Command(BaseCommand):
         if place:
             chosen = list(attempts.order_by("id").values_list("id", flat=True)[:place])
             fake.received.clear()
+            connections.close_all()  # a child must not inherit (and close) this process's connection
             processes = [context.Process(target=_place_all, args=(n, chosen, results)) for n in range(workers)]
             started = time.perf_counter()
             for process in processes:
