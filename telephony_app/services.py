@@ -273,6 +273,19 @@ def call_fail(*, tenant: Tenant, call: Call, reason: str) -> Call:
     return call_finish(tenant=tenant, call=call, status=CallStatus.FAILED, end_reason=reason, error=reason)
 
 
+def call_record_outbound_facts(
+    *, tenant: Tenant, call: Call, amd_result: str = "", first_words_ms: int | None = None
+) -> None:
+    """What the voice worker measured on an answered outbound call: the answering-machine verdict and
+    the ms from the answer to the agent's first words. Each is written once (the first report wins)."""
+    calls = Call.objects.for_tenant(tenant).filter(pk=call.pk)
+    now = timezone.now()
+    if amd_result:
+        calls.filter(amd_result="").update(amd_result=_fit(call, "amd_result", amd_result), updated_at=now)
+    if first_words_ms is not None:
+        calls.filter(first_words_ms__isnull=True).update(first_words_ms=max(0, int(first_words_ms)), updated_at=now)
+
+
 _REAPER_FIELDS = ("status", "started_at", "ended_at", "duration_seconds", "end_reason", "error", "updated_at")
 
 

@@ -62,6 +62,8 @@ NO_HUMAN_RESULT = (
     "can take the call right now, and keep helping them yourself."
 )
 GOODBYE_RESULT = "Say a short, friendly goodbye now. The call ends when you finish speaking."
+OPT_OUT_LINE = "Understood. We will not call this number again. Sorry for the trouble, and goodbye."
+OPT_OUT_RESULT = "The number is on the do-not-call list; the goodbye was said and the call is ending."
 
 
 class CallControl(Protocol):
@@ -72,6 +74,25 @@ class CallControl(Protocol):
     async def hang_up(self) -> None: ...
 
     async def send_note(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Who picked up an outbound call: "person" (greet them), "machine" (category: the
+    answering-machine verdict, e.g. "machine-vm") or "nobody" (the line already ended the call)."""
+
+    by: str
+    category: str = ""
+
+
+class OutboundLine(Protocol):
+    """The callee's side of an outbound call (worker.outbound.CalleeLine on a phone line)."""
+
+    async def wait_for_answer(self) -> Answer: ...
+
+    async def voicemail(self, category: str, *, message_left: bool) -> None: ...
+
+    async def opt_out(self, how: str) -> bool: ...
 
 
 class DryRunCallControl:
@@ -164,6 +185,9 @@ class CallServices:
     on_first_speech: Callable[[], None] | None = None
     # the greeting, already being synthesized while the session started (worker.prewarm)
     opening_line: PrefetchedSpeech | None = None
+    # an outbound call's callee: answer and machine detection, voicemail and opt-out records
+    outbound: OutboundLine | None = None
+    opt_out_key: str = ""  # the keypad key that opts the callee out (outbound calls)
 
 
 class VoiceAgent(Agent):
@@ -193,6 +217,8 @@ class VoiceAgent(Agent):
         ]
         if self.menu:
             tools.append(function_tool(self.choose_menu_option, name="choose_menu_option"))
+        if ctx.call_type == "outbound":
+            tools.append(function_tool(self.opt_out, name="opt_out"))
         super().__init__(
             instructions=build_instructions(config, ctx, services.clock()),
             id=f"agent_{config.agent_id or 'unknown'}",
@@ -225,12 +251,40 @@ class VoiceAgent(Agent):
             message = self.inbound.out_of_hours_message.strip() or CLOSED_LINE
             await self._scripted_goodbye(message, self.inbound.fallback_number, "out of hours")
         else:
+            if self.call.call_type == "outbound" and not await self._answered_by_a_person():
+                return
             if greeting := greeting_text(self.config, self.call, now):
                 await self._say_greeting(greeting)
             elif not self.menu and self.call.call_type != "outbound":
                 self.session.generate_reply(instructions="Greet the caller briefly and ask how you can help.")
             if self.menu:
                 self._play_menu()
+
+    async def _answered_by_a_person(self) -> bool:
+        """An outbound call: wait for the callee to answer; a machine gets the voicemail action, a
+        line nobody answered is already ended. True when a person is on the line."""
+        line = self.services.outbound
+        if line is None:
+            return True
+        self.is_conversing = False  # the callee's "Hello?" gets the greeting, not a reply of the model
+        answer = await line.wait_for_answer()
+        if answer.by == "person":
+            self.is_conversing = True
+            return True
+        if answer.by == "machine":
+            await self._voicemail(line, answer.category)
+        return False
+
+    async def _voicemail(self, line: OutboundLine, category: str) -> None:
+        """The voicemail action: leave the message (a mailbox that takes one, AMD having waited for the
+        greeting to end) or hang up at once."""
+        plan = self.call.outbound
+        message = (plan.voicemail_message or "").strip() if plan is not None and plan.leaves_voicemail else ""
+        leave = bool(message) and category == "machine-vm"
+        await line.voicemail(category, message_left=leave)
+        if leave:
+            await self.session.say(message, allow_interruptions=False)
+        await self._hang_up(f"answering machine ({category}): {'message left' if leave else 'no message'}")
 
     async def _say_greeting(self, greeting: str) -> None:
         """Says the greeting, with the audio synthesized while the session started when there is some."""
@@ -317,6 +371,24 @@ class VoiceAgent(Agent):
         context.speech_handle.add_done_callback(hang_up_after_goodbye)
         return GOODBYE_RESULT
 
+    async def opt_out(self, context: RunContext) -> Any:
+        """Put this person's number on the do-not-call list and end the call politely. Call it as soon as
+        they ask not to be called again (e.g. "stop calling me", "remove me from your list")."""
+        await context.wait_for_playout()
+        await self._opt_out("asked during the call")
+        return llm.ToolResult(OPT_OUT_RESULT, reply_required=False)
+
+    async def _opt_out(self, how: str) -> None:
+        """Record the opt-out (the DNC entry blocks every later dial at once), say goodbye, hang up."""
+        if not self.is_conversing:
+            return
+        self.is_conversing = False
+        line = self.services.outbound
+        recorded = await line.opt_out(how) if line is not None else False
+        await self._note(f"opt-out ({how}): {'on the do-not-call list' if recorded else 'NOT recorded'}")
+        await self.session.say(OPT_OUT_LINE, allow_interruptions=False)
+        await self._hang_up("the callee opted out")
+
     # --- IVR menu ----------------------------------------------------------------------------
 
     async def choose_menu_option(self, context: RunContext, digit_or_label: str) -> Any:
@@ -329,7 +401,13 @@ class VoiceAgent(Agent):
         return outcome if isinstance(outcome, Agent) else llm.ToolResult(outcome, reply_required=False)
 
     async def handle_digit(self, digit: str) -> None:
-        """A keypad press from the caller (see forward_dtmf): runs the menu option it selects."""
+        """A keypad press from the caller (see forward_dtmf): the opt-out key of an outbound call, else
+        the menu option it selects."""
+        if self.call.call_type == "outbound" and digit == self.services.opt_out_key and self.is_conversing:
+            with contextlib.suppress(RuntimeError):
+                self.session.interrupt()
+            await self._opt_out(f"pressed {digit}")
+            return
         if not self.menu or not self.is_conversing:
             return
         with contextlib.suppress(RuntimeError):

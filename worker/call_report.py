@@ -22,6 +22,8 @@ logger = logging.getLogger("worker.entrypoint")  # the call log's records keep t
 
 def call_outcome(state: CallState) -> tuple[CallStatus, str]:
     line = state.line
+    if state.ended is not None:  # decided on the line: no answer, busy, answering machine
+        return state.ended
     if state.close_reason == CloseReason.ERROR:
         return CallStatus.FAILED, f"provider error: {state.close_error}"[:200]
     if line is not None and line.transferred_to:

@@ -14,7 +14,7 @@ from livekit.agents.voice.events import CloseReason
 
 from agents_app.readiness import Credentials
 from agents_app.runtime_config import RuntimeConfig
-from telephony_app.models import Call
+from telephony_app.models import Call, CallStatus
 from voiceplatform.models import Tenant
 from worker.agent import LiveKitCallControl
 from worker.context import CallContext
@@ -53,6 +53,8 @@ class CallState:
     session: AgentSession | None = None
     stages: dict[str, float] = field(default_factory=dict)  # ms from job start, for the start-up log line
     hangs_up_on_refusal: bool = False  # a phone caller is on the line: a refusal must hang up, not go quiet
+    # An outbound call's end decided on the line (no answer, busy, answering machine): the call log's outcome.
+    ended: tuple[CallStatus, str] | None = None
 
     def mark(self, stage: str) -> float:
         """Records (and returns) the ms from job start to the end of a start-up stage."""

@@ -33,6 +33,17 @@ class ScriptedAnswer:
 
 
 @dataclass(frozen=True)
+class OutboundPlan:
+    """What an outbound call does besides the conversation, read by the worker from the call's
+    campaign (or its agent, for a single call), never from metadata: the recording notice said first
+    when the agent records calls, and whether a voicemail gets a message (which one) or a hang-up."""
+
+    recording_notice: str = ""
+    leaves_voicemail: bool = False
+    voicemail_message: str = ""
+
+
+@dataclass(frozen=True)
 class CallContext:
     agent_id: str
     tenant_id: str | None = None
@@ -43,6 +54,7 @@ class CallContext:
     variables: dict[str, str] = field(default_factory=dict)
     route: str = ""  # "sip": agent, tenant and Call are still to be found from the dialed number
     scripted: ScriptedAnswer | None = None
+    outbound: OutboundPlan | None = None  # set by the worker for outbound calls, never by metadata
 
     @property
     def is_sip_route(self) -> bool:
@@ -105,7 +117,8 @@ def parse_call_context(job_metadata: str | None, room_metadata: str | None) -> C
         call_id=_uuid(document, "call_id", required=False),
         call_type=call_type,
         caller_number=_text(document, "caller_number"),
-        callee_number=_text(document, "callee_number"),
+        # place_call names the number dialed "to"
+        callee_number=_text(document, "callee_number") or _text(document, "to"),
         variables=_variables(document),
         route=route,
     )

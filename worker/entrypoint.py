@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from livekit.agents import AgentSession, JobContext
 from livekit.agents.voice.events import CloseEvent, ErrorEvent
@@ -32,7 +33,7 @@ from telephony_app.selectors import call_for_job
 from telephony_app.services import call_create, call_fail, call_transition
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.selectors import ResolvedCredential
-from worker import call_report, factories, provider_errors, sip_route
+from worker import call_report, factories, outbound, provider_errors, sip_route
 from worker.agent import CallServices, VoiceAgent, forward_dtmf
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.call_state import CallLine, CallPlan, CallState, Refusal
@@ -96,7 +97,10 @@ async def run_call(ctx: JobContext, *, rehearsal: CallPlan | None = None) -> Non
             "stages": dict(state.stages),
         },
     )
-    await sync_to_async(_mark_answered)(state)
+    if state.context.call_type == "outbound":  # answered by its callee, later (worker.outbound.CalleeLine)
+        await sync_to_async(connection.close)()
+    else:
+        await sync_to_async(_mark_answered)(state)
 
 
 def _refusal_for(state: CallState, exc: Exception) -> Refusal:
@@ -156,6 +160,12 @@ def _prepare_call(state: CallState) -> CallPlan:
     tenant_code = str(state.tenant.code) if state.tenant is not None else str(call_ctx.tenant_id)
     loaded = loader.get(tenant_code=tenant_code, agent_code=call_ctx.agent_id)
     config = _usable_config(state, loaded, tenant_code)
+    if call_ctx.call_type == "outbound" and state.call is not None and not state.is_default_config:
+        try:
+            plan = outbound.outbound_plan(call=state.call, config=config, context=call_ctx)
+            state.context = replace(call_ctx, outbound=plan)
+        except DatabaseError:
+            logger.exception("call %s: campaign unreadable: default recording notice, no voicemail", state.call_label)
     credentials = _credentials(state, config)
     if not state.is_default_config:
         verdict = readiness(tenant=state.tenant, config=config, credentials=credentials)
@@ -299,12 +309,18 @@ def _build_session(ctx: JobContext, state: CallState, plan: CallPlan) -> tuple[A
         turn_handling={"turn_detection": _turn_detection(config), "interruption": {"mode": "vad"}},
     )
     state.line = CallLine(ctx, call_id=state.call_label)
+    callee = None
+    if call_ctx.call_type == "outbound":
+        ring_timeout = float(settings.DIALER_RING_TIMEOUT_SECONDS)
+        callee = outbound.CalleeLine(ctx=ctx, state=state, session=session, ring_timeout=ring_timeout)
     services = CallServices(
         control=state.line,
         load_agent_config=_config_loader_for(state),
         agent_models=_models_builder_for(state),
         on_first_speech=lambda: _log_first_speech(state),
         opening_line=state.opening,
+        outbound=callee,
+        opt_out_key=settings.OPT_OUT_DTMF_KEY,
     )
     agent = VoiceAgent(config, call_ctx, services)
 

@@ -86,6 +86,11 @@ def build_instructions(config: RuntimeConfig, ctx: CallContext, now: datetime) -
             "The caller hears a menu and may answer on the keypad or by voice. When they name an option, "
             f"call choose_menu_option with the key or the option's name. Options:\n{listed}"
         )
+    if ctx.call_type == "outbound":
+        parts.append(
+            'You placed this call. If the person asks not to be called again (for example "stop calling", '
+            '"remove me from your list", "don\'t call me"), call opt_out at once: it ends the call politely.'
+        )
     parts.append(
         "Use transfer_to_human when the caller asks for a person. Use end_call once the conversation is "
         "over. Keep answers short: they are spoken on the phone."
@@ -94,7 +99,31 @@ def build_instructions(config: RuntimeConfig, ctx: CallContext, now: datetime) -
 
 
 def greeting_text(config: RuntimeConfig, ctx: CallContext, now: datetime) -> str:
-    return placeholders.render(config.greeting_message, placeholder_values(config, ctx, now)).strip()
+    greeting = placeholders.render(config.greeting_message, placeholder_values(config, ctx, now)).strip()
+    if ctx.call_type == "outbound" and not config.is_default:
+        return outbound_opening(config, ctx, greeting)
+    return greeting
+
+
+DEFAULT_RECORDING_NOTICE = "This call is recorded."
+
+
+def outbound_opening(config: RuntimeConfig, ctx: CallContext, greeting: str) -> str:
+    """What the callee hears first (COMPLIANCE.md): the recording notice when the agent records calls,
+    then the greeting, which names who is calling; one that names neither the business nor the agent
+    gets "Hi, this is <agent> calling on behalf of <business>." in front of it."""
+    parts = []
+    if config.recording_enabled:
+        notice = ctx.outbound.recording_notice if ctx.outbound is not None else ""
+        parts.append(notice.strip() or DEFAULT_RECORDING_NOTICE)
+    names = [name for name in (config.tenant_name.strip(), config.name.strip()) if name]
+    if not any(name.casefold() in greeting.casefold() for name in names):
+        if config.name and config.tenant_name:
+            parts.append(f"Hi, this is {config.name} calling on behalf of {config.tenant_name}.")
+        elif names:
+            parts.append(f"Hi, this is {names[0]} calling.")
+    parts.append(greeting)
+    return " ".join(part for part in parts if part)
 
 
 def opening_line(config: RuntimeConfig, ctx: CallContext, now: datetime) -> str:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 
 import redis
@@ -20,6 +23,7 @@ from livekit.agents import AgentServer, JobProcess
 from livekit.agents.tokenize.basic import hyphenate_word
 
 from agents_app.runtime_config import loader
+from campaigns_app.dialer.capacity import report_voice_worker, withdraw_voice_worker
 from worker import entrypoint, factories, livekit_compat, rehearsal, transport
 
 logger = logging.getLogger(__name__)
@@ -87,6 +91,43 @@ def load_function(concurrency: int) -> Callable[[AgentServer], float]:
 
 
 INITIALIZE_PROCESS_TIMEOUT = 60.0
+# How often a voice worker tells the dialer its capacity and running calls (the report expires
+# after campaigns_app.dialer.capacity.VOICE_WORKER_TTL, so a dead worker stops counting).
+HEARTBEAT_SECONDS = 5.0
+
+
+def voice_worker_id() -> str:
+    """A name for this worker process in the dialer's capacity reports, unique across hosts and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+async def report_capacity(
+    server: AgentServer,
+    *,
+    worker_id: str,
+    concurrency: int,
+    stop: asyncio.Event,
+    interval: float = HEARTBEAT_SECONDS,
+) -> None:
+    """Until `stop` is set: every `interval` s, this worker's capacity (MAX_CONCURRENCY) and running
+    calls to the dialer; then the report is withdrawn, so a draining worker gets no more calls."""
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.to_thread(
+                    report_voice_worker, worker_id=worker_id, capacity=concurrency, active=len(server.active_jobs)
+                )
+            except redis.RedisError as exc:
+                logger.warning("voice worker: capacity report failed (%s); the dialer may count it out", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+    finally:
+        try:
+            await asyncio.to_thread(withdraw_voice_worker, worker_id=worker_id)
+        except redis.RedisError as exc:
+            logger.warning("voice worker: could not withdraw its capacity report (%s); it expires", exc)
 
 
 def build_server(

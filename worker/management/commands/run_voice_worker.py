@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from livekit.agents import AgentServer
 
 from voiceplatform.config import ConfigError
-from worker.server import build_server, shutdown
+from worker.server import build_server, report_capacity, shutdown, voice_worker_id
 
 logger = logging.getLogger("worker")
 
@@ -79,7 +79,15 @@ async def serve(server: AgentServer, *, devmode: bool, concurrency: int) -> None
     )
     run_task = asyncio.create_task(server.run(devmode=devmode), name="voice_worker_run")
     stop_task = asyncio.create_task(stop.wait(), name="voice_worker_stop")
+    # The dialer places outbound calls only up to what the voice workers report (campaigns_app.dialer).
+    stop_reports = asyncio.Event()
+    reports = asyncio.create_task(
+        report_capacity(server, worker_id=voice_worker_id(), concurrency=concurrency, stop=stop_reports),
+        name="voice_worker_capacity",
+    )
     await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+    stop_reports.set()  # draining or stopped: no more calls for this worker
+    await reports
     if not stop_task.done():
         # run() ended on its own: LiveKit refused or could not be reached after the retries
         stop_task.cancel()
