@@ -27,7 +27,7 @@ _MOVING = frozenset({CampaignStatus.RUNNING, CampaignStatus.SCHEDULED})
 
 
 def live_context(*, tenant: Tenant, campaign: Campaign) -> dict[str, Any]:
-    """The live partial's context: the figures (four grouped queries) and the chart's geometry."""
+    """The live partial's context: the figures (three grouped queries) and the chart's geometry."""
     progress = selectors.campaign_progress(tenant=tenant, campaign=campaign)
     pace = selectors.campaign_pace(tenant=tenant, campaign=campaign)
     counts = progress.contacts
