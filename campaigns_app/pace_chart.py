@@ -107,7 +107,8 @@ def pace_chart(pace: CampaignPace, *, zone: datetime.tzinfo) -> PaceChartSvg:
     bars = []
     for index, minute in enumerate(pace.minutes):
         if minute.dialed:
-            height = minute.dialed / top * dials_plot
+            # At least one unit tall: a minute with a dial stays visible under a pace far above it.
+            height = max(minute.dialed / top * dials_plot, 1)
             title = f"{local(minute.start)}: {minute.dialed} dial{'s' if minute.dialed != 1 else ''}"
             bars.append(Bar(LEFT + index * slot + 1, dials_bottom - height, max(slot - 2, 1), height, title))
     time_ticks = [Tick(LEFT + i * slot, local(pace.minutes[i].start)) for i in range(0, len(pace.minutes), 10)]
