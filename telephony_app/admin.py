@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -76,6 +79,15 @@ class PhoneNumberAdminForm(forms.ModelForm):
             "outbound_trunk_id",
             "outbound_cps",
         ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "outbound_cps" in self.fields:
+            self.fields["outbound_cps"].required = False  # empty = 1, as in the portal
+
+    def clean_outbound_cps(self) -> Decimal:
+        value = self.cleaned_data.get("outbound_cps")
+        return Decimal(1) if value is None else value
 
     def clean_is_active(self) -> bool:
         """The services' rule: a number an open campaign presents as caller ID stays switched on."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +20,7 @@ from rest_framework.test import APIClient
 
 from agents_app.models import Agent
 from agents_app.services import agent_create, agent_update
+from campaigns_app.dialer import zones
 from campaigns_app.importer import contact_import_create
 from campaigns_app.models import Campaign, Contact, ContactImport
 from campaigns_app.services import (
@@ -342,6 +344,25 @@ def _api_agent_and_caller_id(tenant: Tenant) -> Model:
     number = "+14155550121" if tenant.slug == "acme" else "+14155550122"
     agent.api_caller_id = phone_number_create(tenant=tenant, number=number, outbound_trunk_id="ST_outboundTest1")
     return agent
+
+
+def _api_caller_without_consent(tenant: Tenant) -> Model:
+    """An outbound agent (with its caller ID) that does not require consent: its calls need no ledger row."""
+    agent = _api_agent_and_caller_id(tenant)
+    Agent.objects.for_tenant(tenant).filter(pk=agent.pk).update(consent_required=False)
+    agent.consent_required = False
+    return agent
+
+
+def _callee_in_calling_hours() -> str:
+    """A number whose callee's local time is 10:00-18:59 now (the single-call API checks the legal window)."""
+    now = timezone.now()
+    # One time zone each, round the clock: Honolulu, New York, Berlin, Dubai, Singapore, Tokyo.
+    for number in ("+18085550123", "+12015550123", "+4915123456789", "+971501234567", "+6581234567", "+819012345678"):
+        (zone,) = zones.parse_key(zones.dial_zone_for(number) or "")[1]
+        if 10 <= now.astimezone(zoneinfo.ZoneInfo(zone)).hour < 19:
+            return number
+    raise AssertionError(f"no test number in calling hours at {now}")
 
 
 def _api_campaign(tenant: Tenant) -> Model:
@@ -812,6 +833,18 @@ COLLECTION_WRITES = [
         "consents-consent-revoke",
         lambda _: {"number": "+14155550123"},
         make=lambda tenant: consent_grant(tenant=tenant, number="+14155550123", evidence="form", actor=SYSTEM),
+    ),
+    # Places one outbound call now (fake LiveKit), which writes the Call.
+    CollectionWrite(
+        "api-call-list",
+        lambda agent: {
+            "agentId": str(agent.code),
+            "from": agent.api_caller_id.number,
+            "to": _callee_in_calling_hours(),
+            "variables": {"first_name": "Ada"},
+        },
+        make=_api_caller_without_consent,
+        api=True,
     ),
     # Routes a call to one of the tenant's numbers, which writes the Call.
     CollectionWrite(
