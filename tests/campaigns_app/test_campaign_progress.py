@@ -615,3 +615,17 @@ def test_dialing_another_tenants_contact_is_404(
     assert their_campaign.status_code == their_contact_in_my_campaign.status_code == 404
     assert my_contact_in_their_campaign.status_code == 404
     assert not CallAttempt.objects.across_tenants(reason="the test checks no tenant got an attempt").exists()
+
+
+def test_the_campaign_list_flags_a_campaign_whose_dialer_is_stuck(tenant, campaign, make_campaign, owner, client_for):
+    fine = make_campaign(tenant, name="Fine")
+    Campaign.objects.for_tenant(tenant).filter(pk=campaign.pk).update(
+        dialer_error="No voice worker is connected", dialer_error_at=NOW
+    )
+
+    page = client_for(owner).get(reverse("campaigns-campaign-list")).text
+
+    stuck_row = page[page.index(f'id="campaign-{campaign.code}"') :].split("</tr>")[0]
+    fine_row = page[page.index(f'id="campaign-{fine.code}"') :].split("</tr>")[0]
+    assert 'title="No voice worker is connected">Dialer error</span>' in stuck_row
+    assert "Dialer error" not in fine_row
