@@ -30,6 +30,7 @@ from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
 from voiceplatform.pagination import StrictCursorPagination
 
+# When the module was imported: tests that need the current minute take timezone.now() themselves.
 NOW = timezone.now()
 
 
@@ -350,11 +351,12 @@ def test_the_api_progress_takes_a_fixed_number_of_queries(big_campaign, api, dja
 def test_the_progress_api_answers_the_pages_figures_in_camel_case(tenant, campaign, api):
     Campaign.objects.for_tenant(tenant).filter(pk=campaign.pk).update(max_calls_per_second="0.5")
     contacts = _contacts(tenant, campaign, {"completed": 2, "exhausted": 1, "held": 1, "pending": 1, "dialing": 1})
-    _attempt(contacts[0], AttemptOutcome.ANSWERED, at=NOW, first_words_ms=2500)
-    _attempt(contacts[1], AttemptOutcome.ANSWERED, at=NOW, first_words_ms=300)
-    _attempt(contacts[2], AttemptOutcome.NO_ANSWER, at=NOW)
-    _attempt(contacts[4], AttemptOutcome.NOT_DIALED, at=NOW, detail="dnc: on the do-not-call list")
-    _attempt(contacts[5], "", at=NOW)
+    now = timezone.now()  # this minute (the module's NOW may be minutes old by now)
+    _attempt(contacts[0], AttemptOutcome.ANSWERED, at=now, first_words_ms=2500)
+    _attempt(contacts[1], AttemptOutcome.ANSWERED, at=now, first_words_ms=300)
+    _attempt(contacts[2], AttemptOutcome.NO_ANSWER, at=now)
+    _attempt(contacts[4], AttemptOutcome.NOT_DIALED, at=now, detail="dnc: on the do-not-call list")
+    _attempt(contacts[5], "", at=now)
 
     response = api.get(f"/api/v1/campaigns/{campaign.code}/progress")
 
@@ -390,7 +392,8 @@ def test_the_progress_api_answers_the_pages_figures_in_camel_case(tenant, campai
     assert body["zoneHeld"] == {"count": 1, "reason": "zone: no time zone known for this number"}
     assert body["dialerError"] is None
     assert body["pace"]["configuredPerMinute"] == 30.0
-    assert len(body["pace"]["minutes"]) == 60 and body["pace"]["minutes"][-1]["dialed"] == 4
+    assert len(body["pace"]["minutes"]) == 60
+    assert [m["dialed"] for m in body["pace"]["minutes"][-2:]] in ([0, 4], [4, 0])  # this minute (or the last)
     assert body["pace"]["rates"][-1] == {
         "start": body["pace"]["minutes"][50]["start"],
         "finished": 3,
