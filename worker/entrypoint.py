@@ -98,7 +98,7 @@ async def run_call(ctx: JobContext, *, rehearsal: CallPlan | None = None) -> Non
         },
     )
     if state.context.call_type == "outbound":  # answered by its callee, later (worker.outbound.CalleeLine)
-        await sync_to_async(connection.close)()
+        await sync_to_async(_close_connection)()
     else:
         await sync_to_async(_mark_answered)(state)
 
@@ -416,6 +416,11 @@ def _resolve_and_close(tenant: Tenant, config: RuntimeConfig) -> Credentials:
         return resolve_credentials(tenant=tenant, config=config)
     finally:
         connection.close()
+
+
+def _close_connection() -> None:
+    """Give the ORM thread's connection back while the call runs (no idle call holds one)."""
+    connection.close()
 
 
 def _mark_answered(state: CallState) -> None:

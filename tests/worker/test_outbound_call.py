@@ -11,6 +11,7 @@ call-end hook, as in production.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import functools
 import json
@@ -26,6 +27,9 @@ from django.db import connection
 from django.utils import timezone
 from livekit import rtc
 from livekit.agents import AgentSession
+from livekit.agents.ipc.mock_room import create_mock_room
+from livekit.agents.testing import fake_job_context
+from livekit.plugins import silero
 
 from agents_app.runtime_config import RuntimeConfig, build_runtime_config
 from agents_app.services import agent_create
@@ -45,12 +49,15 @@ from campaigns_app.services import campaign_create, contacts_add
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.services import call_create, phone_number_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.devtools.fake_openai import FakeOpenAI, text
 from voiceplatform.devtools.scripted_llm import ScriptedLLM, reply, tool_call
 from voiceplatform.models import Tenant
+from voiceplatform.services import credential_set
 from worker import call_report
 from worker.agent import OPT_OUT_LINE, CallServices, DryRunCallControl, VoiceAgent, forward_dtmf
 from worker.call_state import CallState
 from worker.context import CallContext, parse_call_context
+from worker.entrypoint import VAD_KEY, finish_call, run_call
 from worker.instructions import DEFAULT_RECORDING_NOTICE, greeting_text
 from worker.outbound import FIRST_WORDS_LIMIT_MS, CalleeLine, LiveKitAmd, outbound_plan
 from worker.server import report_capacity
@@ -76,6 +83,7 @@ class Dialed:
     contact: Contact
     attempt: CallAttempt
     call: Call
+    agent_code: str = ""
 
     def reload(self) -> Dialed:
         for row in (self.campaign, self.contact, self.attempt, self.call):
@@ -117,7 +125,7 @@ def dial(tenant) -> Callable[..., Dialed]:
         attempt = CallAttempt.objects.create(
             tenant=tenant, campaign=campaign, contact=contact, attempt_no=1, number=NUMBER, call=call
         )
-        return Dialed(tenant, campaign, contact, attempt, call).reload()
+        return Dialed(tenant, campaign, contact, attempt, call, str(outbound_agent.code)).reload()
 
     return make
 
@@ -518,3 +526,154 @@ async def test_the_voice_worker_reports_its_capacity_and_running_calls_then_with
     stop.set()  # draining
     await task
     assert client.get(key) is None
+
+
+# --- the job's entrypoint ----------------------------------------------------------------------------
+# run_call and finish_call unchanged, in livekit's fake job context with the mock room job processes
+# use for simulated jobs, the agent's plugins pointed at FakeOpenAI on 127.0.0.1. The mock room
+# delivers no events: the test hands the callee's participant events to the handlers the call
+# registered on it, as LiveKit's room would.
+
+
+@pytest.fixture(scope="module")
+def provider() -> Any:
+    server = FakeOpenAI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def voice_agent(tenant, provider, monkeypatch) -> dict[str, Any]:
+    """The agent fields of a voice agent whose LLM and TTS are the local server, with the tenant's keys."""
+    provider.reset(default=text("All right."))
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/not-the-tenants-server/v1")
+    credential_set(tenant=tenant, provider="openai_compatible", base_url=provider.base_url)
+    credential_set(tenant=tenant, provider="openai", secret="sk-test-0123456789abcdef", base_url=provider.base_url)
+    return {
+        "llm_provider": "openai_compatible",
+        "llm_model": "scripted-model",
+        "tts_provider": "openai",
+        "voice_id": "alloy",
+        "stt_provider": "openai",
+    }
+
+
+def place_call_metadata(dialed: Dialed) -> str:
+    """The room metadata place_call writes for an attempt."""
+    return json.dumps(
+        {
+            "agent_id": dialed.agent_code,
+            "call_id": str(dialed.call.code),
+            "call_type": "outbound",
+            "campaign_id": str(dialed.campaign.code),
+            "attempt_id": dialed.attempt.pk,
+            "variables": {"first_name": "Ann"},
+            "to": NUMBER,
+        }
+    )
+
+
+def callee_handlers(room: Any) -> dict[str, Callable[..., None]]:
+    """The room-event handlers the call's CalleeLine registered on the (mock) room."""
+    handlers = {}
+    for registered in room.on.call_args_list:
+        event, handler = registered.args[0], registered.args[1]
+        if isinstance(getattr(handler, "__self__", None), CalleeLine):
+            handlers[event] = handler
+    return handlers
+
+
+@dataclass
+class Job:
+    ctx: Any
+    room: Any
+    ended: asyncio.Event
+    reasons: list[str]
+
+    def sip(self, event: str, participant: SimpleNamespace, *args: Any) -> None:
+        callee_handlers(self.room)[event](*args, participant)
+
+    async def end(self) -> None:
+        """The job's shutdown, as a job process runs it: session closed, then on_session_end."""
+        await asyncio.wait_for(self.ctx.primary_session.aclose(), timeout=5)
+        await finish_call(self.ctx)
+
+
+@contextlib.asynccontextmanager
+async def outbound_job(dialed: Dialed) -> Any:
+    room = create_mock_room()
+    room.on.reset_mock()  # the mock room is shared: only this call's handlers
+    with fake_job_context(room=room, job_metadata=place_call_metadata(dialed)) as ctx:
+        ended, reasons = asyncio.Event(), []
+
+        def shutdown(reason: str = "") -> None:
+            reasons.append(reason)
+            ended.set()
+
+        ctx.shutdown = shutdown  # the fake context's shutdown does nothing
+        ctx.proc.userdata[VAD_KEY] = VAD
+        await run_call(ctx)
+        yield Job(ctx, room, ended, reasons)
+
+
+VAD = silero.VAD.load()
+
+
+def ringing_callee() -> SimpleNamespace:
+    return SimpleNamespace(
+        identity="callee",
+        kind=rtc.ParticipantKind.PARTICIPANT_KIND_SIP,
+        attributes={"sip.callStatus": "ringing"},
+        disconnect_reason=None,
+    )
+
+
+@async_test
+async def test_an_outbound_job_declined_by_the_callee_ends_busy_and_schedules_the_retry(dial, voice_agent):
+    dialed = await in_thread(dial)(agent=voice_agent, retry_backoff_minutes=15)
+
+    async with outbound_job(dialed) as job:
+        ringing = (await reload(dialed)).call
+        callee = ringing_callee()
+        job.sip("participant_connected", callee)
+        callee.disconnect_reason = rtc.DisconnectReason.USER_REJECTED
+        job.sip("participant_disconnected", callee)
+        await asyncio.wait_for(job.ended.wait(), timeout=10)  # the line hung up
+        await job.end()
+
+    assert ringing.status == CallStatus.RINGING  # the session's start does not answer an outbound call
+    assert job.reasons[0] == "the agent ended the call"
+    dialed = await reload(dialed)
+    assert (dialed.call.status, dialed.call.end_reason) == (
+        CallStatus.BUSY,
+        "busy (the callee's line refused the call)",
+    )
+    assert dialed.call.answered_at is None and dialed.call.duration_seconds == 0
+    assert not [turn for turn in dialed.call.transcript if turn["role"] == "assistant"]
+    assert dialed.attempt.outcome == AttemptOutcome.BUSY
+    assert dialed.contact.status == ContactStatus.RETRY
+    assert dialed.contact.next_attempt_at == dialed.attempt.ended_at + datetime.timedelta(minutes=15)
+
+
+@async_test
+async def test_an_outbound_job_answered_greets_after_amd_and_its_end_completes_the_contact(dial, voice_agent):
+    dialed = await in_thread(dial)(agent={**voice_agent, "recording_enabled": True}, recording_notice="Recorded call.")
+
+    async with outbound_job(dialed) as job:
+        callee = ringing_callee()
+        job.sip("participant_connected", callee)
+        callee.attributes["sip.callStatus"] = "active"
+        job.sip("participant_attributes_changed", callee, ["sip.callStatus"])
+        # livekit's AMD hears no audio track from the mock room: after its 5 s wait, "uncertain": greet
+        await until(lambda: bool(assistant_lines(job.ctx.primary_session)), timeout=15)
+        await job.end()
+
+    dialed = await reload(dialed)
+    assert dialed.call.amd_result == "uncertain" and dialed.call.first_words_ms is not None
+    assert dialed.call.answered_at is not None
+    said = [turn["text"] for turn in dialed.call.transcript if turn["role"] == "assistant"]
+    assert said == ["Recorded call. Hi Ann, this is Maya from Acme about your appointment."]
+    assert dialed.call.status == CallStatus.COMPLETED
+    assert dialed.attempt.outcome == AttemptOutcome.ANSWERED
+    assert dialed.contact.status == ContactStatus.COMPLETED
+    assert dialed.campaign.status == CampaignStatus.COMPLETED
