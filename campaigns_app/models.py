@@ -246,8 +246,11 @@ class CallAttempt(TenantOwned):
     """One dial of a contact, written by the dialer when it claims the contact (before the call), so a
     contact is never dialed twice for the same attempt number."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts")
+    # The dialer inserts attempts by the thousand a second, so no index is redundant: the tenant's lookups
+    # use callattempt_number_idx, the campaign's callattempt_campaign_idx, the contact's the unique key.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="attempts", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="call_attempts", db_index=False)
     attempt_no = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
     # The number dialed (a copy of the contact's): per-number rules such as Florida's 3 calls per 24 h
     # count attempts across every campaign of the tenant.

@@ -27,6 +27,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agents_app.runtime_config import redis_client
@@ -54,8 +56,13 @@ logger = logging.getLogger(__name__)
 
 # pg_try_advisory_xact_lock key of the tick ("vpdialer" as an int64).
 TICK_LOCK = 0x7670_6469_616C_6572
-# Over-select per campaign so contacts refused at claim (DNC, consent, Florida) don't starve a tick.
-OVERSELECT = 2
+
+
+# Candidates beyond the launch, so contacts refused at claim (DNC, consent, Florida) don't starve a tick.
+def _overselect(launch: int) -> int:
+    return launch + max(2, launch // 4)
+
+
 # Predictive: the most a campaign over-dials, and the abandonment rate at which it stops.
 MAX_DIAL_RATIO = 3.0
 ABANDON_LIMIT = 0.025
@@ -116,6 +123,11 @@ def dialer_tick(*, now: datetime.datetime | None = None, enqueue: bool = True) -
             if not cursor.fetchone()[0]:
                 result.locked_out = True
                 return result
+            # The tick's commit does not wait for its WAL flush. Safe: its claims are only acted on by
+            # place_call, whose own (synchronous) commit flushes the WAL up to and past this one; if the
+            # server crashes first, the claims vanish with the tasks' attempts (place_call finds none and
+            # dials nothing) and the contacts are simply due again.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         _start_scheduled(now)
         campaigns = _running_campaigns()
         result.campaigns = len(campaigns)
@@ -171,7 +183,7 @@ _CAMPAIGN_FIELDS = (
     "agent_id",
     "caller_id_id",
     "dialer_mode",
-    "calling_window",
+    "window_json",
     "dial_zones",
     "zones_pending",
     "requires_consent",
@@ -191,6 +203,7 @@ def _running_campaigns() -> list[dict[str, Any]]:
         Campaign.objects.across_tenants(reason="the dialer's tick serves every tenant")
         .filter(status=CampaignStatus.RUNNING, agent__isnull=False, caller_id__isnull=False)
         .exclude(dialer_mode=DialerMode.PREVIEW)
+        .annotate(window_json=Cast("calling_window", TextField()))
         .order_by("pk")
         .values_list(*_CAMPAIGN_FIELDS)
     )
@@ -271,7 +284,7 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
     for campaign in campaigns:
         if free.left <= 0 or per_tick.left <= 0:
             break
-        open_keys = zones.open_zone_keys(campaign["dial_zones"], window=campaign["calling_window"], now=now)
+        open_keys = zones.open_zone_keys(campaign["dial_zones"], window_json=campaign["window_json"], now=now)
         if not open_keys:
             continue
         campaign_limiter = limiters[pace.limiter_key("campaign", campaign["pk"])]
@@ -430,7 +443,7 @@ def _claim_batch(
             "tenant_id": plan.campaign["tenant_id"],
             "zone": zone,
             "cap": zones.max_calls_per_24h(zone),
-            "lim": plan.launch * OVERSELECT,
+            "lim": _overselect(plan.launch),
             "req": plan.campaign["requires_consent"],
         }
         for plan in plans
@@ -481,7 +494,7 @@ def _claim_batch(
     if contact_id is None:
         for plan in plans:
             pk = plan.campaign["pk"]
-            if not claimed.get(pk) and seen[pk] < plan.launch * OVERSELECT:
+            if not claimed.get(pk) and seen[pk] < _overselect(plan.launch):
                 _complete_if_done(pk, now)
     return claimed
 

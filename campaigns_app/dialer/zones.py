@@ -255,9 +255,17 @@ def legal_window_open(key: str | None, *, now: datetime.datetime) -> bool:
     return zone_key_open(key, window=None, now=now)
 
 
-def open_zone_keys(keys: Iterable[str], *, window: dict[str, Any] | None, now: datetime.datetime) -> list[str]:
-    """The keys of `keys` open at `now` under this campaign window (the tick's question, once per campaign)."""
-    signature, minute = window_signature(window), _minute(now)
+def open_zone_keys(
+    keys: Iterable[str],
+    *,
+    window: dict[str, Any] | None = None,
+    now: datetime.datetime,
+    window_json: str | None = None,
+) -> list[str]:
+    """The keys of `keys` open at `now` under this campaign window (the tick's question, once per
+    campaign). `window_json`, the window as JSON text (the database's own), saves encoding it again."""
+    signature = window_json if window_json is not None else window_signature(window)
+    minute = _minute(now)
     return [key for key in keys if key and _key_open(key, signature, minute)]
 
 
