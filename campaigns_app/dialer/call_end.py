@@ -4,7 +4,9 @@ telephony_app announces every Call's first terminal status through its call-end 
 (telephony_app.call_hooks): the voice worker's report, Twilio's status callback, LiveKit's webhooks,
 the reconciliation and the stale-call reaper all end calls through the call-log services. The hook
 registered here (campaigns_app.wiring) finds the CallAttempt that placed the call and writes its
-outcome through attempt_finish, which writes it once however many reports arrive.
+outcome through attempt_finish, which writes it once however many reports arrive. The hook runs after
+the end's commit, so a process that dies in between (or a hook that fails) leaves the attempt open:
+settle_ended_calls, run with the lease reaper, gives such attempts their outcome a little later.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from __future__ import annotations
 import datetime
 import logging
 
+from django.utils import timezone
+
 from campaigns_app.dialer.outcome import attempt_finish
 from campaigns_app.models import AttemptOutcome, CallAttempt
-from telephony_app.models import CallStatus
+from telephony_app.models import TERMINAL_STATUSES, CallStatus
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +32,9 @@ OUTCOME_FOR_STATUS: dict[str, str] = {
     CallStatus.BUSY: AttemptOutcome.BUSY,
     CallStatus.FAILED: AttemptOutcome.FAILED,
 }
+# How long an ended call's attempt may stay open before the backstop writes it (the hook runs
+# right after the end's commit; this only catches the ones whose hook never ran).
+SETTLE_GRACE = datetime.timedelta(seconds=60)
 # Words of a failed call's end reason that say the callee (or their carrier) refused it.
 REJECTED_WORDS = ("rejected", "declined", "refused by the callee")
 
@@ -52,3 +59,25 @@ def attempt_on_call_end(call_id: int, status: str, end_reason: str, at: datetime
     for attempt_id in attempts.filter(call_id=call_id, outcome="").values_list("pk", flat=True):
         if attempt_finish(attempt_id=attempt_id, outcome=outcome, detail=end_reason, at=at):
             logger.info("attempt %s: %s (call %s %s)", attempt_id, outcome, call_id, status)
+
+
+def settle_ended_calls(
+    *, now: datetime.datetime | None = None, grace: datetime.timedelta = SETTLE_GRACE, limit: int = 1000
+) -> int:
+    """The call-end hook's backstop: attempts still open whose Call ended more than `grace` ago get the
+    outcome of that end (at its end time); returns how many. Idempotent, like attempt_finish."""
+    cutoff = (now or timezone.now()) - grace
+    # Crosses tenants on purpose, like the lease reaper: one rule for every open attempt, each written
+    # in its own tenant by attempt_finish.
+    ended = (
+        CallAttempt.objects.across_tenants(reason="the call-end backstop serves every tenant")
+        .filter(outcome="", call__status__in=sorted(TERMINAL_STATUSES), call__ended_at__lt=cutoff)
+        .values_list("pk", "call_id", "call__status", "call__end_reason", "call__ended_at")[:limit]
+    )
+    settled = 0
+    for attempt_id, call_id, status, end_reason, ended_at in list(ended):
+        outcome = attempt_outcome_for(status, end_reason)
+        if outcome and attempt_finish(attempt_id=attempt_id, outcome=outcome, detail=end_reason, at=ended_at):
+            settled += 1
+            logger.warning("attempt %s: call %s ended (%s), outcome written late", attempt_id, call_id, status)
+    return settled

@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns_app.dialer.call_end import attempt_outcome_for
+from campaigns_app.dialer.call_end import attempt_outcome_for, settle_ended_calls
 from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, CampaignStatus, Contact, ContactStatus
 from campaigns_app.services import contacts_add
 from telephony_app import call_hooks
@@ -228,3 +228,21 @@ def test_outcome_mapping_of_every_terminal_status():
     assert attempt_outcome_for(CallStatus.TRANSFERRED, "") == AttemptOutcome.ANSWERED
     assert attempt_outcome_for(CallStatus.FAILED, "SIP: call declined by callee") == AttemptOutcome.REJECTED
     assert attempt_outcome_for(CallStatus.IN_PROGRESS, "") is None
+
+
+def test_an_end_whose_hook_never_ran_is_settled_by_the_backstop_once(tenant, dial):
+    dialed = dial(status=CallStatus.IN_PROGRESS)
+    ended_at = timezone.now() - datetime.timedelta(minutes=5)
+    # The process that ended the call died between its commit and the hook: the row is ended, the attempt open.
+    Call.objects.for_tenant(tenant).filter(pk=dialed.call.pk).update(
+        status=CallStatus.NO_ANSWER, end_reason="no answer", ended_at=ended_at
+    )
+    recent = dial(numbers=("+12125550177",), status=CallStatus.IN_PROGRESS)
+    Call.objects.for_tenant(tenant).filter(pk=recent.call.pk).update(status=CallStatus.BUSY, ended_at=timezone.now())
+
+    assert settle_ended_calls() == 1
+    assert settle_ended_calls() == 0
+    dialed.reload()
+    assert (dialed.attempt.outcome, dialed.attempt.ended_at) == (AttemptOutcome.NO_ANSWER, ended_at)
+    assert dialed.contact.status == ContactStatus.RETRY
+    assert recent.reload().attempt.outcome == ""  # its hook may still be on its way: left for a minute
