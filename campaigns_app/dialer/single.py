@@ -53,10 +53,11 @@ def single_call_place(request: OutboundCallRequest, *, now: datetime.datetime | 
     now = now or timezone.now()
     tenant, agent = request.tenant, request.agent
     variables = _check_request(request)
+    dial_zone = zones.dial_zone_for(request.to)
     refusal, consent = dial_refusal(
         tenant=tenant,
         number=request.to,
-        dial_zone=zones.dial_zone_for(request.to),
+        dial_zone=dial_zone,
         window=None,
         requires_consent=agent.consent_required,
         campaign=None,
@@ -64,6 +65,7 @@ def single_call_place(request: OutboundCallRequest, *, now: datetime.datetime | 
     )
     if refusal is not None:
         raise OutboundCallRefused(refusal.rule, refusal.reason)
+    _check_calls_per_24h(tenant=tenant, number=request.to, dial_zone=dial_zone or "", now=now)
     call = _admit_and_create(request, variables, consent)
     metadata = outbound_metadata(
         call=call,
@@ -130,6 +132,26 @@ def _check_request(request: OutboundCallRequest) -> dict[str, str]:
     if errors:
         raise ValidationError(errors)
     return variables
+
+
+def _check_calls_per_24h(*, tenant: Tenant, number: str, dial_zone: str, now: datetime.datetime) -> None:
+    """A region's calls-per-24-h limit (Florida's 3) counting every call to the number: dial_refusal
+    counts the campaigns' attempts; single calls have no attempt, so here every outbound Call to the
+    number counts, and the campaign claims not placed yet."""
+    limit = zones.max_calls_per_24h(dial_zone)
+    if limit is None:
+        return
+    since = now - datetime.timedelta(hours=24)
+    calls = Call.objects.for_tenant(tenant).filter(
+        direction=CallDirection.OUTBOUND, to_number=number, created_at__gt=since
+    )
+    claims = CallAttempt.objects.for_tenant(tenant).filter(
+        number=number, created_at__gt=since, outcome="", call__isnull=True
+    )
+    made = calls.count() + claims.count()
+    if made >= limit:
+        rule = zones.region_rule(zones.parse_key(dial_zone)[0])
+        raise OutboundCallRefused(rule.limit_rule, f"{made} calls to this number in the last 24 h (at most {limit})")
 
 
 @transaction.atomic

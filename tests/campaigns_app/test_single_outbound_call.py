@@ -5,6 +5,7 @@ callee whose local time is comfortably inside (or outside) 08:00-21:00 right now
 
 from __future__ import annotations
 
+import datetime
 import json
 import zoneinfo
 
@@ -12,8 +13,10 @@ import pytest
 from django.utils import timezone
 
 from campaigns_app.dialer import zones
+from campaigns_app.dialer.single import single_call_place
 from campaigns_app.services import consent_grant, consent_revoke, dnc_add
 from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app.outbound import OutboundCallRefused, OutboundCallRequest
 from telephony_app.services import call_create
 from tests.conftest import AGENT_NAME
 from voiceplatform.actor import SYSTEM
@@ -258,3 +261,23 @@ def test_a_busy_line_is_a_placed_call_that_ended_busy(api, tenant, agent, caller
 
     assert response.status_code == 201
     assert response.json()["status"] == CallStatus.BUSY and "486" in response.json()["endReason"]
+
+
+def test_a_florida_number_called_3_times_in_24_hours_is_refused(tenant, agent, caller_id, livekit):
+    florida = "+13055550123"  # Miami
+    assert zones.dial_zone_for(florida) == "US-FL|America/New_York"
+    now = datetime.datetime(2026, 11, 24, 16, 0, tzinfo=datetime.UTC)  # 11:00 in Miami
+    for _ in range(3):
+        call_create(tenant=tenant, agent=agent, direction=CallDirection.OUTBOUND, to_number=florida)
+    Call.objects.for_tenant(tenant).update(created_at=now - datetime.timedelta(hours=23))
+    request = OutboundCallRequest(
+        tenant=tenant, agent=agent, phone_number=caller_id, to=florida, variables={"first_name": "Ada"}
+    )
+
+    with pytest.raises(OutboundCallRefused) as refused:
+        single_call_place(request, now=now)
+
+    assert refused.value.rule == "florida_24h"
+    assert livekit.received == []
+    # A day later the number may be called again.
+    assert single_call_place(request, now=now + datetime.timedelta(days=1, hours=1)).status == CallStatus.RINGING
