@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from agents_app.validation import WEEKDAYS
 from campaigns_app.dialer import zones
 from campaigns_app.dialer.place import LIVEKIT_RETRY_SECONDS, place_call
 from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, Contact, ContactStatus
@@ -20,7 +21,9 @@ from campaigns_app.services import (
     contacts_add,
     dnc_add,
 )
+from campaigns_app.tasks import place_call as place_call_task
 from telephony_app.models import Call, CallDirection, CallStatus
+from tests.campaigns_app.test_single_outbound_call import number_at_local_hours
 from tests.conftest import AGENT_NAME
 from voiceplatform.actor import SYSTEM
 
@@ -277,3 +280,18 @@ def test_a_campaign_whose_caller_id_has_no_outbound_trunk_cannot_start(tenant, m
 
     (problem,) = refused.value.problems
     assert "no outbound trunk" in problem and "Phone numbers page" in problem
+
+
+def test_the_celery_task_places_the_call_once_however_often_it_is_delivered(tenant, make_campaign, livekit):
+    """The task as Celery runs it (in this process, real clock): a callee in calling hours right now."""
+    callee = number_at_local_hours(range(10, 19))
+    every_day = {day: [{"start": "00:00", "end": "23:59"}] for day in WEEKDAYS}
+    campaign = make_campaign(tenant, requires_consent=False, calling_window=every_day)
+    contacts_add(tenant=tenant, campaign=campaign, rows=[{"number": callee, "variables": {"first_name": "Ada"}}])
+    attempt = claim(campaign_start(tenant=tenant, campaign=campaign), number=callee)
+
+    first = place_call_task.apply(args=[attempt.pk])
+    again = place_call_task.apply(args=[attempt.pk])
+
+    assert (first.get(), again.get()) == ("placed", "done")
+    assert len(livekit.messages("SIP/CreateSIPParticipant")) == 1
