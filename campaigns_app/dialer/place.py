@@ -27,7 +27,7 @@ from django.utils import timezone
 from agents_app.validation import outbound_agent_problem
 from campaigns_app.dialer.eligibility import dial_refusal
 from campaigns_app.dialer.outcome import NotDialed, attempt_finish, attempt_not_dialed
-from campaigns_app.models import CallAttempt, Campaign, Contact, ContactStatus
+from campaigns_app.models import CallAttempt, Campaign, Consent, Contact, ContactStatus
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.outbound import (
@@ -97,7 +97,7 @@ def _attempt_locked(attempt_id: int) -> CallAttempt | None:
         CallAttempt.objects.across_tenants(reason="a queued task names the attempt by id; it runs in its own tenant")
         # of=self: the campaign's agent and caller ID are outer joins (null once released).
         .select_for_update(of=("self",))
-        .select_related("tenant", "campaign", "campaign__agent", "campaign__caller_id", "contact")
+        .select_related("tenant", "campaign", "campaign__agent", "campaign__caller_id")
         .filter(pk=attempt_id)
         .first()
     )
@@ -137,7 +137,7 @@ def _prepare(attempt_id: int, now: datetime.datetime) -> str | tuple[CallAttempt
         return "not_dialed"
     agent, caller_id = campaign.agent, campaign.caller_id
     assert agent is not None and caller_id is not None  # _setup_refusal checked both
-    call = _call_create(attempt, contact, now)
+    call = _call_create(attempt, contact, consent)
     attempt.call = call
     attempt.consent = consent
     attempt.started_at = now
@@ -179,10 +179,19 @@ def _setup_refusal(campaign: Campaign, contact: Contact, now: datetime.datetime)
     return None
 
 
-def _call_create(attempt: CallAttempt, contact: Contact, now: datetime.datetime) -> Call:
+def _call_create(attempt: CallAttempt, contact: Contact, consent: Consent | None) -> Call:
+    """The queued outbound Call; its context names the campaign, attempt, contact and consent relied on."""
     campaign = attempt.campaign
     assert campaign.caller_id is not None
     code = uuid.uuid4()
+    context = {
+        "source": "campaign",
+        "campaign_id": str(campaign.code),
+        "attempt_id": str(attempt.code),
+        "contact_id": str(contact.code),
+    }
+    if consent is not None:
+        context["consent_id"] = str(consent.code)
     return call_create(
         tenant=attempt.tenant,
         agent=campaign.agent,
@@ -192,12 +201,7 @@ def _call_create(attempt: CallAttempt, contact: Contact, now: datetime.datetime)
         room_name=outbound_room_name(code),
         code=code,
         status=CallStatus.QUEUED,
-        context={
-            "source": "campaign",
-            "campaign_id": str(campaign.code),
-            "attempt_id": str(attempt.code),
-            "contact_id": str(contact.code),
-        },
+        context=context,
     )
 
 

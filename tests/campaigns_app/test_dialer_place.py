@@ -250,7 +250,7 @@ def test_the_consent_relied_on_is_recorded(tenant, make_campaign, livekit):
     assert place_call(attempt.pk, now=NOW) == "placed"
 
     attempt, _ = reread(attempt)
-    assert attempt.consent_id == consent.pk
+    assert attempt.consent_id == consent.pk and attempt.call.context["consent_id"] == str(consent.code)
 
 
 def test_a_caller_id_without_a_trunk_is_not_dialed_and_the_campaign_says_where_to_set_it(tenant, running, livekit):
