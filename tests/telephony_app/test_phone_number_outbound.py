@@ -109,6 +109,8 @@ def test_portal_sets_the_outbound_trunk_and_pace(tenant, owner, client_for):
     assert (number.outbound_trunk_id, number.outbound_cps) == ("ST_portal1", 2)
     edit = client.get(reverse("numbers-number-edit", kwargs={"code": number.code})).text
     assert 'value="ST_portal1"' in edit
+    listed = client.get(reverse("numbers-number-list")).text
+    assert "ST_portal1" in listed and "2 calls/s" in listed
 
 
 def test_portal_shows_a_bad_trunk_id_on_its_field(tenant, owner, client_for):
