@@ -38,7 +38,7 @@ from campaigns_app.dialer.outcome import voicemail_leaves_message
 from campaigns_app.models import CallAttempt, CampaignVoicemailAction, DncSource
 from campaigns_app.services import dnc_add
 from telephony_app.models import Call, CallStatus
-from telephony_app.services import call_record_outbound_facts, call_transition
+from telephony_app.services import ENDED_BY_WORKER, call_record_outbound_facts, call_transition
 from voiceplatform.actor import Actor
 from worker.agent import Answer
 from worker.call_state import CallState
@@ -343,7 +343,10 @@ class CalleeLine:
             return
         close_old_connections()
         try:
-            state.call = call_transition(tenant=state.tenant, call=state.call, status=status, reason=reason)
+            # ended_by "worker": the line's end is final, as the session's own report is
+            state.call = call_transition(
+                tenant=state.tenant, call=state.call, status=status, reason=reason, ended_by=ENDED_BY_WORKER
+            )
         except DatabaseError:
             logger.exception("call %s: could not record %s", state.call_label, status.value)
         finally:
