@@ -246,3 +246,23 @@ def test_an_end_whose_hook_never_ran_is_settled_by_the_backstop_once(tenant, dia
     assert (dialed.attempt.outcome, dialed.attempt.ended_at) == (AttemptOutcome.NO_ANSWER, ended_at)
     assert dialed.contact.status == ContactStatus.RETRY
     assert recent.reload().attempt.outcome == ""  # its hook may still be on its way: left for a minute
+
+
+def test_every_first_end_is_announced_once_with_its_status_reason_and_time(tenant, django_capture_on_commit_callbacks):
+    heard: list[tuple[int, str, str, datetime.datetime]] = []
+    call_hooks.register_call_end_hook("test.recorder", lambda *args: heard.append(args))
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ended = call_create(tenant=tenant, direction=CallDirection.INBOUND, status=CallStatus.COMPLETED)
+            live = call_create(tenant=tenant, direction=CallDirection.OUTBOUND, status=CallStatus.RINGING)
+            call_transition(tenant=tenant, call=live, status=CallStatus.IN_PROGRESS)
+            call_finish(tenant=tenant, call=live, status=CallStatus.NO_ANSWER, end_reason="no answer")
+            call_finish(tenant=tenant, call=live, status=CallStatus.BUSY, end_reason="busy")
+    finally:
+        call_hooks.unregister_call_end_hook("test.recorder")
+    live.refresh_from_db()
+    assert [(call_id, status) for call_id, status, _reason, _at in heard] == [
+        (ended.pk, CallStatus.COMPLETED),
+        (live.pk, CallStatus.NO_ANSWER),
+    ]
+    assert heard[1][2:] == ("no answer", live.ended_at)
