@@ -69,7 +69,8 @@ def test_the_demo_campaign_is_created_once(db):
 
 
 def test_the_demo_can_start_once_its_window_and_dates_allow(db):
-    """The demo is a valid campaign: start would take it (its rules all pass)."""
+    """The demo is a valid campaign: start would take it once its caller ID has the operator's LiveKit
+    outbound trunk (the demo cannot invent one), and says so."""
     from django.utils import timezone
 
     from campaigns_app.services import start_problems
@@ -78,4 +79,8 @@ def test_the_demo_can_start_once_its_window_and_dates_allow(db):
     tenant = Tenant.objects.get(slug="demo")
     campaign = Campaign.objects.for_tenant(tenant).get()
 
+    (problem,) = start_problems(tenant=tenant, campaign=campaign, now=timezone.now())
+    assert "no outbound trunk" in problem
+    campaign.caller_id.outbound_trunk_id = "ST_operatorsTrunk"
+    campaign.caller_id.save()
     assert start_problems(tenant=tenant, campaign=campaign, now=timezone.now()) == []
