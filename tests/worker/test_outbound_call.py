@@ -656,7 +656,10 @@ async def test_an_outbound_job_declined_by_the_callee_ends_busy_and_schedules_th
 
 
 @async_test
-async def test_an_outbound_job_answered_greets_after_amd_and_its_end_completes_the_contact(dial, voice_agent):
+async def test_an_outbound_job_answered_greets_after_amd_and_the_opt_out_key_ends_it_on_the_dnc_list(
+    dial, voice_agent, settings
+):
+    settings.OPT_OUT_DTMF_KEY = "#"
     dialed = await in_thread(dial)(agent={**voice_agent, "recording_enabled": True}, recording_notice="Recorded call.")
 
     async with outbound_job(dialed) as job:
@@ -666,14 +669,21 @@ async def test_an_outbound_job_answered_greets_after_amd_and_its_end_completes_t
         job.sip("participant_attributes_changed", callee, ["sip.callStatus"])
         # livekit's AMD hears no audio track from the mock room: after its 5 s wait, "uncertain": greet
         await until(lambda: bool(assistant_lines(job.ctx.primary_session)), timeout=15)
+        keypad = [c.args[1] for c in job.room.on.call_args_list if c.args[0] == "sip_dtmf_received"]
+        to_agent = [handler for handler in keypad if handler.__qualname__.startswith("forward_dtmf")]
+        to_agent[0](rtc.SipDTMF(code=11, digit="#"))  # the keypad press, as the room hands it on
+        await asyncio.wait_for(job.ended.wait(), timeout=10)  # goodbye said, the line hung up
         await job.end()
 
     dialed = await reload(dialed)
     assert dialed.call.amd_result == "uncertain" and dialed.call.first_words_ms is not None
     assert dialed.call.answered_at is not None
     said = [turn["text"] for turn in dialed.call.transcript if turn["role"] == "assistant"]
-    assert said == ["Recorded call. Hi Ann, this is Maya from Acme about your appointment."]
-    assert dialed.call.status == CallStatus.COMPLETED
+    assert said == ["Recorded call. Hi Ann, this is Maya from Acme about your appointment.", OPT_OUT_LINE]
+    assert "opt-out (pressed #): on the do-not-call list" in [t["text"] for t in dialed.call.transcript]
+    entry = await in_thread(dnc_entry_deciding)(tenant=dialed.tenant, number=NUMBER)
+    assert entry is not None and entry.call_id == dialed.call.pk
+    assert (dialed.call.status, dialed.call.end_reason) == (CallStatus.COMPLETED, "the agent ended the call")
     assert dialed.attempt.outcome == AttemptOutcome.ANSWERED
     assert dialed.contact.status == ContactStatus.COMPLETED
     assert dialed.campaign.status == CampaignStatus.COMPLETED
