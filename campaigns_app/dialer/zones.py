@@ -331,6 +331,17 @@ def classify_campaign_contacts(campaign_id: int, *, batch: int = 5000) -> int:
     campaigns = Campaign.objects.across_tenants(reason="a queued task names the campaign by id")
     contacts = Contact.objects.across_tenants(reason="the contacts of the campaign named by id")
     campaigns.filter(pk=campaign_id, zones_pending=True).update(zones_pending=False)
+    try:
+        return _classify_batches(campaign_id, batch)
+    except Exception:
+        # Not finished: the next tick queues the classifier again.
+        campaigns.filter(pk=campaign_id).update(zones_pending=True)
+        raise
+
+
+def _classify_batches(campaign_id: int, batch: int) -> int:
+    campaigns = Campaign.objects.across_tenants(reason="a queued task names the campaign by id")
+    contacts = Contact.objects.across_tenants(reason="the contacts of the campaign named by id")
     classified, after = 0, 0
     while True:
         with transaction.atomic():
