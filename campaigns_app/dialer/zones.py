@@ -329,7 +329,6 @@ def classify_campaign_contacts(campaign_id: int, *, batch: int = 5000) -> int:
     rows still unclassified. zones_pending is cleared first, so contacts added meanwhile set it again
     and are classified by the next run."""
     campaigns = Campaign.objects.across_tenants(reason="a queued task names the campaign by id")
-    contacts = Contact.objects.across_tenants(reason="the contacts of the campaign named by id")
     campaigns.filter(pk=campaign_id, zones_pending=True).update(zones_pending=False)
     try:
         return _classify_batches(campaign_id, batch)
