@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import threading
+import zoneinfo
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -434,3 +435,48 @@ def test_concurrent_ticks_never_claim_a_contact_twice(tenant, running, django_db
     per_contact = Counter(a.contact_id for a in _attempts(campaign))
     assert sum(results) == len(per_contact) == 200
     assert set(per_contact.values()) == {1}
+
+
+def test_a_week_across_the_dst_change_dials_only_inside_every_zones_windows(tenant, running):
+    """Ticks every 30 minutes from Thursday 2026-10-29 to Thursday 2026-11-05 (US clocks fall back on
+    Sunday 1 November); every call ends unanswered, so contacts are retried all week."""
+    numbers = {
+        "+12122010001": ("America/New_York",),
+        "+13122010002": ("America/Chicago",),
+        "+13032010003": ("America/Denver",),
+        "+16022010004": ("America/Phoenix",),  # no DST
+        "+14152010005": ("America/Los_Angeles",),
+        "+19072010006": ("America/Adak", "America/Anchorage"),  # two zones: both must be open
+        "+18082010007": ("Pacific/Honolulu",),
+        "+18002010008": None,  # toll-free: many zones, from Newfoundland to Guam
+        "+13052010009": ("America/New_York",),  # Florida: 08:00-20:00 and 3 calls per 24 h
+    }
+    window = {day: [{"start": "07:00", "end": "22:00"}] for day in DAYS}  # wider than the law
+    campaign = running(
+        tenant, list(numbers), calling_window=window, max_attempts=10, retry_backoff_minutes=60, max_concurrent_calls=20
+    )
+    start = datetime.datetime(2026, 10, 29, 0, 0, tzinfo=datetime.UTC)
+    Contact.objects.for_tenant(tenant).filter(campaign=campaign).update(next_attempt_at=start)
+    for step in range(7 * 48):
+        now = start + datetime.timedelta(minutes=30 * step)
+        dialer_tick(now=now, enqueue=False)
+        _end_open_attempts(campaign, now + datetime.timedelta(minutes=1))
+
+    attempts = _attempts(campaign)
+    assert attempts
+    keys = dict(Contact.objects.for_tenant(tenant).filter(campaign=campaign).values_list("number", "dial_zone"))
+    for attempt in attempts:
+        region, zones_of_key = keys[attempt.number].split("|")
+        latest_end = datetime.time(20) if region == "US-FL" else datetime.time(21)
+        for zone in zones_of_key.split(","):
+            local = attempt.created_at.astimezone(zoneinfo.ZoneInfo(zone)).time()
+            assert datetime.time(8) <= local < latest_end, (attempt.number, zone, attempt.created_at)
+    # Every ordinary zone was called on every day of the week, before and after the change.
+    by_number = Counter(attempt.number for attempt in attempts)
+    assert all(by_number[number] >= 7 for number, zones in numbers.items() if zones and number != "+13052010009")
+    # The toll-free number's zones (Pago Pago to Guam) are never all inside 08:00-21:00 at once.
+    assert by_number["+18002010008"] == 0
+    florida = sorted(a.created_at for a in attempts if a.number == "+13052010009")
+    assert florida
+    for index, at in enumerate(florida):
+        assert sum(1 for other in florida[index:] if other < at + datetime.timedelta(hours=24)) <= 3
