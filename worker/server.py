@@ -107,10 +107,17 @@ async def report_capacity(
     worker_id: str,
     concurrency: int,
     stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
     interval: float = HEARTBEAT_SECONDS,
 ) -> None:
-    """Until `stop` is set: every `interval` s, this worker's capacity (MAX_CONCURRENCY) and running
-    calls to the dialer; then the report is withdrawn, so a draining worker gets no more calls."""
+    """From `ready` (the worker registered with LiveKit: it can take calls) until `stop` is set:
+    every `interval` s, this worker's capacity (MAX_CONCURRENCY) and running calls to the dialer;
+    then the report is withdrawn, so a draining worker gets no more calls."""
+    if ready is not None:
+        waiting = {asyncio.ensure_future(ready.wait()), asyncio.ensure_future(stop.wait())}
+        _done, pending = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
     try:
         while not stop.is_set():
             try:

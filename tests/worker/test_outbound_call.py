@@ -31,7 +31,7 @@ from livekit.agents.ipc.mock_room import create_mock_room
 from livekit.agents.testing import fake_job_context
 from livekit.plugins import silero
 
-from agents_app.runtime_config import RuntimeConfig, build_runtime_config
+from agents_app.runtime_config import RuntimeConfig, build_runtime_config, redis_client
 from agents_app.services import agent_create
 from campaigns_app.dialer.capacity import VOICE_WORKER_KEY_PREFIX, voice_capacity
 from campaigns_app.models import (
@@ -508,15 +508,16 @@ async def test_livekit_amd_takes_a_silent_callee_for_uncertain_so_the_agent_spea
 @async_test
 async def test_the_voice_worker_reports_its_capacity_and_running_calls_then_withdraws():
     server = SimpleNamespace(active_jobs=["job-1", "job-2"])
-    stop = asyncio.Event()
+    stop, registered = asyncio.Event(), asyncio.Event()
     worker_id = f"test-{uuid.uuid4().hex[:8]}"
     task = asyncio.create_task(
-        report_capacity(server, worker_id=worker_id, concurrency=7, stop=stop, interval=0.05)  # type: ignore[arg-type]
+        report_capacity(server, worker_id=worker_id, concurrency=7, stop=stop, ready=registered, interval=0.05)  # type: ignore[arg-type]
     )
-    from agents_app.runtime_config import redis_client
-
     client = redis_client()
     key = f"{VOICE_WORKER_KEY_PREFIX}{worker_id}"
+    await asyncio.sleep(0.2)
+    assert client.get(key) is None  # not registered with LiveKit yet: it takes no calls
+    registered.set()
     await until(lambda: client.get(key) is not None)
     assert json.loads(client.get(key))["capacity"] == 7 and json.loads(client.get(key))["active"] == 2
     server.active_jobs.append("job-3")

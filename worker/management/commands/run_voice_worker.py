@@ -79,10 +79,14 @@ async def serve(server: AgentServer, *, devmode: bool, concurrency: int) -> None
     )
     run_task = asyncio.create_task(server.run(devmode=devmode), name="voice_worker_run")
     stop_task = asyncio.create_task(stop.wait(), name="voice_worker_stop")
-    # The dialer places outbound calls only up to what the voice workers report (campaigns_app.dialer).
-    stop_reports = asyncio.Event()
+    # The dialer places outbound calls only up to what the voice workers report (campaigns_app.dialer),
+    # from the worker's registration with LiveKit on.
+    registered, stop_reports = asyncio.Event(), asyncio.Event()
+    server.on("worker_registered", lambda *_args: registered.set())
     reports = asyncio.create_task(
-        report_capacity(server, worker_id=voice_worker_id(), concurrency=concurrency, stop=stop_reports),
+        report_capacity(
+            server, worker_id=voice_worker_id(), concurrency=concurrency, stop=stop_reports, ready=registered
+        ),
         name="voice_worker_capacity",
     )
     await asyncio.wait({run_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
