@@ -77,6 +77,10 @@ class CampaignAdmin(TenantScopedAdmin):
         "finished_at",
         "created_at",
         "updated_at",
+        "dialer_error",
+        "dialer_error_at",
+        "dial_zones",
+        "zones_pending",
     ]
     actions = ["start", "pause", "resume", "cancel"]
     fieldsets = [
@@ -99,6 +103,8 @@ class CampaignAdmin(TenantScopedAdmin):
             "Status (changed only by the actions)",
             {"fields": ["status", "status_changed_at", "started_at", "finished_at", "created_at", "updated_at"]},
         ),
+        # The dialer's own bookkeeping: why it cannot dial now, and the callees' zones it has seen.
+        ("Dialer", {"fields": ["dialer_error", "dialer_error_at", "dial_zones", "zones_pending"]}),
     ]
 
     @admin.display(description="agent", ordering="agent_name")

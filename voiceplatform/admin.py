@@ -58,7 +58,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "timezone", "created_at"]
+    list_display = ["name", "slug", "timezone", "max_concurrent_calls", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["code", "created_at"]
