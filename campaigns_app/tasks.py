@@ -61,12 +61,14 @@ def dialer_tick() -> dict[str, int | float | bool]:
 @shared_task
 def reap_dialer_leases() -> int:
     """Returns claims whose lease expired without a call to the queue (idempotent), writes the outcome of
-    attempts whose call ended without it (call_end.settle_ended_calls), and forgets the pace limiters
-    and round-robin entries of campaigns no longer dialing."""
-    from campaigns_app.dialer import call_end, tick
+    attempts whose call ended without it (call_end.settle_ended_calls), fails the Calls a killed
+    place_call left queued (place.release_unplaced_calls), and forgets the pace limiters and
+    round-robin entries of campaigns no longer dialing."""
+    from campaigns_app.dialer import call_end, place, tick
 
     tick.forget_idle()
     call_end.settle_ended_calls()
+    place.release_unplaced_calls()
     return outcome.reap_expired_leases()
 
 

@@ -11,6 +11,8 @@ never dials twice.
    never rang, the contact gets its attempt back (due again in LIVEKIT_RETRY_SECONDS) and the
    campaign shows the error; a SIP failure -> the attempt's outcome (busy, no answer, rejected,
    failed), which schedules the contact's retry or ends it.
+4. A place_call that stopped between the Call and the dial (its worker killed) leaves a queued Call:
+   release_unplaced_calls, run by the lease reaper, fails it and retries the contact.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from django.utils import timezone
 from agents_app.validation import outbound_agent_problem
 from campaigns_app.dialer.eligibility import dial_refusal
 from campaigns_app.dialer.outcome import NotDialed, attempt_finish, attempt_not_dialed
-from campaigns_app.models import CallAttempt, Campaign, Consent, Contact, ContactStatus
+from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, Consent, Contact, ContactStatus
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.outbound import (
@@ -36,6 +38,7 @@ from telephony_app.outbound import (
     outbound_metadata,
     outbound_room_create,
     outbound_room_name,
+    room_delete_quietly,
     sip_failure,
 )
 from telephony_app.services import call_create, call_finish, call_transition
@@ -268,3 +271,41 @@ def _clear_campaign_error(campaign_id: int) -> None:
     Campaign.objects.across_tenants(reason="the campaign of an attempt the dialer holds by id").filter(
         pk=campaign_id
     ).exclude(dialer_error="").update(dialer_error="", dialer_error_at=None)
+
+
+UNPLACED_REASON = "the dial never completed (the dialer stopped between the Call and the SIP call); retried"
+
+
+def release_unplaced_calls(*, now: datetime.datetime | None = None, limit: int = 500) -> int:
+    """Attempts whose Call is still queued after the contact's lease expired: place_call stopped after
+    creating the Call and before the dial's answer (a killed Celery worker; its redelivery leaves an
+    attempt with a Call alone). A dial that succeeded makes the Call ringing at once, so a queued Call
+    this old never reached the callee for sure: its room is deleted (hanging up anything that did go
+    out), the Call fails and the attempt is finished as failed (the contact is retried after the
+    backoff, or exhausted). Returns how many."""
+    now = now or timezone.now()
+    stuck = list(
+        CallAttempt.objects.across_tenants(reason="the reaper serves every tenant")
+        .filter(outcome="", call__status=CallStatus.QUEUED, contact__lease_expires_at__lt=now)
+        .values_list("pk", flat=True)[:limit]
+    )
+    released = 0
+    for attempt_id in stuck:
+        attempt = (
+            CallAttempt.objects.across_tenants(reason="the reaper: the attempt named above, in its own tenant")
+            .select_related("tenant", "call")
+            .filter(pk=attempt_id, outcome="", call__status=CallStatus.QUEUED)
+            .first()
+        )
+        if attempt is None or attempt.call is None:
+            continue
+        room_delete_quietly(attempt.call.room_name or outbound_room_name(attempt.call.code))
+        if attempt_finish(attempt_id=attempt.pk, outcome=AttemptOutcome.FAILED, detail=UNPLACED_REASON, at=now):
+            released += 1
+        call_finish(
+            tenant=attempt.tenant, call=attempt.call, status=CallStatus.FAILED, end_reason=UNPLACED_REASON,
+            error=UNPLACED_REASON, ended_by=ENDED_BY_DIALER,
+        )  # fmt: skip
+    if released:
+        logger.warning("dialer: %s call(s) never dialed after their Call was created; failed and retried", released)
+    return released

@@ -11,7 +11,7 @@ import pytest
 
 from agents_app.validation import WEEKDAYS
 from campaigns_app.dialer import zones
-from campaigns_app.dialer.place import LIVEKIT_RETRY_SECONDS, place_call
+from campaigns_app.dialer.place import LIVEKIT_RETRY_SECONDS, _prepare, place_call, release_unplaced_calls
 from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, Contact, ContactStatus
 from campaigns_app.services import (
     CampaignStateConflict,
@@ -295,3 +295,30 @@ def test_the_celery_task_places_the_call_once_however_often_it_is_delivered(tena
 
     assert (first.get(), again.get()) == ("placed", "done")
     assert len(livekit.messages("SIP/CreateSIPParticipant")) == 1
+
+
+def test_a_call_left_queued_by_a_killed_place_call_is_failed_and_the_contact_retried(tenant, running, livekit):
+    attempt = claim(running)
+    _prepare(attempt.pk, NOW)  # the worker died here: the Call exists, no room, no SIP call
+    assert place_call(attempt.pk, now=NOW) == "done"  # its redelivery dials nothing
+    lease_end = NOW + datetime.timedelta(seconds=120)
+
+    assert release_unplaced_calls(now=lease_end - datetime.timedelta(seconds=1)) == 0  # still within the lease
+    assert release_unplaced_calls(now=lease_end + datetime.timedelta(seconds=1)) == 1
+    assert release_unplaced_calls(now=lease_end + datetime.timedelta(seconds=2)) == 0
+
+    attempt, contact = reread(attempt)
+    assert attempt.outcome == AttemptOutcome.FAILED and "never completed" in attempt.detail
+    assert attempt.call.status == CallStatus.FAILED
+    assert contact.status == ContactStatus.RETRY
+    assert [m.room for m in livekit.messages("RoomService/DeleteRoom")] == [attempt.call.room_name]
+    assert livekit.messages("SIP/CreateSIPParticipant") == []
+
+
+def test_a_ringing_call_is_not_released(tenant, running, livekit):
+    attempt = claim(running)
+    place_call(attempt.pk, now=NOW)
+
+    assert release_unplaced_calls(now=NOW + datetime.timedelta(hours=1)) == 0
+    attempt, _ = reread(attempt)
+    assert attempt.outcome == "" and attempt.call.status == CallStatus.RINGING
