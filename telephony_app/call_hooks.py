@@ -1,12 +1,14 @@
 """Who hears of a call's end: a registry the higher apps fill (campaigns_app writes its attempt's
 outcome), so telephony_app never imports them.
 
-The call-log services (telephony_app.services) announce a Call the first time it reaches a terminal
-status, once the transaction that wrote it commits: the voice worker's report, Twilio's status
-callback, LiveKit's webhooks, the reconciliation and the stale-call reaper all write through them,
-so every end is announced exactly once per Call (a later report that only refines the end, such as
-the worker's over a provisional webhook end, is not announced again). A hook that raises is logged
-and the others still run: the call's end is already committed and is never undone by a listener.
+The call-log services (telephony_app.services) announce a Call's end once it is final, after the
+transaction that wrote it commits: the voice worker's report, Twilio's status callback, the
+stale-call reaper, and a call created already ended are final at once. A provisional end (a LiveKit
+webhook, the reconciliation: the worker's report may still correct it) is announced when the
+worker's report replaces it; when no report comes, a listener's own backstop reads the call (the
+campaigns' settle_ended_calls). So an end is announced at most once per Call. A hook that raises is
+logged and the others still run: the call's end is already committed and is never undone by a
+listener.
 """
 
 from __future__ import annotations

@@ -89,7 +89,10 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
             call.duration_seconds = max((call.ended_at - answered).total_seconds(), 0.0) if answered else 0.0
         if reason and not call.end_reason:
             call.end_reason = _fit(call, "end_reason", reason)
-        if call.pk is not None:  # a new row is announced by call_create once it exists
+        # A new row is announced by call_create once it exists; a provisional end (a LiveKit webhook, the
+        # reconciliation) when the worker's report replaces it (_replace_end), or, if none comes, by the
+        # listeners' own backstops (campaigns_app's settle_ended_calls).
+        if call.pk is not None and ended_by not in PROVISIONAL_ENDERS:
             call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=call.ended_at)
     call.status = status
     return True
@@ -259,6 +262,7 @@ def _replace_end(
     answered = call.answered_at
     call.duration_seconds = max((end - answered).total_seconds(), 0.0) if answered else 0.0
     call.context = {**call.context, "ended_by": ended_by, "provisional_end": previous}
+    call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=end)
     logger.info(
         "call %s: the worker's report (%s) replaces the provisional end by %s (%s)",
         call.code,

@@ -34,7 +34,7 @@ from livekit.agents.voice.events import AgentStateChangedEvent
 from agents_app import placeholders
 from agents_app.models import VoicemailAction
 from agents_app.runtime_config import RuntimeConfig
-from campaigns_app.dialer.outcome import voicemail_leaves_message
+from campaigns_app.dialer.outcome import MESSAGE_LEFT, voicemail_leaves_message
 from campaigns_app.models import CallAttempt, CampaignVoicemailAction, DncSource
 from campaigns_app.services import dnc_add
 from telephony_app.models import Call, CallStatus
@@ -274,7 +274,7 @@ class CalleeLine:
     async def voicemail(self, category: str, *, message_left: bool) -> None:
         """A machine answered: the Call ends as voicemail now, before the message (a webhook reporting
         the hang-up must not get there first with a plain "completed")."""
-        reason = f"answering machine ({category}): {'message left' if message_left else 'hung up'}"
+        reason = f"answering machine ({category}): {MESSAGE_LEFT if message_left else 'hung up'}"
         self._state.ended = (CallStatus.VOICEMAIL, reason)
         await sync_to_async(self._write_status)(CallStatus.VOICEMAIL, reason)
 

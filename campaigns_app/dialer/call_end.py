@@ -1,12 +1,13 @@
 """A campaign call's end -> its attempt's outcome, whoever reported the end.
 
-telephony_app announces every Call's first terminal status through its call-end hooks
-(telephony_app.call_hooks): the voice worker's report, Twilio's status callback, LiveKit's webhooks,
-the reconciliation and the stale-call reaper all end calls through the call-log services. The hook
-registered here (campaigns_app.wiring) finds the CallAttempt that placed the call and writes its
-outcome through attempt_finish, which writes it once however many reports arrive. The hook runs after
-the end's commit, so a process that dies in between (or a hook that fails) leaves the attempt open:
-settle_ended_calls, run with the lease reaper, gives such attempts their outcome a little later.
+telephony_app announces every Call's final end through its call-end hooks (telephony_app.call_hooks):
+the voice worker's report, Twilio's status callback, the stale-call reaper, and the worker's report
+replacing a provisional end (a LiveKit webhook, the reconciliation). The hook registered here
+(campaigns_app.wiring) finds the CallAttempt that placed the call and writes its outcome through
+attempt_finish, which writes it once however many reports arrive. An attempt can stay open after its
+call ended: a provisional end the worker never replaced (it died), or a process that died between
+the end's commit and the hook. settle_ended_calls, run with the lease reaper, gives such attempts the
+call's end as their outcome once SETTLE_GRACE has passed.
 """
 
 from __future__ import annotations

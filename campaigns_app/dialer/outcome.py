@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 REACHED = frozenset({AttemptOutcome.ANSWERED})
 RETRIED = frozenset({AttemptOutcome.NO_ANSWER, AttemptOutcome.BUSY, AttemptOutcome.FAILED, AttemptOutcome.REJECTED})
 REASON_MAX = 200
+# What the voice worker's end reason says when it left the voicemail message.
+MESSAGE_LEFT = "message left"
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ def _next_state(contact: Contact, attempt: CallAttempt, outcome: str, detail: st
     campaign = attempt.campaign
     contact.last_outcome = outcome
     contact.lease_expires_at = None
-    reached = outcome in REACHED or (outcome == AttemptOutcome.VOICEMAIL and voicemail_leaves_message(campaign))
+    # A voicemail counts as reached only when the worker says it left the message (not a full mailbox or
+    # an IVR it hung up on).
+    reached = outcome in REACHED or (outcome == AttemptOutcome.VOICEMAIL and MESSAGE_LEFT in detail)
     if reached:
         contact.status = ContactStatus.COMPLETED
         contact.next_attempt_at = None

@@ -11,7 +11,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from campaigns_app.dialer.call_end import attempt_outcome_for, settle_ended_calls
+from campaigns_app.dialer.call_end import SETTLE_GRACE, attempt_outcome_for, settle_ended_calls
 from campaigns_app.models import AttemptOutcome, CallAttempt, Campaign, CampaignStatus, Contact, ContactStatus
 from campaigns_app.services import contacts_add
 from telephony_app import call_hooks
@@ -83,20 +83,27 @@ def webhook(kind: str, call: Call, *, participant_kind: str = "sip") -> WebhookE
     )
 
 
-def test_a_livekit_webhook_ending_an_unanswered_call_schedules_the_retry_once(dial, django_capture_on_commit_callbacks):
+def test_a_livekit_webhook_end_waits_for_the_workers_report_and_the_backstop_writes_it_when_none_comes(
+    dial, django_capture_on_commit_callbacks
+):
     dialed = dial(retry_backoff_minutes=30)
 
     with django_capture_on_commit_callbacks(execute=True):
         livekit_event_apply(webhook("participant_left", dialed.call))
     dialed.reload()
     assert dialed.call.status == CallStatus.NO_ANSWER
+    assert dialed.attempt.outcome == ""  # provisional: the worker's report, when it comes, has the last word
+
+    # No report comes (the worker died): once the grace has passed, the webhook's end is the outcome.
+    assert settle_ended_calls(now=dialed.call.ended_at + SETTLE_GRACE + datetime.timedelta(seconds=1)) == 1
+    dialed.reload()
     assert dialed.attempt.outcome == AttemptOutcome.NO_ANSWER
     assert dialed.attempt.detail == "the callee left before the agent answered"
     assert dialed.contact.status == ContactStatus.RETRY
     assert dialed.contact.next_attempt_at == dialed.attempt.ended_at + datetime.timedelta(minutes=30)
     first_end = dialed.attempt.ended_at
 
-    # The room closing and the worker's own report come later: the attempt keeps its one outcome.
+    # A report arriving even later changes the call's record, never the attempt's one outcome.
     with django_capture_on_commit_callbacks(execute=True):
         livekit_event_apply(webhook("room_finished", dialed.call, participant_kind=""))
         call_finish(tenant=dialed.call.tenant, call=dialed.call, status=CallStatus.BUSY, end_reason="busy")
@@ -141,17 +148,26 @@ def test_the_worker_report_completes_the_contact_and_the_campaign_and_a_second_r
     assert (dialed.attempt.outcome, dialed.attempt.detail) == (AttemptOutcome.ANSWERED, "the agent ended the call")
 
 
-def test_a_worker_end_replacing_a_provisional_webhook_end_does_not_write_the_attempt_twice(
+def test_the_workers_report_replacing_a_provisional_webhook_end_is_the_attempts_outcome(
     tenant, dial, django_capture_on_commit_callbacks
 ):
     dialed = dial(status=CallStatus.IN_PROGRESS, numbers=("+12125550101", "+12125550102"))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         livekit_event_apply(webhook("participant_left", dialed.call))
-        call_finish(tenant=tenant, call=dialed.call, status=CallStatus.TRANSFERRED, end_reason="transferred")
+        call_finish(
+            tenant=tenant,
+            call=dialed.call,
+            status=CallStatus.VOICEMAIL,
+            end_reason="answering machine (machine-vm): hung up",
+        )
     dialed.reload()
-    assert len(callbacks) == 1
-    assert dialed.call.status == CallStatus.TRANSFERRED  # the worker's word on the call itself
-    assert (dialed.attempt.outcome, dialed.attempt.detail) == (AttemptOutcome.ANSWERED, "the callee left the room")
+    assert len(callbacks) == 1  # the final end only
+    assert dialed.call.status == CallStatus.VOICEMAIL  # the worker's word on the call
+    assert (dialed.attempt.outcome, dialed.attempt.detail) == (
+        AttemptOutcome.VOICEMAIL,
+        "answering machine (machine-vm): hung up",
+    )
+    assert dialed.contact.status == ContactStatus.RETRY  # no message left: tried again
     assert dialed.campaign.status == CampaignStatus.RUNNING  # another contact is still pending
 
 
