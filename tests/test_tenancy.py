@@ -886,6 +886,7 @@ READ_ONLY_PORTAL_URLS = {
     "campaigns-campaign-detail",
     "campaigns-contact-list",
     "campaigns-campaign-audit",
+    "campaigns-campaign-progress",
     "campaigns-import-detail",
     "campaigns-import-progress",
     "campaigns-import-errors",

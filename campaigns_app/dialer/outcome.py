@@ -183,36 +183,9 @@ def reap_expired_leases(*, now: datetime.datetime | None = None, limit: int = 10
     for attempt_id in expired:
         if _reap_one(attempt_id, now):
             reaped += 1
-    reaped += _fail_calls_never_dialed(now, limit)
     if reaped:
         logger.warning("dialer reaper: %s claim(s) expired without a call, returned to the queue", reaped)
     return reaped
-
-
-def _fail_calls_never_dialed(now: datetime.datetime, limit: int) -> int:
-    """Claims whose Call was created but never reached LiveKit's dial (still queued when the lease ran
-    out: the process placing it died in between, and a redelivered place_call leaves an attempt with a
-    Call alone). The Call is failed, and its end reaches the attempt through the call-end hook (failed,
-    so the contact is retried while attempts are left). It may have rung once: counted, never redialed
-    at once."""
-    from telephony_app.models import CallStatus
-    from telephony_app.services import call_fail
-
-    stuck = (
-        CallAttempt.objects.across_tenants(reason="the reaper serves every tenant")
-        .filter(
-            outcome="",
-            call__status=CallStatus.QUEUED,
-            contact__status=ContactStatus.DIALING,
-            contact__lease_expires_at__lt=now,
-        )
-        .select_related("tenant", "call")[:limit]
-    )
-    failed = 0
-    for attempt in stuck:
-        call_fail(tenant=attempt.tenant, call=attempt.call, reason="never dialed: the process placing it was lost")
-        failed += 1
-    return failed
 
 
 @transaction.atomic

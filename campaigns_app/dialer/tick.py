@@ -322,8 +322,9 @@ def _claim_all(campaigns: list[dict[str, Any]], now: datetime.datetime, result: 
     pace.save(limiters.values(), now=clock)
     if served:
         redis_client().zadd(ROUND_ROBIN_KEY, dict.fromkeys(served, clock))
-        Campaign.objects.across_tenants(reason="campaigns this tick served").filter(pk__in=served).exclude(
-            dialer_error=""
+        # The tick clears only its own error; place_call clears LiveKit's once a dial succeeds.
+        Campaign.objects.across_tenants(reason="campaigns this tick served").filter(
+            pk__in=served, dialer_error=NO_VOICE_WORKER
         ).update(dialer_error="", dialer_error_at=None)
     if pending_zones:
         transaction.on_commit(lambda: _classify_later(pending_zones))

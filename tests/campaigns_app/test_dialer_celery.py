@@ -27,6 +27,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns_app.dialer.outcome import reap_expired_leases
+from campaigns_app.dialer.place import release_unplaced_calls
 from campaigns_app.models import CallAttempt, Campaign, CampaignStatus, Contact, ContactStatus
 from campaigns_app.tasks import dialer_tick, place_call
 from telephony_app.models import Call, CallStatus
@@ -216,7 +217,9 @@ def test_kill_9_of_a_worker_process_loses_no_contact_and_dials_none_twice(tenant
         fake_livekit.delay_seconds = 0.0
     # Whatever the lost process left half done is reaped once its lease has expired: a claim without a
     # call returns to the queue; a call that may or may not have rung is failed (retried after backoff).
-    reap_expired_leases(now=timezone.now() + datetime.timedelta(seconds=settings.DIALER_LEASE_SECONDS + 1))
+    later = timezone.now() + datetime.timedelta(seconds=settings.DIALER_LEASE_SECONDS + 1)
+    release_unplaced_calls(now=later)
+    reap_expired_leases(now=later)
     _wait(
         lambda: not contacts.filter(status=ContactStatus.PENDING).exists(), 30, "returned contacts claimed", beat=True
     )
