@@ -18,7 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from agents_app.models import Agent, Holiday, PromptVersion
 from agents_app.services import agent_create
-from campaigns_app.models import Campaign, Consent, Contact, ContactImport, DncEntry
+from campaigns_app.models import CallAttempt, Campaign, Consent, Contact, ContactImport, DncEntry
 from campaigns_app.services import campaign_create
 from telephony_app.models import Call, CallDirection, PhoneNumber
 from telephony_app.services import call_create, phone_number_create
@@ -48,6 +48,7 @@ TABLES = (
     ContactImport,
     DncEntry,
     Consent,
+    CallAttempt,
 )
 
 

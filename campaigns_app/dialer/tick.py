@@ -60,7 +60,7 @@ TICK_LOCK = 0x7670_6469_616C_6572
 
 # Candidates beyond the launch, so contacts refused at claim (DNC, consent, Florida) don't starve a tick.
 def _overselect(launch: int) -> int:
-    return launch + max(2, launch // 4)
+    return launch + max(1, launch // 4)
 
 
 # Predictive: the most a campaign over-dials, and the abandonment rate at which it stops.
@@ -420,13 +420,14 @@ LEFT JOIN LATERAL (
     ORDER BY created_at DESC, id DESC LIMIT 1
 ) AS dnc ON true
 LEFT JOIN LATERAL (
-    SELECT id, action FROM {consent} WHERE tenant_id = top.tenant_id AND number = top.number
+    SELECT id, action FROM {consent} WHERE top.req AND tenant_id = top.tenant_id AND number = top.number
     ORDER BY created_at DESC, id DESC LIMIT 1
-) AS consent ON top.req
+) AS consent ON true
 LEFT JOIN LATERAL (
     SELECT count(*) AS n, min(created_at) AS oldest FROM {attempt}
-    WHERE tenant_id = top.tenant_id AND number = top.number AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
-) AS recent ON top.cap IS NOT NULL
+    WHERE top.cap IS NOT NULL AND tenant_id = top.tenant_id AND number = top.number
+      AND created_at > %(day_ago)s AND outcome <> 'not_dialed'
+) AS recent ON true
 ORDER BY top.campaign_id, top.next_attempt_at, top.id
 """
 
