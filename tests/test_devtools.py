@@ -54,6 +54,7 @@ def test_the_bench_commands_are_the_dev_tools_own():
     assert {name: commands[name] for name in commands if name.startswith("bench_")} == {
         "bench_call_start": "voiceplatform.devtools",
         "bench_contact_import": "voiceplatform.devtools",
+        "bench_dialer": "voiceplatform.devtools",
         "bench_inbound_webhook": "voiceplatform.devtools",
         "bench_runtime_config": "voiceplatform.devtools",
     }
