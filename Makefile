@@ -15,7 +15,7 @@ run: deps
 test: deps $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 deps: $(VENV)/.installed static/vendor/.installed
 

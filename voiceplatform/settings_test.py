@@ -26,6 +26,18 @@ for _key, _value in {
 
 atexit.register(ensure_services(purpose="test").stop)
 
+# pytest-xdist runs the suite in several processes (make test: -n 2). They share the database server
+# (pytest-django gives each its own test database) and the Redis server: each process takes its own
+# Redis database, so caches, the Celery broker queues of the worker processes tests start, and the
+# dialer's limiters never cross between them.
+if _xdist_worker := os.environ.get("PYTEST_XDIST_WORKER", ""):
+    from urllib.parse import urlsplit, urlunsplit
+
+    _url = urlsplit(os.environ["REDIS_URL"])
+    _base = int(_url.path.strip("/") or 0)
+    _database = (_base + int(_xdist_worker.removeprefix("gw"))) % 16
+    os.environ["REDIS_URL"] = urlunsplit(_url._replace(path=f"/{_database}"))
+
 from voiceplatform.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing in tests only

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -39,10 +38,12 @@ from worker.agent import (
 from worker.context import CallContext, InvalidCallContext, parse_call_context
 from worker.instructions import build_instructions, greeting_text, match_menu_option, turn_handling_options
 
-AGENT_ID = str(uuid.uuid4())
-BILLING_ID = str(uuid.uuid4())
-TENANT_ID = str(uuid.uuid4())
-CALL_ID = str(uuid.uuid4())
+# Fixed (not uuid4()): they appear in parametrized test ids, which every pytest-xdist process must
+# collect identically.
+AGENT_ID = "7d159a3c-ad7d-4f06-9b5c-8d4581176a21"
+BILLING_ID = "5a0f3c1e-9d2b-4c7a-8e6f-1b2c3d4e5f60"
+TENANT_ID = "0c9e8d7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f"
+CALL_ID = "3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b"
 TUESDAY_10AM_NEW_YORK = datetime(2026, 3, 3, 15, 0, tzinfo=UTC)
 SUNDAY_NEW_YORK = datetime(2026, 3, 8, 15, 0, tzinfo=UTC)
 TRANSFER_NUMBER = "+12125550142"
