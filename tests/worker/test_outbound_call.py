@@ -31,9 +31,9 @@ from livekit.agents.ipc.mock_room import create_mock_room
 from livekit.agents.testing import fake_job_context
 from livekit.plugins import silero
 
-from agents_app.runtime_config import RuntimeConfig, build_runtime_config, redis_client
+from agents_app.runtime_config import RuntimeConfig, build_runtime_config
 from agents_app.services import agent_create
-from campaigns_app.dialer.capacity import VOICE_WORKER_KEY_PREFIX, voice_capacity
+from campaigns_app.dialer.capacity import voice_capacity, voice_worker_report
 from campaigns_app.models import (
     AttemptOutcome,
     CallAttempt,
@@ -513,20 +513,19 @@ async def test_the_voice_worker_reports_its_capacity_and_running_calls_then_with
     task = asyncio.create_task(
         report_capacity(server, worker_id=worker_id, concurrency=7, stop=stop, ready=registered, interval=0.05)  # type: ignore[arg-type]
     )
-    client = redis_client()
-    key = f"{VOICE_WORKER_KEY_PREFIX}{worker_id}"
     await asyncio.sleep(0.2)
-    assert client.get(key) is None  # not registered with LiveKit yet: it takes no calls
+    assert voice_worker_report(worker_id) is None  # not registered with LiveKit yet: it takes no calls
     registered.set()
-    await until(lambda: client.get(key) is not None)
-    assert json.loads(client.get(key))["capacity"] == 7 and json.loads(client.get(key))["active"] == 2
+    await until(lambda: voice_worker_report(worker_id) is not None)
+    report = voice_worker_report(worker_id)
+    assert report is not None and report["capacity"] == 7 and report["active"] == 2
     server.active_jobs.append("job-3")
-    await until(lambda: json.loads(client.get(key) or "{}").get("active") == 3)
+    await until(lambda: (voice_worker_report(worker_id) or {}).get("active") == 3)
     assert voice_capacity().total >= 7
 
     stop.set()  # draining
     await task
-    assert client.get(key) is None
+    assert voice_worker_report(worker_id) is None
 
 
 # --- the job's entrypoint ----------------------------------------------------------------------------
