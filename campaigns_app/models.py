@@ -202,7 +202,7 @@ class Contact(TenantOwned):
     # The dialer's classification (campaigns_app.dialer.zones): "<region>|<zone>[,<zone>...]", e.g.
     # "US-FL|America/New_York"; NULL = not classified yet (never claimed); a number whose zone is unknown
     # (and no explicit timezone) is held instead.
-    dial_zone = models.CharField(max_length=1000, null=True, blank=True)
+    dial_zone = models.CharField(max_length=1000, null=True, blank=True)  # noqa: DJ001  (NULL: not classified; "": zone unknown)
     # The dialer's claim: a `dialing` contact whose lease expired without a call goes back to the queue.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     last_outcome = models.CharField(max_length=32, blank=True)
