@@ -36,6 +36,7 @@ from campaigns_app.services import (
     contacts_add,
     dnc_add,
 )
+from tests.campaigns_app.conftest import _live_database_url
 from voiceplatform.actor import SYSTEM
 from voiceplatform.models import Tenant
 
@@ -230,10 +231,7 @@ def test_another_tenants_first_call_goes_out_in_the_next_tick_despite_a_huge_bac
 
 def test_a_second_tick_while_one_holds_the_lock_claims_nothing(tenant, running):
     campaign = running(tenant, _numbers(2))
-    db = connection.settings_dict
-    holder = psycopg.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"] or None, port=db["PORT"] or None, autocommit=False
-    )
+    holder = psycopg.connect(_live_database_url())  # a second connection: another tick's, holding the lock
     try:
         holder.execute("SELECT pg_advisory_xact_lock(%s)", [TICK_LOCK])
         result = dialer_tick(now=T0, enqueue=False)
