@@ -116,18 +116,7 @@ class PhoneNumberAdmin(TenantScopedAdmin):
     list_filter = ["provider", "is_active", ("tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["code", "number", "label", "sip_trunk_id", "outbound_trunk_id"]
     list_select_related = ["tenant", "agent"]
-    fields = [
-        "code",
-        "tenant",
-        "number",
-        "label",
-        "provider",
-        "agent",
-        "is_active",
-        "sip_trunk_id",
-        "outbound_trunk_id",
-        "outbound_cps",
-    ]
+    fields = ["code", *PhoneNumberAdminForm.Meta.fields]
     readonly_fields = ["code", "created_at", "updated_at"]
 
     # Every write drops the inbound number cache's entries on commit (a renumbered line: both).
