@@ -10,7 +10,7 @@ import pytest
 
 from agents_app.models import Agent
 from agents_app.services import agent_create
-from campaigns_app.models import Campaign
+from campaigns_app.models import Campaign, Contact
 from campaigns_app.services import campaign_create
 from telephony_app.models import PhoneNumber
 from telephony_app.services import phone_number_create
@@ -63,6 +63,20 @@ def campaign(tenant, make_campaign) -> Campaign:
 @pytest.fixture
 def other_campaign(other_tenant, make_campaign) -> Campaign:
     return make_campaign(other_tenant, name="Other tenant's campaign")
+
+
+def wait_until_classified(campaign: Campaign, timeout: float = 60) -> None:
+    """The classifier task an import queues has run in the module's worker. A test that leaves it
+    queued would have the worker write contacts while pytest-django truncates the tables after the
+    test, which can deadlock the truncation."""
+    import time
+
+    unclassified = Contact.objects.filter(campaign=campaign, dial_zone__isnull=True)
+    deadline = time.monotonic() + timeout
+    while unclassified.exists() or Campaign.objects.filter(pk=campaign.pk, zones_pending=True).exists():
+        if time.monotonic() > deadline:
+            pytest.fail("the contacts were not classified after the import")
+        time.sleep(0.1)  # polling another process: there is nothing to wait on but the rows
 
 
 def _live_database_url() -> str:

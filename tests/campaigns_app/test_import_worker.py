@@ -9,9 +9,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from campaigns_app.importer import contact_import_create
-from campaigns_app.models import Campaign, Contact, ContactImport, ContactStatus, ImportMode, ImportStatus
+from campaigns_app.models import Contact, ContactImport, ContactStatus, ImportMode, ImportStatus
 from campaigns_app.services import dnc_add
 from campaigns_app.tasks import import_contacts
+from tests.campaigns_app.conftest import wait_until_classified
 from voiceplatform.actor import SYSTEM
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -39,16 +40,6 @@ def _wait_until_finished(contact_import: ContactImport, worker) -> ContactImport
     pytest.fail(f"the import is still {contact_import.status} after {WORKER_TIMEOUT_SECONDS} s: {worker.log()}")
 
 
-def _wait_until_classified(campaign: Campaign) -> None:
-    """The classifier task a successful import queues has run (in this module's worker, which is up)."""
-    unclassified = Contact.objects.filter(campaign=campaign, dial_zone__isnull=True)
-    deadline = time.monotonic() + WORKER_TIMEOUT_SECONDS
-    while unclassified.exists() or Campaign.objects.filter(pk=campaign.pk, zones_pending=True).exists():
-        if time.monotonic() > deadline:
-            pytest.fail("the contacts were not classified after the import")
-        time.sleep(0.1)  # polling another process: there is nothing to wait on but the rows
-
-
 def _cleanup(contact_import: ContactImport) -> None:
     for stored in (contact_import.file, contact_import.error_report):
         if stored:
@@ -74,7 +65,7 @@ def test_a_real_celery_worker_imports_a_5000_row_file(tenant, campaign, celery_w
         assert Contact.objects.get(campaign=campaign, number="+12122000005").status == ContactStatus.SKIPPED
         assert contact_import.error_report
         # The import's end queued the dialer's classifier: the same worker gives every contact its zone.
-        _wait_until_classified(campaign)
+        wait_until_classified(campaign)
         campaign.refresh_from_db()
         assert campaign.dial_zones == ["US|America/New_York"] and not campaign.zones_pending
     finally:
@@ -108,7 +99,7 @@ def test_outside_a_transaction_a_valid_import_commits_every_batch(tenant, campai
         contact_import.refresh_from_db()
         assert contact_import.status == ImportStatus.SUCCEEDED, contact_import.error
         assert Contact.objects.filter(campaign=campaign).count() == 6000
-        _wait_until_classified(campaign)
+        wait_until_classified(campaign)
         import_contacts(contact_import.pk)  # redelivered: nothing more
         assert Contact.objects.filter(campaign=campaign).count() == 6000
     finally:
