@@ -85,6 +85,17 @@ class TenantQuerySet(models.QuerySet):
         return self.all()
 
 
+# A time-ordered UUID (version 7: 48 bits of Unix milliseconds, then 74 random bits) for the codes of
+# rows inserted by the thousand in one statement (contact imports, the dialer's attempts): they land on
+# the right edge of the unique code index instead of a thousand random pages of it, and stay as hard to
+# guess in a URL. PostgreSQL 18's uuidv7(), written out for the versions before it.
+UUID7_SQL = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING "
+    "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), "
+    "52, 1), 53, 1), 'hex')::uuid"
+)
+
+
 class TenantOwned(models.Model):
     """Abstract base of every tenant-owned row: a tenant FK and a UUID code used in URLs."""
 

@@ -29,6 +29,7 @@ from campaigns_app.models import (
 )
 from campaigns_app.selectors import dnc_blocked
 from campaigns_app.services import dnc_reason
+from voiceplatform.models import UUID7_SQL
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +178,7 @@ class Writer:
             cursor.execute(
                 f"INSERT INTO {Contact._meta.db_table} (code, tenant_id, campaign_id, number, name, timezone, "  # noqa: S608
                 "variables, status, attempts, last_outcome, reason, created_at, updated_at) "
-                "SELECT gen_random_uuid(), %s, %s, number, name, timezone, variables, status, 0, '', reason, "
+                f"SELECT {UUID7_SQL}, %s, %s, number, name, timezone, variables, status, 0, '', reason, "
                 "now(), now() "
                 f"FROM {STAGE_TABLE} ORDER BY line ON CONFLICT (campaign_id, number) DO NOTHING RETURNING number",
                 [contact_import.tenant_id, contact_import.campaign_id],
