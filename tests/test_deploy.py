@@ -78,7 +78,8 @@ def _live_database_url() -> str:
 
 
 def _app_env(**overrides: str) -> dict[str, str]:
-    """A production-like environment (DEBUG off, HTTPS on) on the test database and the suite's Redis."""
+    """A production-like environment (DEBUG off, HTTPS on) on the test database and the suite's Redis
+    (call it from a test that uses the database: pytest-django creates it only for those)."""
     env = {
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": os.environ.get("HOME", str(ROOT)),
@@ -302,7 +303,7 @@ def test_build_time_collectstatic_loads_the_settings_with_only_the_dockerfiles_t
     assert "Traceback" not in result.stderr
 
 
-def test_the_runtime_code_runs_without_the_packages_the_image_leaves_out():
+def test_the_runtime_code_runs_without_the_packages_the_image_leaves_out(db):
     from importlib.metadata import packages_distributions
 
     patterns = [line.strip() for line in DEV_ONLY.read_text().splitlines() if line.strip()]
@@ -371,7 +372,7 @@ def test_every_systemd_unit_runs_what_the_entrypoint_runs_for_its_kind():
 
 
 @pytest.fixture
-def web_server(django_db_setup, django_db_blocker) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+def web_server(db) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
     """`entrypoint.sh web` (gunicorn with the shipped settings) on a free port, production settings."""
     port = _free_port()
     log = ROOT / ".local" / f"deploy-test-web-{port}.log"
@@ -426,7 +427,7 @@ def test_the_web_kind_serves_health_to_the_images_health_check(web_server):
     assert any("app.example.com" not in line and "DisallowedHost" in line for line in app_lines)
 
 
-def test_the_celery_worker_kind_answers_composes_health_check(django_db_setup):
+def test_the_celery_worker_kind_answers_composes_health_check(db):
     """`entrypoint.sh celery-worker` starts a worker that the compose health check's ping reaches."""
     hostname = socket.gethostname()
     env = _app_env(CELERY_CONCURRENCY="1", HOSTNAME=hostname)
@@ -462,14 +463,14 @@ def test_the_voice_worker_health_check_reads_the_workers_port():
     assert f"on port {port}" in result.stderr
 
 
-def test_the_migrate_kind_applies_migrations_and_exits(django_db_setup):
+def test_the_migrate_kind_applies_migrations_and_exits(db):
     result = _run([str(ENTRYPOINT), "migrate"], env=_app_env())
 
     assert result.returncode == 0, result.stderr
     assert "No migrations to apply." in result.stdout
 
 
-def test_the_voice_worker_kind_refuses_to_start_without_livekit_in_one_line(django_db_setup):
+def test_the_voice_worker_kind_refuses_to_start_without_livekit_in_one_line(db):
     env = _app_env(LIVEKIT_URL="", LIVEKIT_API_KEY="", LIVEKIT_API_SECRET="")
 
     result = _run([str(ENTRYPOINT), "voice-worker"], env=env)
@@ -477,6 +478,31 @@ def test_the_voice_worker_kind_refuses_to_start_without_livekit_in_one_line(djan
     assert result.returncode == 2
     assert result.stderr.startswith("configuration error: LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET not set")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("disable", "server_cursors"), [("false", 1), ("true", 0)])
+def test_pgbouncer_setting_makes_iterator_open_no_server_side_cursor(db, disable, server_cursors):
+    """DATABASE_DISABLE_SERVER_SIDE_CURSORS=true (PgBouncer in transaction mode): QuerySet.iterator(),
+    as the audit CSV uses it, no longer opens a cursor on the server (pg_cursors, this session's)."""
+    script = """
+import django
+django.setup()
+from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
+rows = MigrationRecorder.Migration.objects.order_by("id").iterator(chunk_size=5)
+next(rows)
+with connection.cursor() as cursor:
+    cursor.execute("SELECT count(*) FROM pg_cursors WHERE name LIKE '_django_curs_%%'")
+    print("server cursors:", cursor.fetchone()[0])
+print("rows:", 1 + sum(1 for _ in rows))
+"""
+    result = _run([sys.executable, "-c", script], env=_app_env(DATABASE_DISABLE_SERVER_SIDE_CURSORS=disable))
+
+    assert result.returncode == 0, result.stderr
+    assert f"server cursors: {server_cursors}" in result.stdout
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM django_migrations")
+        assert f"rows: {cursor.fetchone()[0]}" in result.stdout
 
 
 # --- compose.yaml --------------------------------------------------------------------------------
@@ -614,7 +640,7 @@ def test_systemd_analyze_verify_catches_a_broken_unit(tmp_path):
 # --- the runbook's commands ----------------------------------------------------------------------
 
 
-def test_check_deploy_is_clean_with_the_runbooks_production_settings():
+def test_check_deploy_is_clean_with_the_runbooks_production_settings(db):
     production = _runbook_env_file()
     assert production["DEBUG"] == "false" and production["TRUST_X_FORWARDED_PROTO"] == "true"
     assert production["LOG_FORMAT"] == "json"
@@ -628,7 +654,7 @@ def test_check_deploy_is_clean_with_the_runbooks_production_settings():
     assert "no issues" in result.stdout
 
 
-def test_upgrade_commands_report_no_pending_migrations(django_db_setup):
+def test_upgrade_commands_report_no_pending_migrations(db):
     commands = [line for line in _runbook_block("upgrade-check").splitlines() if line.strip()]
     assert commands == ["python manage.py migrate --plan", "python manage.py migrate --check"]
 
