@@ -435,8 +435,13 @@ def test_the_celery_worker_kind_answers_composes_health_check(db):
     log = ROOT / ".local" / f"deploy-test-celery-{os.getpid()}.log"
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as output:
+        # Its own queue: tasks other tests of this process left in the broker are not its business.
         worker = subprocess.Popen(
-            [str(ENTRYPOINT), "celery-worker"], cwd="/", env=env, stdout=output, stderr=subprocess.STDOUT
+            [str(ENTRYPOINT), "celery-worker", "--queues", f"deploy-test-{os.getpid()}"],
+            cwd="/",
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 60
@@ -778,6 +783,16 @@ def test_key_rotation_steps_re_encrypt_every_secret_under_the_new_key(tenant):
         patch.setattr(settings, "FIELD_ENCRYPTION_KEYS", [old_key])
         with pytest.raises(SecretDecryptionError):
             decrypt_for_tenant(tenant_id=tenant.pk, token=token)
+
+
+def test_the_runbooks_key_command_prints_a_key_the_settings_accept(db):
+    (command,) = re.findall(r"`(python -c '[^`]*Fernet[^`]*)`", RUNBOOK.read_text())
+
+    key = _run(["sh", "-c", command], env=_app_env()).stdout.strip()
+    check = _run([sys.executable, "manage.py", "check"], env=_app_env(FIELD_ENCRYPTION_KEYS=key))
+
+    assert len(key) == 44
+    assert check.returncode == 0, check.stderr
 
 
 # Added by the LiveKit SIP provisioning work (issue 17 item 3) on its own branch; the runbook names it.
