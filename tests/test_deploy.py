@@ -461,6 +461,54 @@ def test_the_celery_worker_kind_answers_composes_health_check(db):
         log.unlink(missing_ok=True)
 
 
+@pytest.mark.django_db(transaction=True)  # the job processes' warm-up reads the test database
+def test_the_voice_worker_kind_is_healthy_once_registered_and_drains_on_sigterm_to_its_main_process():
+    """`entrypoint.sh voice-worker` against a LiveKit worker endpoint on loopback: the compose health
+    check passes; SIGTERM to the main process only (`docker stop`, systemd's KillMode=mixed) stops
+    it with exit code 0 and no process of its group left behind."""
+    from tests.worker.test_worker_shutdown_log import FakeAgentServer, _group_is_gone
+
+    port = _free_port()
+    with FakeAgentServer() as livekit:
+        env = _app_env(
+            LIVEKIT_URL=f"ws://127.0.0.1:{livekit.port}",
+            LIVEKIT_API_KEY="devkey",
+            LIVEKIT_API_SECRET="a-secret-of-at-least-32-bytes-for-hs256",
+            WORKER_HEALTH_PORT=str(port),
+            LOG_LEVEL="info",
+        )
+        worker = subprocess.Popen(
+            [str(ENTRYPOINT), "voice-worker", "--concurrency", "1"],
+            cwd="/",
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            seen = []
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                line = worker.stdout.readline()  # type: ignore[union-attr]
+                seen.append(line)
+                if "registered worker" in line or not line:
+                    break
+            healthy = _run([sys.executable, str(HEALTHCHECK), "voice-worker"], env={"WORKER_HEALTH_PORT": str(port)})
+            worker.send_signal(signal.SIGTERM)
+            rest, _ = worker.communicate(timeout=90)
+        finally:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+    log = "".join(seen) + rest
+
+    assert healthy.returncode == 0, (healthy.stderr, log)
+    assert worker.returncode == 0, log
+    assert "voice worker stopped" in log
+    assert _group_is_gone(worker.pid), "a process of the voice worker outlived it"
+
+
 def test_the_voice_worker_health_check_reads_the_workers_port():
     port = _free_port()
     result = _run([sys.executable, str(HEALTHCHECK), "voice-worker"], env={"WORKER_HEALTH_PORT": str(port)}, timeout=30)
