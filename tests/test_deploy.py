@@ -605,7 +605,10 @@ def test_compose_runs_every_process_kind_after_migrations_and_healthy_services()
         assert service["depends_on"]["redis"] == {"condition": "service_healthy"}, name
         assert "healthcheck" not in service or service["healthcheck"].get("disable") or service["healthcheck"]["test"]
     assert services["celery-beat"]["deploy"]["replicas"] == 1
+    # Docker's default 10 s before SIGKILL is too short for every kind that finishes work on SIGTERM.
     assert _seconds(services["voice-worker"]["stop_grace_period"]) > settings.WORKER_DRAIN_TIMEOUT
+    assert _seconds(services["celery-worker"]["stop_grace_period"]) > settings.CELERY_TASK_TIME_LIMIT
+    assert _seconds(services["web"]["stop_grace_period"]) > 30  # gunicorn's graceful_timeout
     # The compose health checks name real commands: the celery app and the voice worker's checker.
     assert "celery -A voiceplatform inspect ping" in services["celery-worker"]["healthcheck"]["test"][1]
     assert services["voice-worker"]["healthcheck"]["test"][-2:] == ["/app/deploy/docker/healthcheck.py", "voice-worker"]
