@@ -118,6 +118,7 @@ APP_VARIABLES = [
     "CAMPAIGN_MAX_CALLS_PER_SECOND",
     "CAMPAIGN_MAX_CONCURRENT_CALLS",
     "CONTACT_IMPORT_MAX_BYTES",
+    "DATABASE_DISABLE_SERVER_SIDE_CURSORS",
     "PYTHONWARNINGS",
 ]
 
@@ -174,6 +175,7 @@ def test_check_passes_with_valid_settings():
         ("CONTACT_IMPORT_MAX_BYTES", "50MB"),
         ("DEBUG", "maybe"),
         ("DATABASE_URL", "sqlite:///x"),
+        ("DATABASE_DISABLE_SERVER_SIDE_CURSORS", "maybe"),
         ("FIELD_ENCRYPTION_KEYS", "notakey"),
         ("FIELD_ENCRYPTION_KEYS", ""),
         ("LOG_FORMAT", "xml"),

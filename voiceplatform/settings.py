@@ -133,6 +133,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.database("DATABASE_URL")}
+# Behind PgBouncer in transaction mode (docs/deploy.md): QuerySet.iterator() (the audit CSV, re-encryption)
+# then reads through client-side cursors, since a server-side cursor does not outlive its transaction there.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.url("REDIS_URL", schemes=("redis", "rediss", "unix"))
