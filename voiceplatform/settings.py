@@ -76,6 +76,9 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
     from voiceplatform.config import ConfigError
 
     raise ConfigError("METRICS_TOKEN must be at least 16 characters; unset it to turn /metrics off")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
+    # Present but empty (an empty line in .env) would turn on multiprocess mode writing into the cwd.
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
 if (_metrics_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")) and not os.path.isdir(_metrics_dir):
     from voiceplatform.config import ConfigError
 
