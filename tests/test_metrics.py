@@ -153,9 +153,11 @@ def test_a_call_created_ended_is_started_and_ended_once(client, token, tenant, d
     with django_capture_on_commit_callbacks(execute=True):
         call_create(tenant=tenant, direction="inbound", status=CallStatus.COMPLETED)
     after = scrape(client)
-    assert value(after, "calls_started_total", direction="inbound") - value(
-        before, "calls_started_total", direction="inbound"
-    ) == 1
+    assert (
+        value(after, "calls_started_total", direction="inbound")
+        - value(before, "calls_started_total", direction="inbound")
+        == 1
+    )
     labels = {"direction": "inbound", "outcome": "completed"}
     assert value(after, "calls_ended_total", **labels) - value(before, "calls_ended_total", **labels) == 1
 

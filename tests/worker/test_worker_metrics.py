@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from telephony_app.models import Call, CallStatus
-from tests.worker.test_worker_process import (  # noqa: F401  (fixtures)
+from tests.worker.test_worker_process import (
     greet_and_hang_up,
     job_environment,
     job_provider,
@@ -26,6 +26,8 @@ from tests.worker.test_worker_process import (  # noqa: F401  (fixtures)
     new_call,
     room_metadata,
 )
+
+__all__ = ["job_environment", "job_provider", "make_voice_agent"]  # fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)  # job processes only see committed rows
 
