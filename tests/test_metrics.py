@@ -3,6 +3,9 @@ ended and open, the config cache's counters, Celery task outcomes, and the diale
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -65,15 +68,11 @@ def test_only_get_is_served(client, token):
     assert client.post("/metrics", HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 405
 
 
-@pytest.mark.django_db
-def test_a_short_token_stops_start_up_with_one_line(monkeypatch):
-    import subprocess
-    import sys
-
+def test_a_short_token_stops_start_up_with_one_line():
     env = {"METRICS_TOKEN": "short", "DJANGO_SETTINGS_MODULE": "voiceplatform.settings"}
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
-        env={**__import__("os").environ, **env},
+        env={**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -247,3 +246,21 @@ def test_the_dialer_tick_is_observed_once_per_tick(client, token):
     after = scrape(client)
     assert value(after, "dialer_tick_duration_seconds_count") - value(before, "dialer_tick_duration_seconds_count") == 2
     assert value(after, "dialer_claims_total") == value(before, "dialer_claims_total")  # no campaign: no claim
+
+
+def test_make_run_gives_its_processes_one_emptied_metrics_directory(tmp_path, monkeypatch):
+    from voiceplatform import devservices
+
+    monkeypatch.setattr(devservices, "LOCAL_DIR", tmp_path)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "placeholder")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_123.db").write_bytes(b"left by the last run")
+
+    devservices._metrics_directory()
+
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "metrics")
+    assert list((tmp_path / "metrics").iterdir()) == []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/srv/shared-metrics")
+    devservices._metrics_directory()  # one the operator gave is kept
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == "/srv/shared-metrics"

@@ -21,6 +21,7 @@ live gauges dropped (child_exit); its counters stay in the sums.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -44,8 +45,9 @@ preload_app = True
 backlog = 2048
 graceful_timeout = 30
 
+_private_metrics_dir = ""
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="voiceplatform-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_metrics_dir = tempfile.mkdtemp(prefix="voiceplatform-metrics-")
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -53,3 +55,9 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """The private metrics directory made above goes with the server (a given one is the operator's)."""
+    if _private_metrics_dir:
+        shutil.rmtree(_private_metrics_dir, ignore_errors=True)
