@@ -104,11 +104,21 @@ DIALER_TICK_SECONDS = Histogram(
 # --- Helpers the other apps call ------------------------------------------------------------------
 
 
+# (route, method, status) -> its counter and histogram children: labels() is about half the cost of
+# an observation, and every request pays it. Bounded like the labels themselves.
+_http_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def http_request_observed(*, route: str, method: str, status: int, seconds: float) -> None:
     """One answered request: counted by route, method and status, its latency observed."""
     method = method if method in METHODS else "other"
-    HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    HTTP_LATENCY.labels(route, method).observe(seconds)
+    key = (route, method, status)
+    children = _http_children.get(key)
+    if children is None:
+        children = (HTTP_REQUESTS.labels(route, method, str(status)), HTTP_LATENCY.labels(route, method))
+        _http_children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def call_started(*, direction: str) -> None:

@@ -501,7 +501,8 @@ async def finish_call(ctx: JobContext) -> None:
         logger.warning("call %s: no session report", state.call_label)
         return
     status, end_reason = call_report.call_outcome(state)
-    worker_metrics.call_errors_counted(len(state.errors) + bool(state.close_error))
+    closed_by_error = bool(state.close_error) and state.close_error not in " ".join(state.errors)
+    worker_metrics.call_errors_counted(len(state.errors) + closed_by_error)  # as the call log lists them
     notes = state.line.events if state.line is not None else []
     await sync_to_async(call_report.write_call_log)(
         state,
