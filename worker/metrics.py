@@ -20,6 +20,8 @@ and adds what it knows itself: its running calls and its capacity, read at scrap
 from __future__ import annotations
 
 import asyncio
+import atexit
+import shutil
 import tempfile
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -102,8 +104,11 @@ class WorkerMetrics:
 
 
 def new_directory() -> str:
-    """A fresh directory for one AgentServer's job processes to count in (the server empties it as it starts)."""
-    return tempfile.mkdtemp(prefix="voiceplatform-voice-worker-metrics-")
+    """A fresh directory for one AgentServer's job processes to count in (the server empties it as it
+    starts); removed when this process exits."""
+    directory = tempfile.mkdtemp(prefix="voiceplatform-voice-worker-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return directory
 
 
 def serve_on_health_port(server: AgentServer, *, concurrency: int, directory: str) -> None:
