@@ -13,9 +13,11 @@ class TelephonyAppConfig(AppConfig):
         from telephony_app.agent_references import PhoneNumberReferences
         from telephony_app.agent_views import agent_talk_links
         from telephony_app.dashboard import call_dashboard_counts
+        from telephony_app.metrics import active_calls
         from telephony_app.number_cache import tenant_numbers_drop, twilio_credential_numbers_drop
         from voiceplatform.change_hooks import register_credential_hook
         from voiceplatform.dashboard import register_counts
+        from voiceplatform.metrics import scrape_collector_register
 
         register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())
         register_agent_links("telephony_app.talk", agent_talk_links)
@@ -24,3 +26,4 @@ class TelephonyAppConfig(AppConfig):
         # when a Twilio credential changes (no signal handlers: see agents_app/config_cache.py).
         config_cache.register_dependent("telephony_app.inbound_numbers", tenant_numbers_drop)
         register_credential_hook("telephony_app.inbound_numbers", twilio_credential_numbers_drop)
+        scrape_collector_register("telephony_app.active_calls", active_calls)  # /metrics: calls_active

@@ -20,6 +20,8 @@ from functools import partial
 
 from django.db import transaction
 
+from voiceplatform import metrics
+
 logger = logging.getLogger(__name__)
 
 # fn(call_id, status, end_reason, at): call_id is the Call's primary key, status its terminal status
@@ -38,13 +40,16 @@ def unregister_call_end_hook(name: str) -> None:
     _hooks.pop(name, None)
 
 
-def call_ended_on_commit(*, call_id: int, status: str, end_reason: str, at: datetime.datetime) -> None:
+def call_ended_on_commit(
+    *, call_id: int, status: str, end_reason: str, at: datetime.datetime, direction: str = ""
+) -> None:
     """Announce the end of Call call_id to every hook once the current transaction commits (at once
-    outside a transaction)."""
-    transaction.on_commit(partial(_announce, call_id, str(status), end_reason, at))
+    outside a transaction); `direction` labels the calls_ended_total metric."""
+    transaction.on_commit(partial(_announce, call_id, str(status), end_reason, at, str(direction)))
 
 
-def _announce(call_id: int, status: str, end_reason: str, at: datetime.datetime) -> None:
+def _announce(call_id: int, status: str, end_reason: str, at: datetime.datetime, direction: str = "") -> None:
+    metrics.call_ended(direction=direction, outcome=status)
     for name, fn in list(_hooks.items()):
         try:
             fn(call_id, status, end_reason, at)

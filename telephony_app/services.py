@@ -8,6 +8,7 @@ import datetime
 import logging
 import uuid
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -30,6 +31,7 @@ from telephony_app.models import (
 )
 from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_number_stored
 from telephony_app.number_references import refuse_if_referenced
+from voiceplatform import metrics
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -93,7 +95,9 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
         # reconciliation) when the worker's report replaces it (_replace_end), or, if none comes, by the
         # listeners' own backstops (campaigns_app's settle_ended_calls).
         if call.pk is not None and ended_by not in PROVISIONAL_ENDERS:
-            call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=call.ended_at)
+            call_ended_on_commit(
+                call_id=call.pk, status=status, end_reason=call.end_reason, at=call.ended_at, direction=call.direction
+            )
     call.status = status
     return True
 
@@ -158,8 +162,11 @@ def call_create(
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
     _save(call)
+    transaction.on_commit(partial(metrics.call_started, direction=call.direction))
     if call.is_terminal:
-        call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
+        call_ended_on_commit(
+            call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at, direction=call.direction
+        )
     return call
 
 
@@ -262,7 +269,7 @@ def _replace_end(
     answered = call.answered_at
     call.duration_seconds = max((end - answered).total_seconds(), 0.0) if answered else 0.0
     call.context = {**call.context, "ended_by": ended_by, "provisional_end": previous}
-    call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=end)
+    call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=end, direction=call.direction)
     logger.info(
         "call %s: the worker's report (%s) replaces the provisional end by %s (%s)",
         call.code,

@@ -857,6 +857,7 @@ COLLECTION_WRITES = [
 # URLs outside the portal's and the API's role checks, each with the reason a viewer may call them.
 NOT_VIEWER_WRITE_URLS = {
     "health": "the health check: no tenant, no session",
+    "metrics": "Prometheus's scrape target: GET only, a bearer token (METRICS_TOKEN), no tenant, no session",
     "favicon": "a redirect to a static file",
     "login": "signs a user in",
     "logout": "signs the viewer's own session out",

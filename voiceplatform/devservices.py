@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -243,6 +244,17 @@ def procfile_for_run() -> Path:
     return procfile
 
 
+def _metrics_directory() -> None:
+    """Web, Celery worker and beat count their Prometheus metrics in one directory (README, Metrics), so
+    /metrics shows them all: .local/metrics, emptied at each start, unless PROMETHEUS_MULTIPROC_DIR is set."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = LOCAL_DIR / "metrics"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
 def run_platform() -> int:
     read_dotenv()  # PORT / WEB_BIND may come from .env
     # Checked before anything starts; the Procfile's web line reads it (honcho sets PORT itself).
@@ -267,6 +279,7 @@ def run_platform() -> int:
             "(portal /, admin /admin/, API /api/v1/, docs /api/docs/). Ctrl-C stops everything.",
             flush=True,
         )
+        _metrics_directory()
         try:
             return _run_until_exit([sys.executable, "-m", "honcho", "-f", str(procfile_for_run()), "start"])
         finally:

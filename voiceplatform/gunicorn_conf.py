@@ -10,12 +10,21 @@ above Twilio's 15 s webhook patience. WEB_BIND (default 127.0.0.1:8000), WEB_WOR
 one per CPU) and WEB_TIMEOUT (default 30 s) are read like every other setting; a bad value stops
 gunicorn with one line. WEB_REQUEST_BUDGET_SECONDS (default 20), the longest a request waits on
 providers, must be smaller than WEB_TIMEOUT, so such a request answers before its worker is killed.
+
+Prometheus (voiceplatform/metrics.py): the workers count in PROMETHEUS_MULTIPROC_DIR, and a scrape of
+any one of them sums all of them. Unset, a fresh private directory is made for this server (set it
+before prometheus_client is imported, i.e. here, ahead of the preloaded application); set it to a
+directory the Celery workers share to have /metrics show their tasks too. A worker that exits has its
+live gauges dropped (child_exit); its counters stay in the sums.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
+from typing import Any
 
 from voiceplatform.config import ConfigError, Settings, check_request_budget
 
@@ -35,3 +44,20 @@ worker_class = "sync"
 preload_app = True
 backlog = 2048
 graceful_timeout = 30
+
+_private_metrics_dir = ""
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_metrics_dir = tempfile.mkdtemp(prefix="voiceplatform-metrics-")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: its live gauges no longer count (prometheus_client's multiprocess bookkeeping)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """The private metrics directory made above goes with the server (a given one is the operator's)."""
+    if _private_metrics_dir:
+        shutil.rmtree(_private_metrics_dir, ignore_errors=True)

@@ -68,6 +68,22 @@ WEB_TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=2)
 WEB_REQUEST_BUDGET_SECONDS = env.int("WEB_REQUEST_BUDGET_SECONDS", 20, minimum=1)
 check_request_budget(budget_seconds=WEB_REQUEST_BUDGET_SECONDS, worker_timeout_seconds=WEB_TIMEOUT)
 
+# Prometheus metrics (voiceplatform/metrics.py): /metrics answers only with `Authorization: Bearer
+# <METRICS_TOKEN>`; unset, the page is off (404). PROMETHEUS_MULTIPROC_DIR (read by prometheus_client
+# itself at import) makes gunicorn's and Celery's processes count in files there, summed by a scrape.
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    from voiceplatform.config import ConfigError
+
+    raise ConfigError("METRICS_TOKEN must be at least 16 characters; unset it to turn /metrics off")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR") == "":
+    # Present but empty (an empty line in .env) would turn on multiprocess mode writing into the cwd.
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+if (_metrics_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")) and not os.path.isdir(_metrics_dir):
+    from voiceplatform.config import ConfigError
+
+    raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR must be an existing directory, got {_metrics_dir!r}")
+
 LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ("debug", "info", "warning", "error", "critical")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", "console", ("console", "json"))
 
@@ -92,6 +108,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response counted by route and status, its latency including the other middleware.
+    "voiceplatform.metrics.HttpMetricsMiddleware",
     "voiceplatform.logging.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before sessions, auth and every view: NULs, lone surrogates and over-deep JSON never reach PostgreSQL.
@@ -228,7 +246,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not 
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
 if env.bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^health$"]  # load balancers probe over plain HTTP
+# Load balancers probe, and Prometheus scrapes the web processes, over plain HTTP on the internal network.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp 4): scripts only from this origin or an inline <script>

@@ -16,7 +16,7 @@ from telephony_app import urls as telephony_urls
 from telephony_app.agent_api import AgentTalkViewSet
 from telephony_app.api import CallViewSet, PhoneNumberViewSet
 from telephony_app.livekit_webhooks import LiveKitWebhookView
-from voiceplatform import api, views
+from voiceplatform import api, metrics, views
 
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("provider-credentials", api.ProviderCredentialViewSet, basename="api-credential")
@@ -45,6 +45,8 @@ api_v1 = [
 
 urlpatterns = [
     path("health", views.health, name="health"),
+    # Prometheus's scrape target: a bearer token (METRICS_TOKEN), 404 while none is set.
+    path("metrics", metrics.metrics_view, name="metrics"),
     # Browsers ask for /favicon.ico on every page (the admin's too); the icon itself is a static file.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),
     path("admin/", admin.site.urls),

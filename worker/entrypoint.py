@@ -34,6 +34,7 @@ from telephony_app.services import call_create, call_fail, call_transition
 from voiceplatform.models import PROVIDER_ENV, Tenant
 from voiceplatform.selectors import ResolvedCredential
 from worker import call_report, factories, outbound, provider_errors, sip_route
+from worker import metrics as worker_metrics
 from worker.agent import CallServices, VoiceAgent, forward_dtmf
 from worker.call_report import transcript_from, turn_metrics_from, usage_from
 from worker.call_state import CallLine, CallPlan, CallState, Refusal
@@ -83,6 +84,8 @@ async def run_call(ctx: JobContext, *, rehearsal: CallPlan | None = None) -> Non
     elapsed_ms = state.mark("session started")
     if rehearsal is not None:
         return
+    worker_metrics.call_taken(result="started", config_source=state.config_source)
+    worker_metrics.call_start_observed(stage="session_started", milliseconds=elapsed_ms)
     logger.info(
         "call %s: session started in %.1f ms (agent %s, config from %s; %s)",
         state.call_label,
@@ -360,6 +363,8 @@ def _log_first_speech(state: CallState) -> None:
     if state.first_speech_ms is not None:
         return
     state.first_speech_ms = elapsed_ms = state.mark("greeting handed to the TTS")
+    if state.call is not None:  # a real call (a rehearsal has no Call row)
+        worker_metrics.call_start_observed(stage="first_speech", milliseconds=elapsed_ms)
     logger.info(
         "call %s: first words handed to the TTS %.1f ms after the job started",
         state.call_label,
@@ -444,6 +449,7 @@ async def _refuse(ctx: JobContext, state: CallState, refusal: Refusal, *, identi
     call_code = _metadata_field(ctx, "call_id") if identify else None
     label = str(call.code) if call is not None else call_code or state.call_label
     logger.warning("call %s refused: %s", label, refusal.reason, extra={"call_id": label})
+    worker_metrics.call_taken(result="refused", config_source=state.config_source)
     await sync_to_async(_fail_call)(call, tenant_code, call_code, refusal.reason)
     if state.hangs_up_on_refusal:
         await _hang_up_room(ctx, label)
@@ -495,6 +501,8 @@ async def finish_call(ctx: JobContext) -> None:
         logger.warning("call %s: no session report", state.call_label)
         return
     status, end_reason = call_report.call_outcome(state)
+    closed_by_error = bool(state.close_error) and state.close_error not in " ".join(state.errors)
+    worker_metrics.call_errors_counted(len(state.errors) + closed_by_error)  # as the call log lists them
     notes = state.line.events if state.line is not None else []
     await sync_to_async(call_report.write_call_log)(
         state,

@@ -3,7 +3,8 @@
 livekit-agents (1.8.9) offers no public way to do a few things the worker needs: end one job of
 a running AgentServer, see whether an idle job process is ready, register a provider plugin off
 the main thread, hold a plugin's connection prewarm, start the native runtime ahead of a call,
-recognise the handler that forwards a job's log records, build a mock room. Each is done here and
+recognise the handler that forwards a job's log records, build a mock room, serve one more page on
+the health port (the worker's /metrics). Each is done here and
 nowhere else, and tests/worker/test_livekit_compat.py checks each against the installed library:
 that what it touches still exists with the shape expected, and that the function still has its
 effect. An upgrade that moves one of them then fails a test instead of silently turning off the
@@ -13,8 +14,10 @@ benchmark's hang-up, the web chat's plugin import, the held prewarms or the call
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from livekit.agents import Plugin
@@ -109,3 +112,32 @@ def mock_room() -> rtc.Room:
 
     room: rtc.Room = create_mock_room()
     return room
+
+
+# --- Pages on the health port (livekit.agents.worker's reference to utils.http_server) ----------
+
+HealthHandler = Callable[[Any], Awaitable[Any]]  # an aiohttp handler: web.Request -> web.StreamResponse
+_health_routes: dict[str, HealthHandler] = {}
+
+
+def health_port_route(path: str, handler: HealthHandler) -> None:
+    """Every AgentServer run from now on in this process also answers GET `path` on its health port.
+
+    AgentServer.run builds its health server (`http_server.HttpServer(host, port)`, GET / and
+    /worker) and starts it at once, with no hook in between; aiohttp freezes the routes at start. So
+    the module reference AgentServer.run uses is pointed at a subclass that adds the registered
+    routes as it is built. Registering the same path again replaces its handler."""
+    from aiohttp import web
+    from livekit.agents.utils import http_server
+
+    _health_routes[path] = handler
+    agents_worker = importlib.import_module("livekit.agents.worker")
+    if getattr(agents_worker.http_server, "is_voiceplatform_health_server", False):
+        return
+
+    class HealthServer(http_server.HttpServer):
+        def __init__(self, host: str, port: int) -> None:
+            super().__init__(host, port)
+            self.app.add_routes([web.get(route, page) for route, page in _health_routes.items()])
+
+    agents_worker.http_server = SimpleNamespace(HttpServer=HealthServer, is_voiceplatform_health_server=True)

@@ -44,6 +44,7 @@ from worker.agent import Answer
 from worker.call_state import CallState
 from worker.context import CallContext, OutboundPlan
 from worker.instructions import placeholder_values
+from worker.metrics import call_start_observed
 
 logger = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ class CalleeLine:
         if event.new_state != "speaking" or self.answered_at is None or self.first_words_ms is not None:
             return
         self.first_words_ms = elapsed = round((self._clock() - self.answered_at) * 1000)
+        call_start_observed(stage="first_words", milliseconds=elapsed)
         label = self._state.call_label
         if elapsed > FIRST_WORDS_LIMIT_MS:
             logger.warning(

@@ -25,6 +25,7 @@ from livekit.agents.tokenize.basic import hyphenate_word
 from agents_app.runtime_config import loader
 from campaigns_app.dialer.capacity import report_voice_worker, withdraw_voice_worker
 from worker import entrypoint, factories, livekit_compat, rehearsal, transport
+from worker import metrics as worker_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ def build_server(
     factories.load_plugins()  # on the main thread: plugins refuse to register anywhere else
     concurrency = concurrency or settings.MAX_CONCURRENCY
     options = {} if num_idle_processes is None else {"num_idle_processes": num_idle_processes}
+    # The job processes count in this server's own directory (worker.metrics), never in a
+    # PROMETHEUS_MULTIPROC_DIR the environment may name for the web and Celery: the server empties it.
+    metrics_directory = worker_metrics.new_directory()
     server = AgentServer(
         setup_fnc=setup_process,
         load_fnc=load_function(concurrency),
@@ -161,8 +165,10 @@ def build_server(
         ws_url=settings.LIVEKIT_URL or None,
         api_key=settings.LIVEKIT_API_KEY or None,
         api_secret=settings.LIVEKIT_API_SECRET or None,
+        prometheus_multiproc_dir=metrics_directory,
         **options,
     )
+    worker_metrics.serve_on_health_port(server, concurrency=concurrency, directory=metrics_directory)
     server.rtc_session(
         entrypoint.run_call,
         agent_name=settings.LIVEKIT_AGENT_NAME,

@@ -49,6 +49,7 @@ from campaigns_app.models import (
     DncSource,
 )
 from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call
+from voiceplatform import metrics
 from voiceplatform.models import UUID7_SQL, Tenant
 
 logger = logging.getLogger(__name__)
@@ -140,6 +141,7 @@ def dialer_tick(*, now: datetime.datetime | None = None, enqueue: bool = True) -
         if enqueue and ids:
             transaction.on_commit(lambda: _enqueue(ids))
     result.duration_ms = (time.perf_counter() - started) * 1000
+    metrics.dialer_tick_observed(seconds=result.duration_ms / 1000, claimed=result.claimed)  # once per tick
     if result.claimed or result.skipped or result.held:
         logger.info(
             "dialer tick: %s claimed, %s skipped, %s held over %s running campaign(s) in %.1f ms",

@@ -119,6 +119,22 @@ def test_a_tick_claims_due_contacts_moves_them_to_dialing_with_a_lease_and_write
     assert dialer_tick(now=T0 + datetime.timedelta(seconds=1), enqueue=False).claimed == 0
 
 
+def test_each_tick_adds_its_claims_to_the_claims_counter_and_observes_its_duration_once(tenant, running):
+    from voiceplatform.metrics import DIALER_CLAIMS, DIALER_TICK_SECONDS
+
+    def figures() -> tuple[float, float]:
+        claims = DIALER_CLAIMS.collect()[0].samples[0].value
+        ticks = next(s.value for s in DIALER_TICK_SECONDS.collect()[0].samples if s.name.endswith("_count"))
+        return claims, ticks
+
+    running(tenant, _numbers(3), max_concurrent_calls=5)
+    claims, ticks = figures()
+    dialer_tick(now=T0, enqueue=False)
+    dialer_tick(now=T0 + datetime.timedelta(seconds=1), enqueue=False)  # nothing due: claims nothing
+
+    assert figures() == (claims + 3, ticks + 2)
+
+
 def test_the_campaigns_concurrency_caps_claims_until_a_call_ends(tenant, running):
     campaign = running(tenant, _numbers(10), max_concurrent_calls=2)
 

@@ -230,3 +230,58 @@ def test_the_mock_room_stands_in_for_a_room_in_a_fake_job_context():
     assert isinstance(room, rtc.Room)  # a mock with the Room's spec: no connection is ever made
     with fake_job_context(room=room, job_id="compat") as job_ctx:
         assert job_ctx.room is room
+
+
+# --- The health server (livekit.agents.worker.http_server) ---------------------------------------
+
+
+def test_the_health_server_is_built_where_the_compat_module_replaces_it():
+    import importlib
+
+    from livekit.agents.utils import http_server
+
+    agents_worker = importlib.import_module("livekit.agents.worker")
+    source = inspect.getsource(AgentServer.run)
+    assert "self._http_server = http_server.HttpServer(" in source
+    assert "await self._http_server.start()" in source
+    assert agents_worker.http_server is http_server or agents_worker.http_server.is_voiceplatform_health_server
+    assert list(inspect.signature(http_server.HttpServer.__init__).parameters) == ["self", "host", "port"]
+
+
+def test_a_health_port_route_is_served_by_the_next_server():
+    """A real AgentServer (unregistered, no LiveKit server): GET / still answers OK, and the added page too."""
+    import httpx
+    from aiohttp import web
+
+    async def page(_request: Any) -> web.Response:
+        return web.Response(text="extra page")
+
+    livekit_compat.health_port_route("/compat-probe", page)
+
+    async def entrypoint(ctx: JobContext) -> None:
+        return None
+
+    async def scenario() -> tuple[str, str]:
+        server = AgentServer(job_executor_type=JobExecutorType.THREAD, port=0, num_idle_processes=0)
+        server.rtc_session(entrypoint, agent_name="compat")
+        task = asyncio.create_task(server.run(devmode=True, unregistered=True))
+        try:
+            while server.worker_info.http_port == 0 and not task.done():
+                await asyncio.sleep(0.01)
+            port = server.worker_info.http_port
+            for host in ("127.0.0.1", "[::1]"):
+                try:
+                    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", trust_env=False) as client:
+                        return (await client.get("/")).text, (await client.get("/compat-probe")).text
+                except httpx.ConnectError:
+                    continue
+            raise AssertionError("nothing answers on the health port")
+        finally:
+            await server.aclose()
+            await task
+
+    try:
+        health, extra = asyncio.run(asyncio.wait_for(scenario(), timeout=60))
+    finally:
+        livekit_compat._health_routes.pop("/compat-probe", None)
+    assert (health, extra) == ("OK", "extra page")
