@@ -106,7 +106,9 @@ def _enum_problems(where: str, spec: dict[str, Any]) -> list[str]:
         return []
     if kind == "string" and not all(isinstance(v, str) for v in values):
         return [f"schema{where}.enum: a string field's choices must all be strings."]
-    if kind in ("number", "integer") and not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+    if kind in ("number", "integer") and not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in values
+    ):
         return [f"schema{where}.enum: a {kind} field's choices must all be numbers."]
     if kind == "integer" and not all(float(v).is_integer() for v in values):
         return [f"schema{where}.enum: an integer field's choices must all be whole numbers."]
@@ -120,7 +122,7 @@ def _field_problems(name: str, spec: dict[str, Any]) -> list[str]:
     where = f".properties.{name}"
     problems: list[str] = []
     if spec.get("type") == "array" and "items" not in spec:
-        problems.append(f"schema{where}: an array field needs items, e.g. {{\"type\": \"string\"}}.")
+        problems.append(f'schema{where}: an array field needs items, e.g. {{"type": "string"}}.')
     if spec.get("type") != "array" and "items" in spec:
         problems.append(f"schema{where}.items: only an array field has items.")
     if spec.get("type") == "array" and "enum" in spec:

@@ -112,20 +112,30 @@ class UsageSerializer(serializers.Serializer):
     audio_seconds = serializers.FloatField(required=False)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": f"One of: {', '.join(AnalysisStatus.values)}; empty when the call is not analysed "
+        "(analysis off for its agent, or no conversation).",
+    }
+)
+class AnalysisStatusField(serializers.CharField):
+    """A plain string in the schema, like DirectionField: an enum named for "status" would collide with
+    the call's own status enum."""
+
+
 class CallAnalysisSerializer(serializers.Serializer):
     """The post-call analysis by the agent's own model (docs/agents.md, "Post-call analysis")."""
 
-    status = _enum(["", *AnalysisStatus.values])(
-        source="analysis_status",
-        help_text="pending, running, done or failed; empty when the call is not analysed "
-        "(analysis off for its agent, or no conversation)",
-    )
+    status = AnalysisStatusField(source="analysis_status")
     error = serializers.CharField(source="analysis_error", help_text="Why the analysis failed; empty otherwise")
     summary = serializers.CharField(help_text="What the agent's summary prompt asked for")
     extracted = serializers.DictField(
         help_text="The agent's structured-data fields filled in for this call, valid against its schema"
     )
-    success = serializers.BooleanField(allow_null=True, help_text="Against the agent's success rubric; null = not judged")
+    success = serializers.BooleanField(
+        allow_null=True, help_text="Against the agent's success rubric; null = not judged"
+    )
     costUsd = serializers.DecimalField(
         source="analysis_cost_usd",
         max_digits=10,

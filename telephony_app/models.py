@@ -113,7 +113,9 @@ class Call(TenantOwned):
     summary = models.TextField(blank=True)
     # The agent's structured-data schema filled in for this call (validated against it).
     extracted = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
-    success = models.BooleanField(null=True, blank=True, help_text="Against the agent's success rubric; null = not judged.")
+    success = models.BooleanField(
+        null=True, blank=True, help_text="Against the agent's success rubric; null = not judged."
+    )
     analysis_cost_usd = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -187,9 +187,7 @@ async def _ask(model: llm.LLM, chat_ctx: llm.ChatContext, *, options: dict[str, 
     return "".join(parts)
 
 
-async def _analyse(
-    model: llm.LLM, *, agent: Agent, call: Call, config: RuntimeConfig, spent: _Spent
-) -> AnalysisResult:
+async def _analyse(model: llm.LLM, *, agent: Agent, call: Call, config: RuntimeConfig, spent: _Spent) -> AnalysisResult:
     schema = agent.analysis_schema or {}
     with_success = bool(agent.analysis_success_rubric.strip())
     answer_schema = analysis_answer_schema(schema=schema, with_success=with_success)

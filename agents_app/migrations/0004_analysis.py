@@ -5,30 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('agents_app', '0003_prompt_limits_follow_the_model'),
+        ("agents_app", "0003_prompt_limits_follow_the_model"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='agent',
-            name='analysis_enabled',
-            field=models.BooleanField(default=False, help_text="After each call, ask the agent's model for a summary, the data below and success."),
+            model_name="agent",
+            name="analysis_enabled",
+            field=models.BooleanField(
+                default=False,
+                help_text="After each call, ask the agent's model for a summary, the data below and success.",
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='analysis_schema',
+            model_name="agent",
+            name="analysis_schema",
             field=models.JSONField(blank=True, default=dict),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='analysis_success_rubric',
-            field=models.TextField(blank=True, help_text='Empty = success is not judged.', validators=[django.core.validators.MaxLengthValidator(4000)]),
+            model_name="agent",
+            name="analysis_success_rubric",
+            field=models.TextField(
+                blank=True,
+                help_text="Empty = success is not judged.",
+                validators=[django.core.validators.MaxLengthValidator(4000)],
+            ),
         ),
         migrations.AddField(
-            model_name='agent',
-            name='analysis_summary_prompt',
-            field=models.TextField(blank=True, help_text='Empty = a short summary of the call.', validators=[django.core.validators.MaxLengthValidator(4000)]),
+            model_name="agent",
+            name="analysis_summary_prompt",
+            field=models.TextField(
+                blank=True,
+                help_text="Empty = a short summary of the call.",
+                validators=[django.core.validators.MaxLengthValidator(4000)],
+            ),
         ),
     ]

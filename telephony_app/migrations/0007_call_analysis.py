@@ -5,50 +5,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony_app', '0006_dialer'),
+        ("telephony_app", "0006_dialer"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='call',
-            name='analysis_cost_usd',
+            model_name="call",
+            name="analysis_cost_usd",
             field=models.DecimalField(blank=True, decimal_places=5, max_digits=10, null=True),
         ),
         migrations.AddField(
-            model_name='call',
-            name='analysis_error',
-            field=models.TextField(blank=True, help_text='Why the analysis failed.'),
+            model_name="call",
+            name="analysis_error",
+            field=models.TextField(blank=True, help_text="Why the analysis failed."),
         ),
         migrations.AddField(
-            model_name='call',
-            name='analysis_started_at',
-            field=models.DateTimeField(blank=True, help_text='When a task claimed the analysis.', null=True),
+            model_name="call",
+            name="analysis_started_at",
+            field=models.DateTimeField(blank=True, help_text="When a task claimed the analysis.", null=True),
         ),
         migrations.AddField(
-            model_name='call',
-            name='analysis_status',
-            field=models.CharField(blank=True, choices=[('pending', 'Pending'), ('running', 'In progress'), ('done', 'Done'), ('failed', 'Failed')], max_length=8),
+            model_name="call",
+            name="analysis_status",
+            field=models.CharField(
+                blank=True,
+                choices=[("pending", "Pending"), ("running", "In progress"), ("done", "Done"), ("failed", "Failed")],
+                max_length=8,
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='analyzed_at',
+            model_name="call",
+            name="analyzed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='call',
-            name='extracted',
+            model_name="call",
+            name="extracted",
             field=models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder),
         ),
         migrations.AddField(
-            model_name='call',
-            name='success',
-            field=models.BooleanField(blank=True, help_text="Against the agent's success rubric; null = not judged.", null=True),
+            model_name="call",
+            name="success",
+            field=models.BooleanField(
+                blank=True, help_text="Against the agent's success rubric; null = not judged.", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='call',
-            name='summary',
+            model_name="call",
+            name="summary",
             field=models.TextField(blank=True),
         ),
     ]

@@ -217,7 +217,7 @@ def test_an_answer_that_is_not_json_is_sent_back_once_then_the_analysis_fails_wi
     assert call.analysis_status == AnalysisStatus.FAILED
     assert call.analysis_error.startswith("the model's answer was invalid twice: the answer is not valid JSON")
     assert call.summary == "" and call.extracted == {} and call.success is None
-    first, second = fake.completions
+    _first, second = fake.completions
     # The retry shows the model its answer and what was wrong with it.
     assert second.messages[-2] == {"role": "assistant", "content": "Sure! The caller booked a table."}
     assert "not valid JSON" in second.messages[-1]["content"]
