@@ -165,7 +165,9 @@ def analysis_answer_schema(*, schema: dict[str, Any], with_success: bool) -> dic
     extracted: dict[str, Any] = (
         {**schema, "additionalProperties": False} if schema else {"type": "object", "additionalProperties": False}
     )
-    properties: dict[str, Any] = {"summary": {"type": "string", "minLength": 1}, "extracted": extracted}
+    # Only keywords every provider's structured-output mode takes (Gemini's has no minLength): an empty
+    # summary is refused by analysis_answer_problems instead.
+    properties: dict[str, Any] = {"summary": {"type": "string"}, "extracted": extracted}
     required = ["summary", "extracted"]
     if with_success:
         properties["success"] = {"type": "boolean"}
@@ -192,4 +194,8 @@ def analysis_answer_problems(answer: Any, *, answer_schema: dict[str, Any]) -> l
     """Where the answer breaks its schema (at most five messages); [] when it is valid."""
     validator = jsonschema.Draft202012Validator(answer_schema)
     errors = sorted(validator.iter_errors(answer), key=lambda e: [str(p) for p in e.absolute_path])
-    return [f"{_where(error.absolute_path).lstrip('.') or 'answer'}: {error.message}" for error in errors[:5]]
+    problems = [f"{_where(error.absolute_path).lstrip('.') or 'answer'}: {error.message}" for error in errors[:5]]
+    summary = answer.get("summary") if isinstance(answer, dict) else None
+    if isinstance(summary, str) and not summary.strip():
+        problems.append("summary: it is empty")
+    return problems

@@ -6,7 +6,8 @@ ends). The model is built as a call builds it: the agent's config (agents_app.ru
 tenant's keys, the provider factories (worker/factories.py); it runs on its own event loop in the
 task's thread, with no ORM inside (as the text chat does, worker/chat_runner.py). Where the provider
 has one, its structured-output mode is asked for: a JSON Schema for OpenAI and OpenAI-compatible
-servers, JSON mode for Groq, a response schema for Gemini; Anthropic gets the schema in the prompt.
+servers, JSON mode for Groq, a response schema for Gemini; Anthropic gets the schema in the prompt
+(as every provider does). A server that refuses the mode (HTTP 400/422) is asked once without it.
 Whatever the mode, the answer is checked against the schema with jsonschema; an answer that is not
 valid JSON or breaks the schema is sent back once with what is wrong, and a second bad answer fails
 the analysis with that reason. Every model request has a time limit (CALL_ANALYSIS_TIMEOUT_SECONDS).
@@ -22,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from livekit.agents import APIConnectOptions, APIError, llm
+from livekit.agents import APIConnectOptions, APIError, APIStatusError, llm
 
 from agents_app.analysis import (
     DEFAULT_SUMMARY_PROMPT,
@@ -56,6 +57,10 @@ class _Spent:
 
 class AnalysisFailed(Exception):
     """The analysis cannot finish; str() is the reason shown on the call (the platform's words)."""
+
+
+class ModeRefused(AnalysisFailed):
+    """The provider refused the request with its structured-output option (a server without it)."""
 
 
 MAX_REQUEST_SECONDS = 110  # two requests stay under the Celery task's soft time limit (240 s)
@@ -183,7 +188,10 @@ async def _ask(model: llm.LLM, chat_ctx: llm.ChatContext, *, options: dict[str, 
         raise AnalysisFailed(f"the language model did not answer within {seconds:g} seconds") from None
     except APIError as exc:
         logger.warning("analysis: language model provider failed: %r", exc)
-        raise AnalysisFailed("the language model provider failed: " + provider_errors.describe(exc)) from None
+        reason = "the language model provider failed: " + provider_errors.describe(exc)
+        if options and isinstance(exc, APIStatusError) and exc.status_code in (400, 422):
+            raise ModeRefused(reason) from None
+        raise AnalysisFailed(reason) from None
     return "".join(parts)
 
 
@@ -196,7 +204,14 @@ async def _analyse(model: llm.LLM, *, agent: Agent, call: Call, config: RuntimeC
     chat_ctx.add_message(role="system", content=instructions(agent=agent, answer_schema=answer_schema))
     chat_ctx.add_message(role="user", content="The conversation:\n\n" + transcript_text(call.transcript))
     try:
-        text = await _ask(model, chat_ctx, options=options, spent=spent)
+        try:
+            text = await _ask(model, chat_ctx, options=options, spent=spent)
+        except ModeRefused:
+            # A server that does not know the structured-output option (an older self-hosted one):
+            # the schema is in the instructions too, and the answer is checked all the same.
+            logger.info("call %s: the provider refused its structured-output mode, asking without it", call.code)
+            options = {}
+            text = await _ask(model, chat_ctx, options=options, spent=spent)
         answer, problems = parse_answer(text, schema=schema, answer_schema=answer_schema)
         if problems:
             # One more try, told what was wrong with the first answer.

@@ -254,6 +254,33 @@ def test_a_provider_error_fails_the_analysis_without_the_providers_words(
     assert len(fake.completions) == 1
 
 
+def test_a_server_refusing_the_structured_output_option_is_asked_once_without_it(
+    tenant, agent, fake, broker, django_capture_on_commit_callbacks
+):
+    call = _ended_call(tenant, agent, django_capture_on_commit_callbacks)
+    fake.add(error(400, "unknown field response_format"), text(json.dumps(GOOD)))
+
+    assert _run_queued(broker) == ["done"]
+
+    first, second = fake.completions
+    assert "response_format" in first.body
+    assert "response_format" not in second.body
+    assert "The answer's JSON Schema" in second.system_text  # the shape is in the instructions as well
+    call.refresh_from_db()
+    assert call.summary == GOOD["summary"]
+
+
+def test_an_empty_summary_is_an_invalid_answer(tenant, agent, fake, broker, django_capture_on_commit_callbacks):
+    call = _ended_call(tenant, agent, django_capture_on_commit_callbacks)
+    fake.add(text(json.dumps({**GOOD, "summary": " "})), text(json.dumps({**GOOD, "summary": ""})))
+
+    _run_queued(broker)
+
+    call.refresh_from_db()
+    assert call.analysis_status == AnalysisStatus.FAILED
+    assert call.analysis_error == "the model's answer was invalid twice: summary: it is empty"
+
+
 def test_a_model_that_does_not_answer_in_time_fails_the_analysis(
     tenant, agent, fake, broker, settings, django_capture_on_commit_callbacks
 ):
