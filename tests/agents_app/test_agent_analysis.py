@@ -10,14 +10,18 @@ from typing import Any
 
 import pytest
 from django import forms
+from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 
 from agents_app.analysis import SCHEMA_EXAMPLE, analysis_schema_problems
-from agents_app.models import Agent
+from agents_app.models import Agent, PromptVersion
 from agents_app.services import agent_create
 from telephony_app.models import AnalysisStatus, Call, CallDirection, CallStatus
 from telephony_app.services import call_create
+from tests.factories import MembershipFactory, UserFactory
 from voiceplatform.actor import SYSTEM
+from voiceplatform.models import Role
 
 URL = "/api/v1/agents"
 ANALYSIS = {
@@ -265,3 +269,40 @@ def test_another_tenants_call_analysis_is_a_404(tenant, other_tenant, api, owner
 
     assert api.get(f"/api/v1/calls/{call.code}").status_code == 404
     assert client_for(owner).get(reverse("calls-call-detail", kwargs={"code": call.code})).status_code == 404
+
+
+# --- admin ----------------------------------------------------------------------------------------------
+
+
+def test_the_admin_edits_the_analysis_section_with_the_same_rule(tenant):
+    agent = _agent(tenant)
+    user = UserFactory(username="staff@acme.test", is_staff=True)
+    MembershipFactory(tenant=tenant, user=user, role=Role.ADMIN)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label__in=["agents_app", "voiceplatform"]))
+    client = Client()
+    client.force_login(user)
+    url = f"/admin/agents_app/agent/{agent.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "tenant"}
+    data.update({"ivr_menu": "{}", "analysis_enabled": "on", "analysis_success_rubric": "Booked."})
+    for prefix in ("business_hours", "holidays"):
+        data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
+    versions = PromptVersion.objects.filter(agent=agent).order_by("-version")
+    data["prompt_versions-TOTAL_FORMS"] = data["prompt_versions-INITIAL_FORMS"] = str(versions.count())
+    for index, version in enumerate(versions):
+        data[f"prompt_versions-{index}-id"] = str(version.pk)
+        data[f"prompt_versions-{index}-agent"] = str(agent.pk)
+    bad_schema = {"type": "object", "properties": {"age": {"type": "int", "description": "Age."}}}
+
+    bad = client.post(url, {**data, "analysis_schema": json.dumps(bad_schema)})
+    good = client.post(url, {**data, "analysis_schema": json.dumps(SCHEMA_EXAMPLE)})
+
+    assert bad.status_code == 200
+    assert "schema.properties.age.type: &#x27;int&#x27; is not a field type here" in bad.text
+    assert good.status_code == 302, good.context["adminform"].form.errors if good.context else good
+    agent.refresh_from_db()
+    assert (agent.analysis_enabled, agent.analysis_schema, agent.analysis_success_rubric) == (
+        True,
+        SCHEMA_EXAMPLE,
+        "Booked.",
+    )
