@@ -58,15 +58,22 @@ def _calls_by_pk() -> Any:
 def call_analysis_request(*, call_id: int) -> bool:
     """Mark the ended call pending and queue its analysis, once, if its agent analyses calls and it has a
     conversation; returns whether it was queued. Safe to call again: a call already marked is left alone."""
-    call = _calls_by_pk().select_related("agent").filter(pk=call_id).first()
-    if call is None or call.agent is None or not call.agent.analysis_enabled:
+    # Runs after every call's end (a Twilio status callback's request): one small query, which finds
+    # nothing unless the agent analyses calls and the call is not marked yet.
+    call = (
+        _calls_by_pk()
+        .filter(pk=call_id, agent__analysis_enabled=True, analysis_status="")
+        .only("id", "code", "tenant_id", "status", "transcript")
+        .first()
+    )
+    if call is None:
         return False
     if call.status not in TERMINAL_STATUSES or not has_conversation(call.transcript):
         # No transcript yet (a status callback can end a call before the worker's report): the
         # report asks again when it brings one (telephony_app.services.call_finish).
         return False
     marked = (
-        Call.objects.for_tenant(call.tenant)
+        _calls_by_pk()  # the row just read, by its key
         .filter(pk=call.pk, analysis_status="")
         .update(analysis_status=AnalysisStatus.PENDING, analysis_error="", updated_at=timezone.now())
     )
