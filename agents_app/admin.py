@@ -130,6 +130,19 @@ class AgentAdmin(TenantScopedAdmin):
             },
         ),
         (
+            "Post-call analysis",
+            {
+                "description": "After each call the agent's model writes a summary, extracts the data of the "
+                "schema (a JSON Schema subset; see docs/agents.md) and judges success against the rubric.",
+                "fields": [
+                    "analysis_enabled",
+                    "analysis_summary_prompt",
+                    "analysis_schema",
+                    "analysis_success_rubric",
+                ],
+            },
+        ),
+        (
             "Operations",
             {
                 "description": f"Recording is not active yet: {RECORDING_NOT_ACTIVE}",

@@ -100,7 +100,7 @@ def _dangling_problems(*, tenant: Any, code: str) -> list[str]:
         description="Like the reference design, PUT changes only the fields sent (Task 3 sends only systemPrompt).",
         examples=[api_examples.TASK3_EXAMPLE],
     ),
-    partial_update=extend_schema(summary="Update some fields of an agent"),
+    partial_update=extend_schema(summary="Update some fields of an agent", examples=[api_examples.ANALYSIS_EXAMPLE]),
     destroy=extend_schema(
         summary="Delete an agent",
         description=(

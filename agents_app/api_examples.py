@@ -1,9 +1,11 @@
-"""The agents API's OpenAPI examples (the reference design's Task 1 and Task 3 payloads, a runtime
-config, a delete refused because something still refers to the agent)."""
+"""The agents API's OpenAPI examples (the reference design's Task 1 and Task 3 payloads, switching
+post-call analysis on, a runtime config, a delete refused because something still refers to the agent)."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiExample
+
+from agents_app.analysis import SCHEMA_EXAMPLE
 
 TASK1_EXAMPLE = OpenApiExample(
     "Reference 'Task 1' payload",
@@ -27,6 +29,18 @@ TASK1_EXAMPLE = OpenApiExample(
             },
             "outboundConfig": {"dialerType": "predictive", "maxRetries": 3, "dncEnabled": True},
         },
+    },
+)
+ANALYSIS_EXAMPLE = OpenApiExample(
+    "Switch post-call analysis on",
+    request_only=True,
+    value={
+        "analysis": {
+            "enabled": True,
+            "summaryPrompt": "One or two sentences: who called and what they booked.",
+            "schema": SCHEMA_EXAMPLE,
+            "successRubric": "The caller booked a table or was told clearly why none was free.",
+        }
     },
 )
 TASK3_EXAMPLE = OpenApiExample(

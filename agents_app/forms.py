@@ -16,6 +16,7 @@ from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 
 from agents_app import catalog
+from agents_app.analysis import SCHEMA_EXAMPLE
 from agents_app.models import RECORDING_NOT_ACTIVE, Agent, DialerType, Direction, VoicemailAction
 from agents_app.validation import PROMPT_FIELD_MAX_CHARS, WEEKDAYS, HoursRange, business_hours_document
 
@@ -31,6 +32,7 @@ MODEL_FIELDS = (
     "dialer_type", "max_retries", "retry_delay_minutes", "voicemail_action", "voicemail_message",
     "consent_required", "dnc_enabled",
     "max_concurrent_calls", "recording_enabled", "is_active",
+    "analysis_enabled", "analysis_summary_prompt", "analysis_schema", "analysis_success_rubric",
 )  # fmt: skip
 DEFAULT_HOURS = {day: [{"start": "09:00", "end": "17:00"}] for day in WEEKDAYS[:5]}
 IVR_EXAMPLE = json.dumps(
@@ -43,6 +45,7 @@ IVR_EXAMPLE = json.dumps(
     },
     indent=2,
 )
+ANALYSIS_SCHEMA_EXAMPLE = json.dumps(SCHEMA_EXAMPLE, indent=2)
 
 
 _BUDGET = (
@@ -262,6 +265,32 @@ class AgentForm(forms.Form):
         help_text=f"<strong>Not active yet:</strong> {RECORDING_NOT_ACTIVE}",
     )
     is_active = forms.BooleanField(label="Active", required=False, help_text="Inactive agents take no calls.")
+    # Post-call analysis
+    analysis_enabled = forms.BooleanField(
+        label="Analyse calls",
+        required=False,
+        help_text="After each call, the agent's language model writes a summary, fills in the data below and "
+        "judges success (with the tenant's key; its tokens are added to the call's analysis cost).",
+    )
+    analysis_summary_prompt = MultilineField(
+        label="Summary prompt",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What the summary should say. Empty = who called, what they wanted, what was agreed.",
+    )
+    analysis_schema = PrettyJSONField(
+        label="Data to extract (JSON Schema)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "code"}),
+        help_text="Empty = none. An object of fields, each string, number, integer, boolean or array, with a "
+        "description; strings and numbers may list their choices in enum.",
+    )
+    analysis_success_rubric = MultilineField(
+        label="Success rubric",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="When a call counts as a success, e.g. 'a table was booked'. Empty = success is not judged.",
+    )
     note = forms.CharField(
         label="Change note",
         required=False,
@@ -317,6 +346,7 @@ class AgentForm(forms.Form):
         data = self.cleaned_data
         fields = {name: data[name] for name in MODEL_FIELDS}
         fields["ivr_menu"] = fields["ivr_menu"] or {}
+        fields["analysis_schema"] = fields["analysis_schema"] or {}
         return {
             "fields": fields,
             "business_hours": data["business_hours"],
@@ -330,8 +360,9 @@ class AgentForm(forms.Form):
         unreadable = set(self.errors) | ({"voice_id"} if "custom_voice_id" in self.errors else set())
         data = self.cleaned_data
         fields = {name: data[name] for name in MODEL_FIELDS if name in data and name not in unreadable}
-        if "ivr_menu" in fields:
-            fields["ivr_menu"] = fields["ivr_menu"] or {}
+        for json_field in ("ivr_menu", "analysis_schema"):
+            if json_field in fields:
+                fields[json_field] = fields[json_field] or {}
         kwargs: dict[str, Any] = {"fields": fields}
         for name in ("business_hours", "holidays"):
             if name in data and name not in unreadable:

@@ -12,6 +12,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator, MinVal
 from django.db import models
 
 from agents_app import catalog
+from agents_app.analysis import analysis_schema_problems
 from agents_app.references import agent_references
 from agents_app.validation import (
     inbound_agent_problem,
@@ -118,6 +119,18 @@ class Agent(TenantOwned):
     )
     recording_enabled = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    # Post-call analysis (agents_app/analysis.py; run by worker/analysis.py after each call)
+    analysis_enabled = models.BooleanField(
+        default=False, help_text="After each call, ask the agent's model for a summary, the data below and success."
+    )
+    analysis_summary_prompt = models.TextField(
+        blank=True, validators=[MaxLengthValidator(4000)], help_text="Empty = a short summary of the call."
+    )
+    # JSON: the shape is the tenant's own (a JSON Schema subset, checked by analysis_schema_problems).
+    analysis_schema = models.JSONField(default=dict, blank=True)
+    analysis_success_rubric = models.TextField(
+        blank=True, validators=[MaxLengthValidator(4000)], help_text="Empty = success is not judged."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -163,6 +176,8 @@ class Agent(TenantOwned):
                 add(field, problem)
         self._clean_ivr_targets(add)
         self._clean_direction(add)
+        for problem in analysis_schema_problems(self.analysis_schema):
+            add("analysis_schema", problem)
         if errors:
             raise ValidationError(errors)
 

@@ -51,6 +51,10 @@ FIELD_PATHS: tuple[tuple[str, str], ...] = (
     ("metadata.outboundConfig.voicemailMessage", "voicemail_message"),
     ("metadata.outboundConfig.consentRequired", "consent_required"),
     ("metadata.outboundConfig.dncEnabled", "dnc_enabled"),
+    ("analysis.enabled", "analysis_enabled"),
+    ("analysis.summaryPrompt", "analysis_summary_prompt"),
+    ("analysis.schema", "analysis_schema"),
+    ("analysis.successRubric", "analysis_success_rubric"),
 )
 SCHEDULE_PATHS = {"business_hours": "metadata.businessHours", "holidays": "metadata.holidays"}
 MODEL_TO_PATH = {model: path for path, model in FIELD_PATHS} | SCHEDULE_PATHS
@@ -104,6 +108,26 @@ class AgentMetadataSerializer(serializers.Serializer):
     outboundConfig = OutboundConfigSerializer(required=False, help_text=_OUTBOUND_HELP)
 
 
+class AnalysisSerializer(serializers.Serializer):
+    """Post-call analysis: after each call the agent's model writes a summary, the data of `schema` and,
+    with a rubric, whether the call succeeded (shown on the call; docs/agents.md, "Post-call analysis")."""
+
+    enabled = serializers.BooleanField(required=False, help_text="Analyse this agent's calls after they end.")
+    summaryPrompt = serializers.CharField(
+        required=False, allow_blank=True, help_text="What the summary should say; empty = a short summary."
+    )
+    schema = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='The data to extract, as a JSON Schema subset: {"type": "object", "properties": {"name": '
+        '{"type": "string"|"number"|"integer"|"boolean"|"array", "description": "...", "enum": [...], '
+        '"items": {"type": "string"}}}, "required": ["name"]}. null or {} = no data.',
+    )
+    successRubric = serializers.CharField(
+        required=False, allow_blank=True, help_text="When a call counts as a success; empty = not judged."
+    )
+
+
 class AgentSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="code", read_only=True)
     name = serializers.CharField(max_length=120)
@@ -121,6 +145,7 @@ class AgentSerializer(serializers.Serializer):
     recordingEnabled = serializers.BooleanField(required=False, help_text=f"Not active yet: {RECORDING_NOT_ACTIVE}")
     isActive = serializers.BooleanField(required=False)
     metadata = AgentMetadataSerializer(required=False)
+    analysis = AnalysisSerializer(required=False)
     promptVersion = serializers.IntegerField(read_only=True)
     createdAt = serializers.DateTimeField(read_only=True)
     updatedAt = serializers.DateTimeField(read_only=True)
@@ -176,6 +201,12 @@ class AgentSerializer(serializers.Serializer):
                     "dncEnabled": agent.dnc_enabled,
                 },
             },
+            "analysis": {
+                "enabled": agent.analysis_enabled,
+                "summaryPrompt": agent.analysis_summary_prompt,
+                "schema": agent.analysis_schema or None,
+                "successRubric": agent.analysis_success_rubric,
+            },
             "promptVersion": getattr(agent, "prompt_version", None),
             "createdAt": agent.created_at.isoformat(),
             "updatedAt": agent.updated_at.isoformat(),
@@ -191,8 +222,9 @@ class AgentSerializer(serializers.Serializer):
                 node = node.get(part, services.UNSET) if isinstance(node, dict) else services.UNSET
             if node is not services.UNSET:
                 fields[model_field] = "" if node is None and model_field.endswith("_number") else node
-        if fields.get("ivr_menu", services.UNSET) is None:
-            fields["ivr_menu"] = {}
+        for json_field in ("ivr_menu", "analysis_schema"):
+            if fields.get(json_field, services.UNSET) is None:
+                fields[json_field] = {}
         metadata = data.get("metadata", {})
         kwargs: dict[str, Any] = {"fields": fields}
         if "businessHours" in metadata:

@@ -26,6 +26,7 @@ EDITABLE_FIELDS = frozenset(
     if field.editable and field.name not in {"id", "tenant", "code", "created_at", "updated_at"}
 )
 PHONE_FIELDS = ("transfer_number", "fallback_number")
+JSON_OBJECT_FIELDS = ("ivr_menu", "analysis_schema")
 UNSET: Any = object()
 # A check that reads another field's value: when that field itself could not be read (a form or
 # serializer error), its verdict would be about a value nobody sent, so agent_check drops it.
@@ -68,6 +69,8 @@ def _apply_fields(agent: Agent, fields: Mapping[str, Any], errors: dict[str, lis
     if unknown:
         raise ValueError(f"not agent fields: {', '.join(sorted(unknown))}")
     for name, value in fields.items():
+        if name in JSON_OBJECT_FIELDS and value is None:
+            value = {}  # an empty JSON box (admin, portal) or null (API): none
         if name in PHONE_FIELDS:
             try:
                 value = normalize_e164(value or "")

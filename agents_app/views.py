@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from agents_app import catalog, option_views, references, selectors, services, validation
 from agents_app.agent_links import agent_links
-from agents_app.forms import IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
+from agents_app.forms import ANALYSIS_SCHEMA_EXAMPLE, IVR_EXAMPLE, AgentFilterForm, AgentForm, RevertForm
 from agents_app.models import OUTBOUND_NOT_ACTIVE, PROMPT_FIELDS, RECORDING_NOT_ACTIVE, Agent, PromptVersion
 from agents_app.readiness import readiness
 from agents_app.runtime_config import loader
@@ -141,6 +141,7 @@ def _render_form(request: HttpRequest, form: AgentForm, *, tenant: Tenant, agent
             provider_id=value("stt_provider"), model_id=value("stt_model"), errors=errors("stt_model")
         ),
         "ivr_example": IVR_EXAMPLE,
+        "analysis_schema_example": ANALYSIS_SCHEMA_EXAMPLE,
         "outbound_not_active": OUTBOUND_NOT_ACTIVE,
         "prompt_limits": _prompt_limits(),
         "other_agents": other_agents.exclude(pk=agent.pk) if agent else other_agents,

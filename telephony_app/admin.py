@@ -39,7 +39,14 @@ class CallAdmin(TenantScopedAdmin):
     ]
     # RelatedOnlyFieldListFilter offers only tenants present in the (scoped) rows, so staff do not
     # see the names of tenants they are not in.
-    list_filter = ["status", "direction", "config_source", "created_at", ("tenant", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [
+        "status",
+        "direction",
+        "config_source",
+        "analysis_status",
+        "created_at",
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["code", "room_name", "from_number", "to_number", "agent_name", "end_reason"]
     date_hierarchy = "created_at"
     list_select_related = ["tenant"]
@@ -52,6 +59,21 @@ class CallAdmin(TenantScopedAdmin):
         ),
         ("Outcome", {"fields": ["end_reason", "error", "estimated_cost_usd"]}),
         ("Report", {"fields": ["transcript", "turn_metrics", "usage"]}),
+        (
+            "Post-call analysis",
+            {
+                "fields": [
+                    "analysis_status",
+                    "analysis_error",
+                    "summary",
+                    "extracted",
+                    "success",
+                    "analysis_cost_usd",
+                    "analysis_started_at",
+                    "analyzed_at",
+                ]
+            },
+        ),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from agents_app.selectors import agent_get
 from agents_app.validation import normalize_e164
 from telephony_app import inbound, livekit_client, outbound, selectors, services
-from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
+from telephony_app.models import AnalysisStatus, Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from voiceplatform.api_base import E164Field, ServiceWriteMixin, TenantScopedViewSet, service_errors
 from voiceplatform.models import Tenant
 
@@ -112,12 +112,47 @@ class UsageSerializer(serializers.Serializer):
     audio_seconds = serializers.FloatField(required=False)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": f"One of: {', '.join(AnalysisStatus.values)}; empty when the call is not analysed "
+        "(analysis off for its agent, or no conversation).",
+    }
+)
+class AnalysisStatusField(serializers.CharField):
+    """A plain string in the schema, like DirectionField: an enum named for "status" would collide with
+    the call's own status enum."""
+
+
+class CallAnalysisSerializer(serializers.Serializer):
+    """The post-call analysis by the agent's own model (docs/agents.md, "Post-call analysis")."""
+
+    status = AnalysisStatusField(source="analysis_status")
+    error = serializers.CharField(source="analysis_error", help_text="Why the analysis failed; empty otherwise")
+    summary = serializers.CharField(help_text="What the agent's summary prompt asked for")
+    extracted = serializers.DictField(
+        help_text="The agent's structured-data fields filled in for this call, valid against its schema"
+    )
+    success = serializers.BooleanField(
+        allow_null=True, help_text="Against the agent's success rubric; null = not judged"
+    )
+    costUsd = serializers.DecimalField(
+        source="analysis_cost_usd",
+        max_digits=10,
+        decimal_places=5,
+        allow_null=True,
+        help_text="List-price estimate of the analysis's tokens; null when the model has no list price",
+    )
+    analyzedAt = serializers.DateTimeField(source="analyzed_at", allow_null=True)
+
+
 class CallSerializer(CallSummarySerializer):
     """One call with its transcript, per-turn latency and usage, as the voice worker reported them."""
 
     transcript = TranscriptTurnSerializer(many=True, read_only=True)
     turnMetrics = TurnMetricsSerializer(source="turn_metrics", many=True, read_only=True)
     usage = UsageSerializer(many=True, read_only=True)
+    analysis = CallAnalysisSerializer(source="*", read_only=True)
 
     def to_representation(self, call: Call) -> dict[str, Any]:
         data = super().to_representation(call)
@@ -266,7 +301,9 @@ _OUTBOUND_CALL_EXAMPLES = [
             OpenApiParameter("to", OpenApiTypes.DATE, description="calls made on or before this day (YYYY-MM-DD)"),
         ],
     ),
-    retrieve=extend_schema(summary="Get a call: transcript, per-turn latency, usage and estimated cost"),
+    retrieve=extend_schema(
+        summary="Get a call: transcript, per-turn latency, usage, estimated cost and post-call analysis"
+    ),
 )
 class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     model = Call

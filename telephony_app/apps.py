@@ -12,6 +12,9 @@ class TelephonyAppConfig(AppConfig):
         from agents_app.references import register_agent_references
         from telephony_app.agent_references import PhoneNumberReferences
         from telephony_app.agent_views import agent_talk_links
+        from telephony_app.analysis import HOOK_NAME as ANALYSIS_HOOK
+        from telephony_app.analysis import analysis_on_call_end
+        from telephony_app.call_hooks import register_call_end_hook
         from telephony_app.dashboard import call_dashboard_counts
         from telephony_app.metrics import active_calls
         from telephony_app.number_cache import tenant_numbers_drop, twilio_credential_numbers_drop
@@ -27,3 +30,5 @@ class TelephonyAppConfig(AppConfig):
         config_cache.register_dependent("telephony_app.inbound_numbers", tenant_numbers_drop)
         register_credential_hook("telephony_app.inbound_numbers", twilio_credential_numbers_drop)
         scrape_collector_register("telephony_app.active_calls", active_calls)  # /metrics: calls_active
+        # After a call ends: its post-call analysis is queued (telephony_app/analysis.py).
+        register_call_end_hook(ANALYSIS_HOOK, analysis_on_call_end)

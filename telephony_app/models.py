@@ -35,6 +35,15 @@ class CallStatus(models.TextChoices):
     TRANSFERRED = "transferred", "Transferred"
 
 
+class AnalysisStatus(models.TextChoices):
+    """The post-call analysis of a call (telephony_app/analysis.py); blank: not analysed."""
+
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "In progress"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
 TERMINAL_STATUSES = frozenset(
     {
         CallStatus.COMPLETED,
@@ -96,6 +105,18 @@ class Call(TenantOwned):
     amd_result = models.CharField(max_length=32, blank=True)
     error = models.TextField(blank=True)
     context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    # Post-call analysis by the agent's own model (telephony_app/analysis.py, worker/analysis.py).
+    analysis_status = models.CharField(max_length=8, choices=AnalysisStatus.choices, blank=True)
+    analysis_error = models.TextField(blank=True, help_text="Why the analysis failed.")
+    analysis_started_at = models.DateTimeField(null=True, blank=True, help_text="When a task claimed the analysis.")
+    analyzed_at = models.DateTimeField(null=True, blank=True)
+    summary = models.TextField(blank=True)
+    # The agent's structured-data schema filled in for this call (validated against it).
+    extracted = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    success = models.BooleanField(
+        null=True, blank=True, help_text="Against the agent's success rubric; null = not judged."
+    )
+    analysis_cost_usd = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem, normalize_e164
 from telephony_app import costs
+from telephony_app.analysis import call_analysis_request_on_commit, has_conversation
 from telephony_app.call_hooks import call_ended_on_commit
 from telephony_app.models import (
     ACTIVE_STATUSES,
@@ -214,6 +215,7 @@ def call_finish(
     new_status = _check_status(status)
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
+        was_terminal = locked.is_terminal
         if transcript is not None:
             locked.transcript = transcript
         if turn_metrics is not None:
@@ -237,6 +239,10 @@ def call_finish(
                 # Ended by a status callback that gave no reason: the worker's reason fills the gap.
                 locked.end_reason = _fit(locked, "end_reason", end_reason)
         _save(locked)
+        if was_terminal and not locked.analysis_status and has_conversation(transcript):
+            # Ended before this report brought the transcript (a status callback first): the call-end
+            # hook found nothing to analyse then, so the analysis is asked for now (at most once).
+            call_analysis_request_on_commit(call_id=locked.pk)
     return locked
 
 

@@ -22,7 +22,7 @@ from agents_app.models import Agent
 from agents_app.selectors import agent_list
 from agents_app.validation import inbound_agent_problem
 from telephony_app import costs, selectors, services
-from telephony_app.models import Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
+from telephony_app.models import AnalysisStatus, Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
 from telephony_app.number_references import number_references
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
@@ -203,6 +203,36 @@ def usage_rows(call: Call) -> tuple[list[UsageRow], costs.CostEstimate]:
     return rows, estimate
 
 
+@dataclass(frozen=True)
+class ExtractedRow:
+    name: str
+    description: str
+    value: str  # as shown: lists joined, booleans yes/no, "—" for a field the call did not fill
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(item) for item in value) or "—"
+    return str(value)
+
+
+def extracted_rows(call: Call) -> list[ExtractedRow]:
+    """The call's extracted data in the order of the agent's schema (its other keys after, as stored)."""
+    extracted = call.extracted if isinstance(call.extracted, dict) else {}
+    schema = call.agent.analysis_schema if call.agent is not None else {}
+    fields = schema.get("properties") if isinstance(schema, dict) else None
+    fields = fields if isinstance(fields, dict) else {}
+    names = [name for name in fields if name in extracted] + [name for name in extracted if name not in fields]
+    return [
+        ExtractedRow(name, str((fields.get(name) or {}).get("description", "")), _shown(extracted.get(name)))
+        for name in names
+    ]
+
+
 # Views --------------------------------------------------------------------------------------
 
 
@@ -248,6 +278,8 @@ def call_detail(request: HttpRequest, membership: Membership, code: str) -> Http
         "estimate": estimate,
         "rates_compiled_on": costs.RATES_COMPILED_ON,
         "tenant_zone": tenant.timezone,
+        "extracted": extracted_rows(call),
+        "analysis_open": call.analysis_status in (AnalysisStatus.PENDING, AnalysisStatus.RUNNING),
     }
     with timezone.override(tenant.timezone):
         return render(request, "telephony_app/call_detail.html", context)

@@ -56,6 +56,9 @@ OPT_OUT_DTMF_KEY = env.choice("OPT_OUT_DTMF_KEY", "9", tuple("0123456789*#"))
 CALL_RECONCILE_AFTER_SECONDS = env.int("CALL_RECONCILE_AFTER_SECONDS", 300, minimum=30)
 # A text chat with no turn for this long is ended (reason "idle") by the reconcile job.
 CHAT_IDLE_TIMEOUT = env.int("CHAT_IDLE_TIMEOUT", 600, minimum=60)
+# Post-call analysis: the longest one request to the agent's model may take (there are at most two,
+# an answer and one retry), kept well below the Celery task's soft time limit (240 s).
+CALL_ANALYSIS_TIMEOUT_SECONDS = env.int("CALL_ANALYSIS_TIMEOUT_SECONDS", 60, minimum=5)
 
 # Tenant-supplied URLs (a provider credential's base URL) go through voiceplatform.outbound_url:
 # https only unless PROVIDER_URL_ALLOW_HTTP, never a private/local/reserved address unless the host

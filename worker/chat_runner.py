@@ -147,6 +147,10 @@ def _ensure_plugin(provider_id: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+# The public name, for the other sync callers that build an LLM off the main thread (worker/analysis.py).
+ensure_llm_plugin = _ensure_plugin
+
+
 def run(
     setup: _Setup, *, call: Call, history: list[dict[str, Any]], user_input: str | None, budget: ChatBudget
 ) -> ChatTurn:

@@ -19,7 +19,7 @@ SUMMARY_KEYS = {
     "id", "agentId", "agentName", "direction", "status", "fromNumber", "toNumber", "roomName", "startedAt",
     "answeredAt", "endedAt", "durationSeconds", "endReason", "estimatedCostUsd", "configSource", "error", "createdAt",
 }  # fmt: skip
-DETAIL_KEYS = SUMMARY_KEYS | {"transcript", "turnMetrics", "usage"}
+DETAIL_KEYS = SUMMARY_KEYS | {"transcript", "turnMetrics", "usage", "analysis"}
 
 
 def _created(call: Call, when: datetime.datetime) -> Call:
@@ -147,6 +147,16 @@ def test_detail_has_the_whole_report_in_camel_case(tenant, agent, make_call, api
     assert body["configSource"] == "cache"
     assert body["durationSeconds"] >= 0
     assert body["startedAt"] and body["answeredAt"] and body["endedAt"] and body["createdAt"]
+    # The agent does not analyse its calls (tests/worker/test_call_analysis.py has the analysed ones).
+    assert body["analysis"] == {
+        "status": "",
+        "error": "",
+        "summary": "",
+        "extracted": {},
+        "success": None,
+        "costUsd": None,
+        "analyzedAt": None,
+    }
 
 
 def test_detail_of_a_call_whose_agent_was_deleted_keeps_the_name(tenant, agent, make_call, api):
