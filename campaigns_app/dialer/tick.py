@@ -250,16 +250,7 @@ def _running_campaigns() -> list[dict[str, Any]]:
 def forget_idle(*, now: float | None = None) -> None:
     """Drops the pace limiters and round-robin entries not used for an hour (finished campaigns)."""
     now = time.time() if now is None else now
-    with connection.cursor() as cursor:
-        # The limiters are written whole by whoever holds the tick's lock; while a tick runs, the idle ones
-        # wait for the next call (the reaper's, 15 s later) rather than this one waiting on the tick. A
-        # session lock, released at once: inside a longer transaction it must not block the next tick.
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TICK_LOCK])
-        if cursor.fetchone()[0]:
-            try:
-                pace.forget_idle(now=now)
-            finally:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [TICK_LOCK])
+    pace.forget_idle(now=now)
     redis_client().zremrangebyscore(ROUND_ROBIN_KEY, "-inf", now - pace.IDLE_SECONDS)
 
 

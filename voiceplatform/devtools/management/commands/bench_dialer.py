@@ -117,7 +117,7 @@ def _campaign(tenant: Tenant, *, cps: str, concurrency: int, agent_cap: int, ten
     campaign.refresh_from_db()
     # Ids are reused after a database is recreated: start from fresh pace limiters and round-robin entries.
     client = redis_client()
-    pace.forget([pace.limiter_key("campaign", campaign.pk), pace.limiter_key("number", caller_id.pk)], client=client)
+    client.hdel(pace.HASH_KEY, pace.limiter_key("campaign", campaign.pk), pace.limiter_key("number", caller_id.pk))
     client.zrem(ROUND_ROBIN_KEY, campaign.pk)
     return campaign
 
