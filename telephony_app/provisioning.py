@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
@@ -231,10 +231,19 @@ class _Found:
 
 
 def _find(
-    phone_number: PhoneNumber, *, stored_id: str, by_id: Any, by_other: Any, what: str, id_field: str, clock: _Clock
+    phone_number: PhoneNumber,
+    *,
+    stored_id: str,
+    by_id: Callable[[str, float | None], list[SipObject]],
+    by_other: Callable[[float | None], list[SipObject]] | None,
+    what: str,
+    id_field: str,
+    clock: _Clock,
+    in_the_way: Callable[[list[SipObject]], str] | None = None,
 ) -> _Found:
     """The number's object: the stored id when LiveKit still has it, else one the platform made for the
-    number (found by number or trunk, e.g. after a run that could not store its id)."""
+    number (found by number or trunk, e.g. after a run that could not store its id); `in_the_way` names
+    an object made by hand among those that would stop a new one from working."""
     if stored_id:
         found = by_id(stored_id, clock.timeout())
         if found:
@@ -251,19 +260,24 @@ def _find(
     ours = [obj for obj in candidates if _is_ours(obj, phone_number)]
     if ours:
         return _Found(ours[0])
-    return _Found(None)
+    return _Found(None, in_the_way(candidates) if in_the_way is not None else "")
 
 
-def _inbound_conflict(phone_number: PhoneNumber, clock: _Clock) -> str:
-    """A trunk made by hand that lists the number explicitly would compete with the platform's."""
-    for trunk in livekit_client.sip_inbound_trunks(numbers=[phone_number.number], timeout=clock.timeout()):
-        if phone_number.number in trunk.spec.numbers and not _is_ours(trunk, phone_number):
-            return (
-                f"LiveKit inbound trunk {trunk.id} ({trunk.spec.name or 'no name'}) already takes calls to "
-                f"{phone_number.number}; remove the number from it in LiveKit, or enter {trunk.id} as the "
-                "number's LiveKit SIP trunk id and keep routing it by hand"
-            )
-    return ""
+def _inbound_in_the_way(phone_number: PhoneNumber) -> Callable[[list[SipObject]], str]:
+    """A trunk made by hand that lists the number explicitly would compete with the platform's for its calls
+    (a trunk listing no numbers takes any number: it is no rival for one)."""
+
+    def check(trunks: list[SipObject]) -> str:
+        for trunk in trunks:
+            if phone_number.number in trunk.spec.numbers:
+                return (
+                    f"LiveKit inbound trunk {trunk.id} ({trunk.spec.name or 'no name'}) already takes calls to "
+                    f"{phone_number.number}; remove the number from it in LiveKit, or enter {trunk.id} as the "
+                    "number's LiveKit SIP trunk id and keep routing it by hand"
+                )
+        return ""
+
+    return check
 
 
 @dataclass(frozen=True)
@@ -299,10 +313,8 @@ def _plan(phone_number: PhoneNumber, clock: _Clock) -> _Plan:
             what="inbound trunk",
             id_field="LiveKit SIP trunk id",
             clock=clock,
+            in_the_way=_inbound_in_the_way(phone_number),
         )
-        if trunk.obj is None and not trunk.refusal:
-            if conflict := _inbound_conflict(phone_number, clock):
-                trunk = _Found(None, conflict)
         specs[INBOUND_TRUNK] = inbound_spec(phone_number)
         objects[INBOUND_TRUNK] = trunk.obj
         parts.append(_part(INBOUND_TRUNK, trunk, specs[INBOUND_TRUNK]))
