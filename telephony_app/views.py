@@ -306,7 +306,9 @@ class PhoneNumberForm(forms.Form):
             "e.g. sip.telnyx.com. Empty: provisioning makes no outbound trunk."
         ),
     )
-    outbound_transport = forms.ChoiceField(choices=SipTransport.choices, initial=SipTransport.AUTO, label="Transport")
+    outbound_transport = forms.ChoiceField(
+        choices=SipTransport.choices, initial=SipTransport.AUTO, required=False, label="Transport"
+    )
     outbound_auth_username = forms.CharField(
         max_length=128, required=False, label="Carrier username", help_text="Empty removes the credentials."
     )
@@ -328,6 +330,9 @@ class PhoneNumberForm(forms.Form):
         if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
             raise forms.ValidationError(problem)
         return agent
+
+    def clean_outbound_transport(self) -> str:
+        return self.cleaned_data["outbound_transport"] or SipTransport.AUTO
 
     def clean_outbound_cps(self) -> Decimal:
         value = self.cleaned_data["outbound_cps"]
