@@ -14,8 +14,10 @@ class TelephonyAppConfig(AppConfig):
         from telephony_app.agent_views import agent_talk_links
         from telephony_app.dashboard import call_dashboard_counts
         from telephony_app.number_cache import tenant_numbers_drop, twilio_credential_numbers_drop
+        from telephony_app.services import phone_numbers_reencrypt_passwords
         from voiceplatform.change_hooks import register_credential_hook
         from voiceplatform.dashboard import register_counts
+        from voiceplatform.services import register_secret_reencrypter
 
         register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())
         register_agent_links("telephony_app.talk", agent_talk_links)
@@ -24,3 +26,8 @@ class TelephonyAppConfig(AppConfig):
         # when a Twilio credential changes (no signal handlers: see agents_app/config_cache.py).
         config_cache.register_dependent("telephony_app.inbound_numbers", tenant_numbers_drop)
         register_credential_hook("telephony_app.inbound_numbers", twilio_credential_numbers_drop)
+        register_secret_reencrypter(
+            "telephony_app.carrier_passwords",
+            label="phone number carrier password(s)",
+            reencrypt=phone_numbers_reencrypt_passwords,
+        )

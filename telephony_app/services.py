@@ -31,6 +31,7 @@ from telephony_app.models import (
 )
 from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_number_stored
 from telephony_app.number_references import refuse_if_referenced
+from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -479,6 +480,29 @@ def phone_number_update(
             setattr(phone_number, field, text.strip())
     _set_outbound_password(phone_number, "" if outbound_auth_password is UNSET else outbound_auth_password)
     return _save_phone_number(phone_number)
+
+
+def phone_numbers_reencrypt_passwords() -> int:
+    """Re-encrypts every stored carrier password under the first key of FIELD_ENCRYPTION_KEYS."""
+    numbers = PhoneNumber.objects.across_tenants(reason="re-encryption: each row under its own tenant's key")
+    count = 0
+    for number in numbers.exclude(outbound_auth_password_encrypted="").only("pk", "tenant_id", "code").iterator():
+        with transaction.atomic():
+            stored = (
+                numbers.select_for_update()
+                .filter(pk=number.pk)
+                .values_list("outbound_auth_password_encrypted", flat=True)
+            )
+            token = stored.first()
+            if not token:
+                continue
+            try:
+                fresh = reencrypt_for_tenant(tenant_id=number.tenant_id, token=token)
+            except SecretDecryptionError as exc:
+                raise SecretDecryptionError(f"phone number {number.code} (carrier password): {exc}") from None
+            numbers.filter(pk=number.pk).update(outbound_auth_password_encrypted=fresh)
+        count += 1
+    return count
 
 
 def phone_number_livekit_ids_set(*, tenant: Tenant, phone_number: PhoneNumber, ids: dict[str, str]) -> None:

@@ -343,3 +343,24 @@ def test_the_commands_exit_status(livekit, tenant, make_agent):
     assert down.returncode == 1
     assert down.stderr.strip().splitlines()[-1] == "CommandError: 1 of 1 numbers were not provisioned (see above)"
     assert "did not answer" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_key_rotation_reencrypts_the_carrier_password(number, settings):
+    from cryptography.fernet import Fernet
+
+    from voiceplatform.crypto import SecretDecryptionError
+
+    old_key, new_key = settings.FIELD_ENCRYPTION_KEYS[0], Fernet.generate_key().decode()
+    token_before = _fresh(number).outbound_auth_password_encrypted
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, old_key]
+    out = io.StringIO()
+
+    call_command("reencrypt_credentials", stdout=out)
+
+    assert "re-encrypted 1 phone number carrier password(s) with the current key" in out.getvalue()
+    assert _fresh(number).outbound_auth_password_encrypted != token_before
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old key dropped: the password still opens
+    assert _fresh(number).get_outbound_auth_password() == PASSWORD
+    settings.FIELD_ENCRYPTION_KEYS = [old_key]
+    with pytest.raises(SecretDecryptionError):
+        _fresh(number).get_outbound_auth_password()
