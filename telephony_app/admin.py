@@ -78,6 +78,12 @@ class PhoneNumberAdminForm(forms.ModelForm):
             "sip_trunk_id",
             "outbound_trunk_id",
             "outbound_cps",
+            # LiveKit SIP provisioning; the carrier password is set in the portal or the API only
+            # (write-only there, encrypted): the admin never shows or takes it.
+            "dispatch_rule_id",
+            "outbound_address",
+            "outbound_transport",
+            "outbound_auth_username",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

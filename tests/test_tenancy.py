@@ -488,9 +488,7 @@ OBJECT_URLS = [
         "api-phone-number-assign-agent", "id", _make_phone_number, (Attempt("post", {"agentId": None}),), api=True
     ),
     # LiveKit SIP provisioning (the fake LiveKit below answers): GET compares, POST writes the ids.
-    ObjectUrl(
-        "api-phone-number-provision", "id", _make_sip_phone_number, (Attempt("get"), Attempt("post")), api=True
-    ),
+    ObjectUrl("api-phone-number-provision", "id", _make_sip_phone_number, (Attempt("get"), Attempt("post")), api=True),
     ObjectUrl("numbers-number-provision", "code", _make_sip_phone_number, (Attempt("get"), Attempt("post"))),
     ObjectUrl(
         "numbers-number-edit",

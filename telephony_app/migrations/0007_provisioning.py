@@ -4,35 +4,44 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telephony_app', '0006_dialer'),
+        ("telephony_app", "0006_dialer"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='phonenumber',
-            name='dispatch_rule_id',
-            field=models.CharField(blank=True, help_text='LiveKit SIP dispatch rule id (SDR_...) made by provisioning.', max_length=128),
+            model_name="phonenumber",
+            name="dispatch_rule_id",
+            field=models.CharField(
+                blank=True, help_text="LiveKit SIP dispatch rule id (SDR_...) made by provisioning.", max_length=128
+            ),
         ),
         migrations.AddField(
-            model_name='phonenumber',
-            name='outbound_address',
-            field=models.CharField(blank=True, help_text="The carrier's SIP host (and port) calls from this number go to, e.g. sip.telnyx.com; empty = provisioning makes no outbound trunk.", max_length=255),
+            model_name="phonenumber",
+            name="outbound_address",
+            field=models.CharField(
+                blank=True,
+                help_text="The carrier's SIP host (and port) calls from this number go to, e.g. sip.telnyx.com; empty = provisioning makes no outbound trunk.",
+                max_length=255,
+            ),
         ),
         migrations.AddField(
-            model_name='phonenumber',
-            name='outbound_auth_password_encrypted',
+            model_name="phonenumber",
+            name="outbound_auth_password_encrypted",
             field=models.TextField(blank=True, editable=False),
         ),
         migrations.AddField(
-            model_name='phonenumber',
-            name='outbound_auth_username',
+            model_name="phonenumber",
+            name="outbound_auth_username",
             field=models.CharField(blank=True, max_length=128),
         ),
         migrations.AddField(
-            model_name='phonenumber',
-            name='outbound_transport',
-            field=models.CharField(choices=[('auto', 'Automatic'), ('udp', 'UDP'), ('tcp', 'TCP'), ('tls', 'TLS')], default='auto', max_length=8),
+            model_name="phonenumber",
+            name="outbound_transport",
+            field=models.CharField(
+                choices=[("auto", "Automatic"), ("udp", "UDP"), ("tcp", "TCP"), ("tls", "TLS")],
+                default="auto",
+                max_length=8,
+            ),
         ),
     ]

@@ -13,6 +13,7 @@ from telephony_app.models import PhoneNumber
 from telephony_app.provisioning import ProvisionBusy, _lock, provision, provision_plan
 from telephony_app.services import phone_number_create, phone_number_update
 from tests.conftest import AGENT_NAME
+from worker.context import parse_call_context
 
 NUMBER = "+12125550100"
 OUT_NUMBER = "+12125550199"
@@ -60,6 +61,7 @@ def test_first_run_creates_the_inbound_trunk_and_its_dispatch_rule(livekit, sip_
     assert not rule.hide_phone_number
     # The worker is dispatched by its name, with the metadata worker/sip_route.py routes by.
     assert [(a.agent_name, json.loads(a.metadata)) for a in rule.room_config.agents] == [(AGENT_NAME, {"route": "sip"})]
+    assert parse_call_context(rule.room_config.agents[0].metadata, None).is_sip_route  # what the worker reads
     stored = _fresh(sip_number)
     assert (stored.sip_trunk_id, stored.dispatch_rule_id) == (trunk.sip_trunk_id, rule.sip_dispatch_rule_id)
     assert report.parts[0].livekit_id == trunk.sip_trunk_id
