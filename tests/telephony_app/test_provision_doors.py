@@ -181,6 +181,8 @@ def test_the_carrier_password_is_write_only_and_encrypted(api, tenant):
         ({"outboundAddress": "carrier.example:99999"}, "outboundAddress"),
         ({"outboundTransport": "carrier-pigeon"}, "outboundTransport"),
         ({"outboundAuthPassword": "only-a-password"}, "outboundAuthUsername"),
+        ({"outboundAuthUsername": "ac\x00me"}, "outboundAuthUsername"),
+        ({"outboundAddress": "a" * 300}, "outboundAddress"),
     ],
 )
 def test_bad_carrier_settings_are_a_400_naming_the_field(api, body, field):
