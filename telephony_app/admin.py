@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem
-from telephony_app.models import Call, PhoneNumber
+from telephony_app.models import Call, PhoneNumber, SipTransport
 from telephony_app.number_cache import inbound_numbers_forget_on_commit
 from telephony_app.number_references import number_references, refuse_if_referenced
 from telephony_app.services import phone_number_delete
@@ -100,12 +100,23 @@ class PhoneNumberAdminForm(forms.ModelForm):
             "sip_trunk_id",
             "outbound_trunk_id",
             "outbound_cps",
+            # LiveKit SIP provisioning; the carrier password is set in the portal or the API only
+            # (write-only there, encrypted): the admin never shows or takes it.
+            "dispatch_rule_id",
+            "outbound_address",
+            "outbound_transport",
+            "outbound_auth_username",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if "outbound_cps" in self.fields:
             self.fields["outbound_cps"].required = False  # empty = 1, as in the portal
+        if "outbound_transport" in self.fields:
+            self.fields["outbound_transport"].required = False  # empty = auto, as in the portal
+
+    def clean_outbound_transport(self) -> str:
+        return self.cleaned_data.get("outbound_transport") or SipTransport.AUTO
 
     def clean_outbound_cps(self) -> Decimal:
         value = self.cleaned_data.get("outbound_cps")

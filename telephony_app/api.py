@@ -27,8 +27,16 @@ from rest_framework.response import Response
 
 from agents_app.selectors import agent_get
 from agents_app.validation import normalize_e164
-from telephony_app import inbound, livekit_client, outbound, selectors, services
-from telephony_app.models import AnalysisStatus, Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
+from telephony_app import inbound, livekit_client, outbound, provisioning, selectors, services
+from telephony_app.models import (
+    AnalysisStatus,
+    Call,
+    CallDirection,
+    CallStatus,
+    NumberProvider,
+    PhoneNumber,
+    SipTransport,
+)
 from voiceplatform.api_base import E164Field, ServiceWriteMixin, TenantScopedViewSet, service_errors
 from voiceplatform.models import Tenant
 
@@ -375,6 +383,10 @@ _NUMBER_API_FIELDS = {
     "sip_trunk_id": "sipTrunkId",
     "outbound_trunk_id": "outboundTrunkId",
     "outbound_cps": "outboundCps",
+    "outbound_address": "outboundAddress",
+    "outbound_transport": "outboundTransport",
+    "outbound_auth_username": "outboundAuthUsername",
+    "outbound_auth_password": "outboundAuthPassword",
 }
 
 
@@ -421,6 +433,43 @@ class PhoneNumberSerializer(serializers.Serializer):
         required=False,
         help_text="Calls per second the carrier accepts from this trunk: more than 0, default 1",
     )
+    dispatchRuleId = serializers.CharField(
+        source="dispatch_rule_id",
+        read_only=True,
+        help_text="LiveKit SIP dispatch rule id (SDR_...) provisioning made for the number's inbound trunk",
+    )
+    outboundAddress = serializers.CharField(
+        source="outbound_address",
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        help_text=(
+            "The carrier's SIP host (and port) for calls from this number, e.g. sip.telnyx.com: provisioning "
+            "makes the LiveKit outbound trunk to it. Empty = provisioning makes no outbound trunk"
+        ),
+    )
+    outboundTransport = serializers.ChoiceField(
+        source="outbound_transport", choices=SipTransport.choices, required=False
+    )
+    outboundAuthUsername = serializers.CharField(
+        source="outbound_auth_username",
+        max_length=128,
+        required=False,
+        allow_blank=True,
+        help_text="The username the carrier expects (digest auth); empty removes the credentials",
+    )
+    outboundAuthPassword = serializers.CharField(
+        source="outbound_auth_password",
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        style={"input_type": "password"},
+        help_text="Write-only, stored encrypted; never returned. Omitted or empty keeps the stored one",
+    )
+    outboundAuthPasswordSet = serializers.BooleanField(
+        source="has_outbound_auth_password", read_only=True, help_text="Whether a carrier password is stored"
+    )
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -428,7 +477,19 @@ class PhoneNumberSerializer(serializers.Serializer):
         """Validated request data as phone_number_create/phone_number_update keyword arguments."""
         data = dict(self.validated_data)
         kwargs: dict[str, Any] = {}
-        for key in ("number", "label", "provider", "is_active", "sip_trunk_id", "outbound_trunk_id", "outbound_cps"):
+        for key in (
+            "number",
+            "label",
+            "provider",
+            "is_active",
+            "sip_trunk_id",
+            "outbound_trunk_id",
+            "outbound_cps",
+            "outbound_address",
+            "outbound_transport",
+            "outbound_auth_username",
+            "outbound_auth_password",
+        ):
             if key in data:
                 kwargs[key] = data[key]
         if "agent" in data:
@@ -473,6 +534,11 @@ _NUMBER_EXAMPLES = [
             "sipTrunkId": "",
             "outboundTrunkId": "ST_a1b2c3d4e5f6",
             "outboundCps": 1.0,
+            "dispatchRuleId": "",
+            "outboundAddress": "",
+            "outboundTransport": "auto",
+            "outboundAuthUsername": "",
+            "outboundAuthPasswordSet": False,
             "createdAt": "2026-11-25T17:25:00+00:00",
             "updatedAt": "2026-11-25T17:25:00+00:00",
         },
@@ -537,6 +603,36 @@ class HandleCallUnavailableResponse(serializers.Serializer):
 HandleCallError = inline_serializer("HandleCallError", fields={"detail": serializers.CharField()})
 
 
+class ProvisionFieldSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The LiveKit field (passwords are shown hidden, never in clear)")
+    current = serializers.CharField(help_text="What LiveKit has; empty when the object does not exist")
+    wanted = serializers.CharField(help_text="What the number needs")
+    differs = serializers.BooleanField()
+
+
+class ProvisionPartSerializer(serializers.Serializer):
+    part = _enum([provisioning.INBOUND_TRUNK, provisioning.DISPATCH_RULE, provisioning.OUTBOUND_TRUNK])()
+    action = _enum(
+        [provisioning.CREATE, provisioning.UPDATE, provisioning.UNCHANGED, provisioning.SKIP, provisioning.REFUSED]
+    )(help_text="create/update: written to LiveKit (or, for GET, would be); unchanged: LiveKit already matches")
+    livekitId = serializers.CharField(source="livekit_id", help_text="ST_... or SDR_...; empty until it exists")
+    note = serializers.CharField(help_text="Why a part is skipped or refused")
+    fields = ProvisionFieldSerializer(many=True)
+
+
+class ProvisionReportSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="code")
+    number = serializers.CharField()
+    applied = serializers.BooleanField(help_text="false: a plan (GET), nothing written")
+    changes = serializers.BooleanField(help_text="Whether anything was (or would be) written to LiveKit")
+    refused = serializers.BooleanField(help_text="An object made by hand is in the way: nothing is written")
+    detail = serializers.CharField(source="summary", help_text="One line: what was (or would be) done")
+    parts = ProvisionPartSerializer(many=True)
+
+
+ProvisionError = inline_serializer("ProvisionError", fields={"detail": serializers.CharField()})
+
+
 @extend_schema_view(
     list=extend_schema(summary="List phone numbers"),
     create=extend_schema(summary="Add a phone number", examples=_NUMBER_EXAMPLES),
@@ -599,6 +695,55 @@ class PhoneNumberViewSet(
                 tenant=self.tenant, phone_number=phone_number, agent=agent
             )
         return Response(PhoneNumberSerializer(phone_number).data)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="What LiveKit has for a phone number, and what provisioning would change",
+        description=(
+            "Reads the number's LiveKit SIP inbound trunk, dispatch rule and outbound trunk and compares them "
+            "field by field with what the number needs; writes nothing. 502: LiveKit failed or did not answer "
+            "in time; 503: LiveKit is not configured."
+        ),
+        request=None,
+        responses={200: ProvisionReportSerializer, 502: ProvisionError, 503: ProvisionError},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Provision a phone number in LiveKit SIP",
+        description=(
+            "Creates or repairs, in LiveKit, what the number needs: for SIP numbers an inbound trunk with the "
+            "number and a dispatch rule putting each call in a new room with the voice worker dispatched; for a "
+            "number with an `outboundAddress`, an outbound trunk to that carrier with its credentials. Only what "
+            "differs is written (a second call writes nothing), and the ids are stored on the number "
+            "(`sipTrunkId`, `dispatchRuleId`, `outboundTrunkId`). 409: an object made by hand is in the way "
+            "(nothing written; `parts` says which), or the number is being provisioned right now. 502: LiveKit "
+            "failed or did not answer in time (ids of what was made before are stored); 503: not configured."
+        ),
+        request=None,
+        responses={
+            200: ProvisionReportSerializer,
+            409: ProvisionReportSerializer,
+            502: ProvisionError,
+            503: ProvisionError,
+        },
+    )
+    @action(detail=True, methods=["get", "post"], url_path="provision", url_name="provision")
+    def provision(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        phone_number = self.get_object()
+        deadline = provisioning.request_deadline()
+        try:
+            if request.method == "GET":
+                report = provisioning.provision_plan(phone_number=phone_number, deadline=deadline)
+            else:
+                report = provisioning.provision(phone_number=phone_number, deadline=deadline)
+        except livekit_client.LiveKitNotConfigured as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        except livekit_client.LiveKitError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+        except provisioning.ProvisionBusy as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        code = status.HTTP_409_CONFLICT if report.refused else status.HTTP_200_OK
+        return Response(ProvisionReportSerializer(report).data, status=code)
 
     @extend_schema(
         summary="Route an incoming call (generic inbound hook)",

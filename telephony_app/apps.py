@@ -18,9 +18,11 @@ class TelephonyAppConfig(AppConfig):
         from telephony_app.dashboard import call_dashboard_counts
         from telephony_app.metrics import active_calls
         from telephony_app.number_cache import tenant_numbers_drop, twilio_credential_numbers_drop
+        from telephony_app.services import phone_numbers_reencrypt_passwords
         from voiceplatform.change_hooks import register_credential_hook
         from voiceplatform.dashboard import register_counts
         from voiceplatform.metrics import scrape_collector_register
+        from voiceplatform.services import register_secret_reencrypter
 
         register_agent_references("telephony_app.phone_numbers", PhoneNumberReferences())
         register_agent_links("telephony_app.talk", agent_talk_links)
@@ -32,3 +34,8 @@ class TelephonyAppConfig(AppConfig):
         scrape_collector_register("telephony_app.active_calls", active_calls)  # /metrics: calls_active
         # After a call ends: its post-call analysis is queued (telephony_app/analysis.py).
         register_call_end_hook(ANALYSIS_HOOK, analysis_on_call_end)
+        register_secret_reencrypter(
+            "telephony_app.carrier_passwords",
+            label="phone number carrier password(s)",
+            reencrypt=phone_numbers_reencrypt_passwords,
+        )

@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -442,3 +442,182 @@ def participant_token(
         # room we created closed (empty timeout) before the browser joined, the agent still comes.
         token = token.with_room_config(api.RoomConfiguration(agents=[_dispatch(dispatch_metadata)]))
     return token.to_jwt()
+
+
+# --- SIP trunks and dispatch rules (telephony_app.provisioning) --------------------------------
+# Plain frozen dataclasses go out, so no livekit type leaves this module. Each object LiveKit lists
+# keeps its protobuf bytes (`raw`): an update replaces the whole object (UpdateSIP*Request.replace),
+# starting from what LiveKit holds, so fields the platform does not manage (allowed addresses, media
+# encryption, headers an operator set by hand) are kept.
+
+_TRANSPORTS = {
+    "auto": api.SIPTransport.SIP_TRANSPORT_AUTO,
+    "udp": api.SIPTransport.SIP_TRANSPORT_UDP,
+    "tcp": api.SIPTransport.SIP_TRANSPORT_TCP,
+    "tls": api.SIPTransport.SIP_TRANSPORT_TLS,
+}
+_TRANSPORT_NAMES = {value: name for name, value in _TRANSPORTS.items()}
+
+
+@dataclass(frozen=True)
+class InboundTrunkSpec:
+    name: str
+    metadata: str
+    numbers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutboundTrunkSpec:
+    name: str
+    metadata: str
+    address: str
+    transport: str  # "auto", "udp", "tcp", "tls"
+    numbers: tuple[str, ...]
+    auth_username: str
+    auth_password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DispatchRuleSpec:
+    name: str
+    metadata: str
+    trunk_ids: tuple[str, ...]
+    rule_type: str  # "individual" (a new room per call), "direct", "callee"; "" when LiveKit has none
+    room_prefix: str
+    hide_phone_number: bool
+    agents: tuple[tuple[str, str], ...]  # (agent_name, metadata) dispatched into each room
+
+
+@dataclass(frozen=True)
+class SipObject:
+    """An inbound trunk, outbound trunk or dispatch rule as LiveKit holds it."""
+
+    id: str
+    spec: Any  # InboundTrunkSpec | OutboundTrunkSpec | DispatchRuleSpec
+    raw: bytes = field(default=b"", repr=False, compare=False)
+
+
+def _inbound(info: api.SIPInboundTrunkInfo) -> SipObject:
+    spec = InboundTrunkSpec(name=info.name, metadata=info.metadata, numbers=tuple(info.numbers))
+    return SipObject(info.sip_trunk_id, spec, info.SerializeToString())
+
+
+def _outbound(info: api.SIPOutboundTrunkInfo) -> SipObject:
+    spec = OutboundTrunkSpec(
+        name=info.name,
+        metadata=info.metadata,
+        address=info.address,
+        transport=_TRANSPORT_NAMES.get(info.transport, f"transport-{info.transport}"),
+        numbers=tuple(info.numbers),
+        auth_username=info.auth_username,
+        auth_password=info.auth_password,  # LiveKit may leave it out of its answers: compare with care
+    )
+    return SipObject(info.sip_trunk_id, spec, info.SerializeToString())
+
+
+def _rule(info: api.SIPDispatchRuleInfo) -> SipObject:
+    rule_type = (info.rule.WhichOneof("rule") or "").removeprefix("dispatch_rule_")
+    prefix = getattr(info.rule, f"dispatch_rule_{rule_type}").room_prefix if rule_type else ""
+    spec = DispatchRuleSpec(
+        name=info.name,
+        metadata=info.metadata,
+        trunk_ids=tuple(info.trunk_ids),
+        rule_type=rule_type,
+        room_prefix=prefix,
+        hide_phone_number=info.hide_phone_number,
+        agents=tuple((agent.agent_name, agent.metadata) for agent in info.room_config.agents),
+    )
+    return SipObject(info.sip_dispatch_rule_id, spec, info.SerializeToString())
+
+
+def _inbound_info(spec: InboundTrunkSpec, base: bytes = b"") -> api.SIPInboundTrunkInfo:
+    info = api.SIPInboundTrunkInfo.FromString(base)
+    info.name, info.metadata = spec.name, spec.metadata
+    info.ClearField("numbers")
+    info.numbers.extend(spec.numbers)
+    return info
+
+
+def _outbound_info(spec: OutboundTrunkSpec, base: bytes = b"") -> api.SIPOutboundTrunkInfo:
+    info = api.SIPOutboundTrunkInfo.FromString(base)
+    info.name, info.metadata, info.address = spec.name, spec.metadata, spec.address
+    info.transport = _TRANSPORTS[spec.transport]
+    info.auth_username, info.auth_password = spec.auth_username, spec.auth_password
+    info.ClearField("numbers")
+    info.numbers.extend(spec.numbers)
+    return info
+
+
+def _rule_info(spec: DispatchRuleSpec, base: bytes = b"") -> api.SIPDispatchRuleInfo:
+    if spec.rule_type != "individual":
+        raise ValueError("the platform only makes 'individual' dispatch rules (a new room per call)")
+    info = api.SIPDispatchRuleInfo.FromString(base)
+    info.name, info.metadata, info.hide_phone_number = spec.name, spec.metadata, spec.hide_phone_number
+    info.ClearField("trunk_ids")
+    info.trunk_ids.extend(spec.trunk_ids)
+    info.rule.CopyFrom(
+        api.SIPDispatchRule(dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=spec.room_prefix))
+    )
+    info.room_config.ClearField("agents")
+    info.room_config.agents.extend(api.RoomAgentDispatch(agent_name=name, metadata=meta) for name, meta in spec.agents)
+    return info
+
+
+def sip_inbound_trunks(
+    *, ids: Iterable[str] = (), numbers: Iterable[str] = (), timeout: float | None = None
+) -> list[SipObject]:
+    """LiveKit's inbound trunks with these ids, or listing these numbers."""
+    request = api.ListSIPInboundTrunkRequest(trunk_ids=list(ids), numbers=list(numbers))
+    response = _call(lambda lk: lk.sip.list_inbound_trunk(request), timeout=timeout)
+    return [_inbound(info) for info in response.items]
+
+
+def sip_inbound_trunk_create(*, spec: InboundTrunkSpec, timeout: float | None = None) -> SipObject:
+    request = api.CreateSIPInboundTrunkRequest(trunk=_inbound_info(spec))
+    return _inbound(_call(lambda lk: lk.sip.create_inbound_trunk(request), timeout=timeout))
+
+
+def sip_inbound_trunk_replace(*, current: SipObject, spec: InboundTrunkSpec, timeout: float | None = None) -> SipObject:
+    """The trunk with the spec's fields set, the fields the spec does not name kept as LiveKit had them."""
+    info = _inbound_info(spec, current.raw)
+    return _inbound(_call(lambda lk: lk.sip.update_inbound_trunk(current.id, info), timeout=timeout))
+
+
+def sip_outbound_trunks(
+    *, ids: Iterable[str] = (), numbers: Iterable[str] = (), timeout: float | None = None
+) -> list[SipObject]:
+    """LiveKit's outbound trunks with these ids, or listing these numbers."""
+    request = api.ListSIPOutboundTrunkRequest(trunk_ids=list(ids), numbers=list(numbers))
+    response = _call(lambda lk: lk.sip.list_outbound_trunk(request), timeout=timeout)
+    return [_outbound(info) for info in response.items]
+
+
+def sip_outbound_trunk_create(*, spec: OutboundTrunkSpec, timeout: float | None = None) -> SipObject:
+    request = api.CreateSIPOutboundTrunkRequest(trunk=_outbound_info(spec))
+    return _outbound(_call(lambda lk: lk.sip.create_outbound_trunk(request), timeout=timeout))
+
+
+def sip_outbound_trunk_replace(
+    *, current: SipObject, spec: OutboundTrunkSpec, timeout: float | None = None
+) -> SipObject:
+    info = _outbound_info(spec, current.raw)
+    return _outbound(_call(lambda lk: lk.sip.update_outbound_trunk(current.id, info), timeout=timeout))
+
+
+def sip_dispatch_rules(
+    *, ids: Iterable[str] = (), trunk_ids: Iterable[str] = (), timeout: float | None = None
+) -> list[SipObject]:
+    """LiveKit's dispatch rules with these ids, or for these trunks (LiveKit adds rules bound to no trunk)."""
+    request = api.ListSIPDispatchRuleRequest(dispatch_rule_ids=list(ids), trunk_ids=list(trunk_ids))
+    response = _call(lambda lk: lk.sip.list_dispatch_rule(request), timeout=timeout)
+    return [_rule(info) for info in response.items]
+
+
+def sip_dispatch_rule_create(*, spec: DispatchRuleSpec, timeout: float | None = None) -> SipObject:
+    request = api.CreateSIPDispatchRuleRequest(dispatch_rule=_rule_info(spec))
+    return _rule(_call(lambda lk: lk.sip.create_dispatch_rule(request), timeout=timeout))
+
+
+def sip_dispatch_rule_replace(*, current: SipObject, spec: DispatchRuleSpec, timeout: float | None = None) -> SipObject:
+    info = _rule_info(spec, current.raw)
+    return _rule(_call(lambda lk: lk.sip.update_dispatch_rule(current.id, info), timeout=timeout))

@@ -171,6 +171,13 @@ class NumberProvider(models.TextChoices):
     SIP = "sip", "SIP trunk"
 
 
+class SipTransport(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    UDP = "udp", "UDP"
+    TCP = "tcp", "TCP"
+    TLS = "tls", "TLS"
+
+
 class PhoneNumber(TenantOwned):
     """A tenant's phone number and the agent that answers it; `number` is E.164 and unique platform-wide."""
 
@@ -191,6 +198,21 @@ class PhoneNumber(TenantOwned):
         blank=True,
         help_text="LiveKit outbound SIP trunk id (ST_...) calls from this number go out through; empty = no outbound.",
     )
+    # LiveKit SIP provisioning (telephony_app.provisioning): the dispatch rule the platform made for
+    # the number's inbound trunk (sip_trunk_id), and the carrier the outbound trunk it makes points at.
+    dispatch_rule_id = models.CharField(
+        max_length=128, blank=True, help_text="LiveKit SIP dispatch rule id (SDR_...) made by provisioning."
+    )
+    outbound_address = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The carrier's SIP host (and port) calls from this number go to, e.g. sip.telnyx.com; "
+        "empty = provisioning makes no outbound trunk.",
+    )
+    outbound_transport = models.CharField(max_length=8, choices=SipTransport.choices, default=SipTransport.AUTO)
+    outbound_auth_username = models.CharField(max_length=128, blank=True)
+    # The carrier's digest password, encrypted for the tenant (voiceplatform.crypto); never shown again.
+    outbound_auth_password_encrypted = models.TextField(blank=True, editable=False)
     outbound_cps = models.DecimalField(
         max_digits=7,
         decimal_places=2,
@@ -215,12 +237,35 @@ class PhoneNumber(TenantOwned):
         errors: dict[str, str] = {}
         if problem := outbound_trunk_problem(self.outbound_trunk_id):
             errors["outbound_trunk_id"] = problem
+        if problem := outbound_address_problem(self.outbound_address):
+            errors["outbound_address"] = problem
+        if self.outbound_auth_password_encrypted and not self.outbound_auth_username:
+            errors["outbound_auth_username"] = "Enter the username that goes with the password (or clear both)."
         # Under 0.01 the field's own validator answers (its message, not a second one).
         cps = self.outbound_cps
         if cps is not None and cps > 0 and (problem := outbound_cps_problem(cps)):
             errors["outbound_cps"] = problem
         if errors:
             raise ValidationError(errors)
+
+    def set_outbound_auth_password(self, password: str) -> None:
+        """Stores the carrier password encrypted for the tenant; "" removes it."""
+        from voiceplatform.crypto import encrypt_for_tenant
+
+        self.outbound_auth_password_encrypted = (
+            encrypt_for_tenant(tenant_id=self.tenant_id, plaintext=password) if password else ""
+        )
+
+    def get_outbound_auth_password(self) -> str:
+        from voiceplatform.crypto import decrypt_for_tenant
+
+        if not self.outbound_auth_password_encrypted:
+            return ""
+        return decrypt_for_tenant(tenant_id=self.tenant_id, token=self.outbound_auth_password_encrypted)
+
+    @property
+    def has_outbound_auth_password(self) -> bool:
+        return bool(self.outbound_auth_password_encrypted)
 
     @property
     def can_call_out(self) -> bool:
@@ -236,6 +281,24 @@ def outbound_trunk_problem(value: str) -> str | None:
     no outbound calls from the number). The one rule the model, the portal, the API and the admin share."""
     if value and not _TRUNK_ID.fullmatch(value):
         return "Enter the LiveKit outbound trunk id as LiveKit shows it, e.g. ST_a1b2c3d4e5f6 (or leave it empty)."
+    return None
+
+
+# host or IPv4 address, optional port: what LiveKit's outbound trunk `address` takes (no scheme, no user).
+_SIP_ADDRESS = re.compile(r"(?=.{1,255}$)[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?")
+
+
+def outbound_address_problem(value: str) -> str | None:
+    """Why `value` is not a carrier SIP address (host or host:port), or None (empty: no outbound trunk)."""
+    if not value:
+        return None
+    if not _SIP_ADDRESS.fullmatch(value) or ".." in value:
+        return (
+            "Enter the carrier's SIP host, optionally with a port, e.g. sip.telnyx.com or 203.0.113.5:5060 (no sip:)."
+        )
+    port = value.rpartition(":")[2] if ":" in value else ""
+    if port and not 0 < int(port) < 65536:
+        return "The port must be between 1 and 65535."
     return None
 
 

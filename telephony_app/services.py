@@ -29,10 +29,12 @@ from telephony_app.models import (
     CallStatus,
     NumberProvider,
     PhoneNumber,
+    SipTransport,
 )
 from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_number_stored
 from telephony_app.number_references import refuse_if_referenced
 from voiceplatform import metrics
+from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -406,10 +408,15 @@ def phone_number_create(
     sip_trunk_id: str = "",
     outbound_trunk_id: str = "",
     outbound_cps: Decimal | None = None,
+    outbound_address: str = "",
+    outbound_transport: str = SipTransport.AUTO,
+    outbound_auth_username: str = "",
+    outbound_auth_password: str = "",
 ) -> PhoneNumber:
     """A new number of this tenant, normalised to E.164; refused if any tenant already has it.
     `outbound_trunk_id` (LiveKit ST_...) lets calls be placed from it, at most `outbound_cps` a second
-    (default 1)."""
+    (default 1). `outbound_address` and the auth fields describe the carrier for LiveKit SIP
+    provisioning (telephony_app.provisioning); the password is stored encrypted."""
     number = _clean_number(number)
     _check_agent(tenant=tenant, agent=agent)
     phone_number = PhoneNumber(
@@ -421,10 +428,24 @@ def phone_number_create(
         is_active=is_active,
         sip_trunk_id=sip_trunk_id,
         outbound_trunk_id=outbound_trunk_id,
+        outbound_address=outbound_address.strip(),
+        outbound_transport=outbound_transport,
+        outbound_auth_username=outbound_auth_username.strip(),
     )
     if outbound_cps is not None:
         phone_number.outbound_cps = outbound_cps
+    _set_outbound_password(phone_number, outbound_auth_password)
     return _save_phone_number(phone_number)
+
+
+def _set_outbound_password(phone_number: PhoneNumber, password: str) -> None:
+    """Write-only: a new password replaces the stored one; no username means no credentials at all."""
+    if password and not phone_number.outbound_auth_username:
+        raise ValidationError({"outbound_auth_username": "Enter the username that goes with the password."})
+    if not phone_number.outbound_auth_username:
+        phone_number.set_outbound_auth_password("")
+    elif password:
+        phone_number.set_outbound_auth_password(password)
 
 
 def phone_number_update(
@@ -439,8 +460,14 @@ def phone_number_update(
     sip_trunk_id: str = UNSET,
     outbound_trunk_id: str = UNSET,
     outbound_cps: Decimal | None = UNSET,
+    outbound_address: str = UNSET,
+    outbound_transport: str = UNSET,
+    outbound_auth_username: str = UNSET,
+    outbound_auth_password: str = UNSET,
 ) -> PhoneNumber:
-    """The tenant's number with the given fields changed; fields left out keep their value."""
+    """The tenant's number with the given fields changed; fields left out keep their value.
+    `outbound_auth_password` is write-only: "" or UNSET keeps the stored one (a blank form field), and
+    clearing `outbound_auth_username` removes both."""
     if phone_number.tenant_id != tenant.pk:
         raise ValidationError("No such phone number.")
     if number is not UNSET:
@@ -457,10 +484,54 @@ def phone_number_update(
         ("sip_trunk_id", sip_trunk_id),
         ("outbound_trunk_id", outbound_trunk_id),
         ("outbound_cps", outbound_cps),
+        ("outbound_transport", outbound_transport),
     ):
         if value is not UNSET:
             setattr(phone_number, field, value)
+    for field, text in (("outbound_address", outbound_address), ("outbound_auth_username", outbound_auth_username)):
+        if text is not UNSET:
+            setattr(phone_number, field, text.strip())
+    _set_outbound_password(phone_number, "" if outbound_auth_password is UNSET else outbound_auth_password)
     return _save_phone_number(phone_number)
+
+
+def phone_numbers_reencrypt_passwords() -> int:
+    """Re-encrypts every stored carrier password under the first key of FIELD_ENCRYPTION_KEYS."""
+    numbers = PhoneNumber.objects.across_tenants(reason="re-encryption: each row under its own tenant's key")
+    count = 0
+    for number in numbers.exclude(outbound_auth_password_encrypted="").only("pk", "tenant_id", "code").iterator():
+        with transaction.atomic():
+            stored = (
+                numbers.select_for_update()
+                .filter(pk=number.pk)
+                .values_list("outbound_auth_password_encrypted", flat=True)
+            )
+            token = stored.first()
+            if not token:
+                continue
+            try:
+                fresh = reencrypt_for_tenant(tenant_id=number.tenant_id, token=token)
+            except SecretDecryptionError as exc:
+                raise SecretDecryptionError(f"phone number {number.code} (carrier password): {exc}") from None
+            numbers.filter(pk=number.pk).update(outbound_auth_password_encrypted=fresh)
+        count += 1
+    return count
+
+
+def phone_number_livekit_ids_set(*, tenant: Tenant, phone_number: PhoneNumber, ids: dict[str, str]) -> None:
+    """Stores the LiveKit ids provisioning made or found (sip_trunk_id, dispatch_rule_id, outbound_trunk_id)
+    with one UPDATE of those columns only, so an edit saved meanwhile is not overwritten; the inbound
+    routing's cached copy of the number is dropped on commit."""
+    allowed = {"sip_trunk_id", "dispatch_rule_id", "outbound_trunk_id"}
+    if not ids:
+        return
+    if set(ids) - allowed:
+        raise ValueError(f"not a LiveKit id column: {sorted(set(ids) - allowed)}")
+    with transaction.atomic():
+        PhoneNumber.objects.for_tenant(tenant).filter(pk=phone_number.pk).update(**ids, updated_at=timezone.now())
+        inbound_numbers_forget_on_commit([phone_number.number])
+    for field, value in ids.items():
+        setattr(phone_number, field, value)
 
 
 def phone_number_assign_agent(*, tenant: Tenant, phone_number: PhoneNumber, agent: Agent | None) -> PhoneNumber:

@@ -13,6 +13,7 @@ number_urlpatterns = [
     path("new/", views.number_create, name="numbers-number-create"),
     path("<uuid:code>/edit/", views.number_edit, name="numbers-number-edit"),
     path("<uuid:code>/delete/", views.number_delete, name="numbers-number-delete"),
+    path("<uuid:code>/provision/", views.number_provision, name="numbers-number-provision"),
 ]
 
 # Mounted at /agents/ by voiceplatform/urls.py, next to agents_app's pages: talking to an agent.

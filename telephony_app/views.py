@@ -21,8 +21,16 @@ from django.views.decorators.http import require_GET
 from agents_app.models import Agent
 from agents_app.selectors import agent_list
 from agents_app.validation import inbound_agent_problem
-from telephony_app import costs, selectors, services
-from telephony_app.models import AnalysisStatus, Call, CallDirection, CallStatus, NumberProvider, PhoneNumber
+from telephony_app import costs, livekit_client, provisioning, selectors, services
+from telephony_app.models import (
+    AnalysisStatus,
+    Call,
+    CallDirection,
+    CallStatus,
+    NumberProvider,
+    PhoneNumber,
+    SipTransport,
+)
 from telephony_app.number_references import number_references
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
@@ -329,6 +337,28 @@ class PhoneNumberForm(forms.Form):
         help_text="What the carrier accepts from this trunk (Twilio: 1); empty = 1. The dialer never goes faster.",
         widget=forms.NumberInput(attrs={"step": "0.1"}),
     )
+    outbound_address = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Carrier SIP address",
+        help_text=(
+            "For LiveKit SIP provisioning: the carrier's SIP host (and port) calls from this number go to, "
+            "e.g. sip.telnyx.com. Empty: provisioning makes no outbound trunk."
+        ),
+    )
+    outbound_transport = forms.ChoiceField(
+        choices=SipTransport.choices, initial=SipTransport.AUTO, required=False, label="Transport"
+    )
+    outbound_auth_username = forms.CharField(
+        max_length=128, required=False, label="Carrier username", help_text="Empty removes the credentials."
+    )
+    outbound_auth_password = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Carrier password",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Stored encrypted and never shown again; leave blank to keep the stored one.",
+    )
 
     def __init__(self, data: Any, *, tenant: Tenant, initial: dict[str, Any] | None = None) -> None:
         super().__init__(data, initial=initial)
@@ -340,6 +370,9 @@ class PhoneNumberForm(forms.Form):
         if agent is not None and (problem := inbound_agent_problem(name=agent.name, direction=agent.direction)):
             raise forms.ValidationError(problem)
         return agent
+
+    def clean_outbound_transport(self) -> str:
+        return self.cleaned_data["outbound_transport"] or SipTransport.AUTO
 
     def clean_outbound_cps(self) -> Decimal:
         value = self.cleaned_data["outbound_cps"]
@@ -356,6 +389,9 @@ class PhoneNumberForm(forms.Form):
             "sip_trunk_id": phone_number.sip_trunk_id,
             "outbound_trunk_id": phone_number.outbound_trunk_id,
             "outbound_cps": phone_number.outbound_cps,
+            "outbound_address": phone_number.outbound_address,
+            "outbound_transport": phone_number.outbound_transport,
+            "outbound_auth_username": phone_number.outbound_auth_username,
         }
 
 
@@ -434,3 +470,30 @@ def number_delete(request: HttpRequest, membership: Membership, code: str) -> Ht
     context = {"phone_number": phone_number, "held_by": held_by}
     status = 409 if request.method == "POST" else 200
     return render(request, "telephony_app/phone_number_confirm_delete.html", context, status=status)
+
+
+@portal_view(write=True)
+def number_provision(request: HttpRequest, membership: Membership, code: str) -> HttpResponse:
+    """GET: what LiveKit has for the number and what differs; POST: provision it, then show the result."""
+    phone_number = selectors.phone_number_get(tenant=membership.tenant, code=code)
+    deadline = provisioning.request_deadline()
+    report: provisioning.ProvisionReport | None = None
+    error = ""
+    status = 200
+    try:
+        if request.method == "POST":
+            report = provisioning.provision(phone_number=phone_number, deadline=deadline)
+            if not report.refused:
+                (messages.success if report.changes else messages.info)(request, report.summary)
+                return redirect("numbers-number-provision", code=phone_number.code)
+            status = 409
+        else:
+            report = provisioning.provision_plan(phone_number=phone_number, deadline=deadline)
+    except livekit_client.LiveKitNotConfigured as exc:
+        error, status = str(exc), 503
+    except livekit_client.LiveKitError as exc:
+        error, status = f"LiveKit could not be provisioned: {exc}", 502
+    except provisioning.ProvisionBusy as exc:
+        error, status = str(exc), 409
+    context = {"phone_number": phone_number, "report": report, "error": error}
+    return render(request, "telephony_app/phone_number_provision.html", context, status=status)

@@ -215,6 +215,12 @@ def _make_phone_number(tenant: Tenant) -> Model:
     return phone_number_create(tenant=tenant, number=number, label=f"{tenant.slug} line", agent=_make_agent(tenant))
 
 
+def _make_sip_phone_number(tenant: Tenant) -> Model:
+    """A SIP number: provisioning it makes its LiveKit trunk and rule and stores their ids on the row."""
+    number = "+14155550111" if tenant.slug == "acme" else "+14155550112"
+    return phone_number_create(tenant=tenant, number=number, provider="sip", agent=_make_agent(tenant))
+
+
 _ANOTHER_SECRET = {"provider": "openai", "secret": "sk-attacker-replacement-1234"}
 # A complete, valid agent form (agents_app.forms.AgentForm), as the portal's edit page posts it.
 _AGENT_FORM = {
@@ -481,6 +487,9 @@ OBJECT_URLS = [
     ObjectUrl(
         "api-phone-number-assign-agent", "id", _make_phone_number, (Attempt("post", {"agentId": None}),), api=True
     ),
+    # LiveKit SIP provisioning (the fake LiveKit below answers): GET compares, POST writes the ids.
+    ObjectUrl("api-phone-number-provision", "id", _make_sip_phone_number, (Attempt("get"), Attempt("post")), api=True),
+    ObjectUrl("numbers-number-provision", "code", _make_sip_phone_number, (Attempt("get"), Attempt("post"))),
     ObjectUrl(
         "numbers-number-edit",
         "code",

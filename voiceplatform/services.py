@@ -6,7 +6,7 @@ import logging
 import secrets
 import smtplib
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -329,6 +329,22 @@ def credential_delete(*, tenant: Tenant, credential: ProviderCredential) -> None
     ProviderCredential.objects.for_tenant(tenant).filter(pk=credential.pk).delete()
     change_hooks.credential_changed(tenant=tenant, provider=credential.provider)
     logger.info("provider credential %s deleted for tenant %s", credential.provider, tenant.slug)
+
+
+# Encrypted columns of higher apps (telephony_app: a number's carrier password), registered in their
+# AppConfig.ready: manage.py reencrypt_credentials re-encrypts them with the provider credentials, so
+# the old key can be dropped after a rotation. name -> (what they are, plural; the re-encrypter).
+_secret_reencrypters: dict[str, tuple[str, Callable[[], int]]] = {}
+
+
+def register_secret_reencrypter(name: str, *, label: str, reencrypt: Callable[[], int]) -> None:
+    """`reencrypt()` re-encrypts every stored secret of one kind under the current key and returns the count."""
+    _secret_reencrypters[name] = (label, reencrypt)
+
+
+def registered_secrets_reencrypt() -> list[tuple[str, int]]:
+    """Runs every registered re-encrypter: (label, count) each, in registration order."""
+    return [(label, reencrypt()) for label, reencrypt in _secret_reencrypters.values()]
 
 
 def credentials_reencrypt_all() -> int:

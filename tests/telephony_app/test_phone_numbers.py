@@ -64,7 +64,8 @@ def test_api_creates_a_number_with_camel_case_fields(api, agent):
     assert body["sipTrunkId"] == ""
     assert set(body) == {
         "id", "number", "label", "provider", "agentId", "agentName", "isActive", "sipTrunkId", "outboundTrunkId",
-        "outboundCps", "createdAt", "updatedAt",
+        "outboundCps", "dispatchRuleId", "outboundAddress", "outboundTransport", "outboundAuthUsername",
+        "outboundAuthPasswordSet", "createdAt", "updatedAt",
     }  # fmt: skip
 
 

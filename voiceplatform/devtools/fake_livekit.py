@@ -6,7 +6,11 @@ Twirp: livekit-api POSTs protobuf (Content-Type application/protobuf) to
 back on 200 and Twirp's JSON error body otherwise. The fake checks the token with livekit-api's own
 TokenVerifier, decodes each request into its real message class, records it (`received`) and
 answers as LiveKit would; a test can make a method fail (`fail`) or every answer slow
-(`delay_seconds`). Rooms live in memory. It keeps connections alive (HTTP/1.1) like LiveKit does,
+(`delay_seconds`). Rooms, SIP inbound/outbound trunks and dispatch rules live in memory
+(`inbound_trunks`, `outbound_trunks`, `dispatch_rules`, keyed by id; a test may edit them to play
+an operator changing LiveKit by hand). Updates take `replace` only (what the platform sends); the
+field-level `update` form answers Twirp's `unimplemented`, as an old LiveKit server would.
+It keeps connections alive (HTTP/1.1) like LiveKit does,
 so a client that pools connections is measured as it would run against the real server.
 
 Webhooks: LiveKit signs each webhook with a JWT in the Authorization header whose sha256 claim is
@@ -45,10 +49,29 @@ REQUESTS: dict[str, type[Message]] = {
     "livekit.AgentDispatchService/CreateDispatch": api.CreateAgentDispatchRequest,
     "livekit.SIP/CreateSIPParticipant": api.CreateSIPParticipantRequest,
     "livekit.SIP/TransferSIPParticipant": api.TransferSIPParticipantRequest,
+    "livekit.SIP/CreateSIPInboundTrunk": api.CreateSIPInboundTrunkRequest,
+    "livekit.SIP/UpdateSIPInboundTrunk": api.UpdateSIPInboundTrunkRequest,
+    "livekit.SIP/ListSIPInboundTrunk": api.ListSIPInboundTrunkRequest,
+    "livekit.SIP/CreateSIPOutboundTrunk": api.CreateSIPOutboundTrunkRequest,
+    "livekit.SIP/UpdateSIPOutboundTrunk": api.UpdateSIPOutboundTrunkRequest,
+    "livekit.SIP/ListSIPOutboundTrunk": api.ListSIPOutboundTrunkRequest,
+    "livekit.SIP/DeleteSIPTrunk": api.DeleteSIPTrunkRequest,
+    "livekit.SIP/CreateSIPDispatchRule": api.CreateSIPDispatchRuleRequest,
+    "livekit.SIP/UpdateSIPDispatchRule": api.UpdateSIPDispatchRuleRequest,
+    "livekit.SIP/ListSIPDispatchRule": api.ListSIPDispatchRuleRequest,
+    "livekit.SIP/DeleteSIPDispatchRule": api.DeleteSIPDispatchRuleRequest,
 }
+# The SIP methods that change LiveKit's state (a test of an idempotent caller expects none of them).
+SIP_WRITES = frozenset(
+    route.removeprefix("livekit.")
+    for route in REQUESTS
+    if route.startswith("livekit.SIP/")
+    and route.split("/")[1].startswith(("Create", "Update", "Delete"))
+    and not route.endswith("Participant")
+)
 _MAX_HEAD_BYTES = 16 * 1024
 _MAX_BODY_BYTES = 1024 * 1024
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"}
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict"}
 
 
 def sign_webhook(
@@ -97,6 +120,9 @@ class FakeLiveKit:
         self.verifier = api.TokenVerifier(key, secret)
         self.received: list[Received] = []
         self.rooms: dict[str, api.Room] = {}
+        self.inbound_trunks: dict[str, api.SIPInboundTrunkInfo] = {}
+        self.outbound_trunks: dict[str, api.SIPOutboundTrunkInfo] = {}
+        self.dispatch_rules: dict[str, api.SIPDispatchRuleInfo] = {}
         self.failures: dict[str, Failure] = {}  # method -> the error it answers with
         self.delay_seconds = 0.0  # before every answer (a slow server)
         self.connections: set[asyncio.Transport] = set()
@@ -136,6 +162,10 @@ class FakeLiveKit:
 
     def messages(self, method: str) -> list[Any]:
         return [r.message for r in self.received if r.method == method]
+
+    def sip_writes(self) -> list[str]:
+        """The SIP trunk and dispatch rule methods called that change LiveKit (creates, updates, deletes)."""
+        return [r.method for r in self.received if r.method in SIP_WRITES]
 
     def webhook_authorization(self, body: str, **kwargs: Any) -> str:
         """The Authorization header this server's LiveKit would send with the webhook `body`."""
@@ -197,7 +227,11 @@ class FakeLiveKit:
         """The answer to a recorded request: its method's scripted failure, or what LiveKit answers."""
         if failure := self.failures.get(received.method):
             return _error(failure.status, failure.code, failure.msg, failure.meta)
-        return _Reply(200, "application/protobuf", self.answer(received.method, received.message).SerializeToString())
+        try:
+            answer = self.answer(received.method, received.message)
+        except _TwirpError as error:
+            return _error(error.status, error.code, error.msg)
+        return _Reply(200, "application/protobuf", answer.SerializeToString())
 
     def _verify(self, token: str) -> Any:
         now = time.time()
@@ -228,6 +262,8 @@ class FakeLiveKit:
                 id=f"AD_{uuid.uuid4().hex[:12]}", agent_name=message.agent_name, room=message.room,
                 metadata=message.metadata,
             )  # fmt: skip
+        if method.startswith("SIP/") and not method.endswith("Participant"):
+            return self._sip(method.removeprefix("SIP/"), message)
         if method == "SIP/CreateSIPParticipant":
             return api.SIPParticipantInfo(
                 participant_id=f"PA_{uuid.uuid4().hex[:12]}",
@@ -236,6 +272,100 @@ class FakeLiveKit:
                 sip_call_id=f"SCL_{uuid.uuid4().hex[:12]}",
             )
         return api.TransferSIPParticipantResponse()
+
+    def _sip(self, method: str, message: Any) -> Message:
+        """LiveKit's SIP trunk and dispatch rule store, as its server keeps it (ids ST_ and SDR_)."""
+        if method == "CreateSIPInboundTrunk":
+            trunk = api.SIPInboundTrunkInfo()
+            trunk.CopyFrom(message.trunk)
+            trunk.sip_trunk_id = _new_id("ST_")
+            self.inbound_trunks[trunk.sip_trunk_id] = trunk
+            return trunk
+        if method == "CreateSIPOutboundTrunk":
+            out = api.SIPOutboundTrunkInfo()
+            out.CopyFrom(message.trunk)
+            if not out.address:
+                raise _TwirpError(400, "invalid_argument", "no trunk address specified")
+            out.sip_trunk_id = _new_id("ST_")
+            self.outbound_trunks[out.sip_trunk_id] = out
+            return out
+        if method == "CreateSIPDispatchRule":
+            rule = api.SIPDispatchRuleInfo()
+            if message.HasField("dispatch_rule"):
+                rule.CopyFrom(message.dispatch_rule)
+            else:  # the older flat form of the request
+                rule.rule.CopyFrom(message.rule)
+                rule.trunk_ids.extend(message.trunk_ids)
+                rule.hide_phone_number, rule.name, rule.metadata = (
+                    message.hide_phone_number,
+                    message.name,
+                    message.metadata,
+                )
+                rule.room_config.CopyFrom(message.room_config)
+            rule.sip_dispatch_rule_id = _new_id("SDR_")
+            self.dispatch_rules[rule.sip_dispatch_rule_id] = rule
+            return rule
+        if method in ("UpdateSIPInboundTrunk", "UpdateSIPOutboundTrunk"):
+            store: dict[str, Any] = self.inbound_trunks if "Inbound" in method else self.outbound_trunks
+            return _replace(store, message.sip_trunk_id, message, "sip_trunk_id")
+        if method == "UpdateSIPDispatchRule":
+            return _replace(self.dispatch_rules, message.sip_dispatch_rule_id, message, "sip_dispatch_rule_id")
+        if method in ("ListSIPInboundTrunk", "ListSIPOutboundTrunk"):
+            trunks = self.inbound_trunks if "Inbound" in method else self.outbound_trunks
+            ids, numbers = set(message.trunk_ids), set(message.numbers)
+            items = [
+                trunk
+                for trunk_id, trunk in trunks.items()
+                if (not ids or trunk_id in ids) and (not numbers or numbers & set(trunk.numbers) or not trunk.numbers)
+            ]
+            response_class = (
+                api.ListSIPInboundTrunkResponse if "Inbound" in method else api.ListSIPOutboundTrunkResponse
+            )
+            return response_class(items=items)
+        if method == "ListSIPDispatchRule":
+            ids, trunk_ids = set(message.dispatch_rule_ids), set(message.trunk_ids)
+            rules = [
+                rule
+                for rule_id, rule in self.dispatch_rules.items()
+                if (not ids or rule_id in ids)
+                and (not trunk_ids or trunk_ids & set(rule.trunk_ids) or not rule.trunk_ids)
+            ]
+            return api.ListSIPDispatchRuleResponse(items=rules)
+        if method == "DeleteSIPTrunk":
+            inbound = self.inbound_trunks.pop(message.sip_trunk_id, None)
+            outbound = self.outbound_trunks.pop(message.sip_trunk_id, None)
+            if inbound is None and outbound is None:
+                raise _TwirpError(404, "not_found", f"SIP trunk {message.sip_trunk_id} not found")
+            return api.SIPTrunkInfo(sip_trunk_id=message.sip_trunk_id)
+        if method == "DeleteSIPDispatchRule":
+            deleted = self.dispatch_rules.pop(message.sip_dispatch_rule_id, None)
+            if deleted is None:
+                raise _TwirpError(404, "not_found", f"dispatch rule {message.sip_dispatch_rule_id} not found")
+            return deleted
+        raise _TwirpError(404, "bad_route", f"no handler for SIP/{method}")
+
+
+class _TwirpError(Exception):
+    def __init__(self, status: int, code: str, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg = status, code, msg
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
+
+
+def _replace(store: dict[str, Any], object_id: str, message: Any, id_field: str) -> Message:
+    """UpdateSIP*Request with `replace`: the whole object replaced, its id kept."""
+    if message.WhichOneof("action") != "replace":
+        raise _TwirpError(501, "unimplemented", "this fake takes `replace` updates only")
+    if object_id not in store:
+        raise _TwirpError(404, "not_found", f"{object_id} not found")
+    replaced = type(store[object_id])()
+    replaced.CopyFrom(message.replace)
+    setattr(replaced, id_field, object_id)
+    store[object_id] = replaced
+    return replaced
 
 
 def _error(status: int, code: str, message: str, meta: dict[str, str] | None = None) -> _Reply:
