@@ -858,15 +858,11 @@ def test_the_runbooks_key_command_prints_a_key_the_settings_accept(db):
     assert check.returncode == 0, check.stderr
 
 
-# Added by the LiveKit SIP provisioning work (issue 17 item 3) on its own branch; the runbook names it.
-COMMANDS_FROM_OTHER_BRANCHES = {"livekit_provision"}
-
-
 def test_the_runbook_names_only_real_commands_urls_and_settings():
     text = RUNBOOK.read_text()
     commands = set(re.findall(r"manage\.py ([a-z_]+)", text))
     assert {"migrate", "reencrypt_credentials", "run_voice_worker", "collectstatic", "livekit_provision"} <= commands
-    assert commands - set(get_commands()) <= COMMANDS_FROM_OTHER_BRANCHES
+    assert commands <= set(get_commands())
     for name in ("telephony-twilio-voice", "telephony-twilio-status", "telephony-livekit-webhook", "health"):
         assert reverse(name) in text, f"{reverse(name)} is not in docs/deploy.md"
     env_names = set(re.findall(r"`([A-Z][A-Z0-9]+_[A-Z0-9_]+)`", text)) - {"CONN_MAX_AGE", "CONN_HEALTH_CHECKS"}
