@@ -17,6 +17,7 @@ from django.utils import timezone
 from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem, normalize_e164
 from telephony_app import costs
+from telephony_app.analytics import rollups
 from telephony_app.call_hooks import call_ended_on_commit
 from telephony_app.models import (
     ACTIVE_STATUSES,
@@ -137,9 +138,11 @@ def call_create(
     status: str = CallStatus.QUEUED,
     provider_call_id: str = "",
     code: uuid.UUID | None = None,
+    campaign_code: uuid.UUID | None = None,
 ) -> Call:
     """A new Call of this tenant; the agent must belong to the same tenant. `code` may be chosen
-    up front when something else (a room name) must carry it before the row exists."""
+    up front when something else (a room name) must carry it before the row exists; `campaign_code`
+    names the campaign that placed it (the analytics filter by it)."""
     if agent is not None and agent.tenant_id != tenant.pk:
         # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
         raise ValidationError({"agent": "No such agent."})
@@ -153,13 +156,19 @@ def call_create(
         room_name=room_name,
         context=context or {},
         provider_call_id=provider_call_id,
+        campaign_code=campaign_code,
     )
     if code is not None:
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
-    _save(call)
-    if call.is_terminal:
-        call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
+    if not call.is_terminal:
+        _save(call)  # the inbound webhook's path: one INSERT, nothing to roll up yet
+        return call
+    with transaction.atomic():  # created already ended: the row and its rollup together
+        rollups.mark(call)
+        _save(call)
+        rollups.apply(before=None, after=rollups.counted(call))
+    call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
     return call
 
 
@@ -178,8 +187,11 @@ def call_transition(
     new_status = _check_status(status)
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
+        before = rollups.counted(locked)
         if _advance(locked, status=new_status, reason=reason, at=at or timezone.now(), ended_by=ended_by):
+            rollups.mark(locked)
             _save(locked)
+            rollups.apply(before=before, after=rollups.counted(locked))
         else:
             logger.info("call %s: %s -> %s ignored (status only moves forward)", locked.code, locked.status, status)
     return locked
@@ -207,6 +219,7 @@ def call_finish(
     new_status = _check_status(status)
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
+        before = rollups.counted(locked)
         if transcript is not None:
             locked.transcript = transcript
         if turn_metrics is not None:
@@ -229,7 +242,11 @@ def call_finish(
             if end_reason and not locked.end_reason and locked.is_terminal:
                 # Ended by a status callback that gave no reason: the worker's reason fills the gap.
                 locked.end_reason = _fit(locked, "end_reason", end_reason)
+        rollups.mark(locked)
         _save(locked)
+        # The share counted so far (a provisional end, a status callback's end without metrics) is
+        # replaced by the report's: only the difference is added.
+        rollups.apply(before=before, after=rollups.counted(locked))
     return locked
 
 
@@ -290,7 +307,16 @@ def call_record_outbound_facts(
         calls.filter(first_words_ms__isnull=True).update(first_words_ms=max(0, int(first_words_ms)), updated_at=now)
 
 
-_REAPER_FIELDS = ("status", "started_at", "ended_at", "duration_seconds", "end_reason", "error", "updated_at")
+_REAPER_FIELDS = (
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "end_reason",
+    "error",
+    "is_rolled_up",
+    "updated_at",
+)
 
 
 def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
@@ -308,11 +334,14 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
             .filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
         )
         for call in stale:
+            before = rollups.counted(call)
             # It ended, at the latest, when it was last heard of; that keeps its duration honest.
             _advance(call, status=CallStatus.FAILED, reason=REAPED_REASON, at=call.updated_at)
             call.error = call.error or REAPED_REASON
+            rollups.mark(call)
             # No full_clean here: one odd legacy row must not stop the reaping of all the others.
             call.save(update_fields=[*_REAPER_FIELDS])
+            rollups.apply(before=before, after=rollups.counted(call))
             reaped += 1
             logger.warning("call %s (tenant %s) marked failed: %s", call.code, call.tenant_id, REAPED_REASON)
     return reaped

@@ -14,6 +14,7 @@ from campaigns_app.ledger_api import ConsentViewSet, DncViewSet
 from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
 from telephony_app.agent_api import AgentTalkViewSet
+from telephony_app.analytics.api import AnalyticsViewSet
 from telephony_app.api import CallViewSet, PhoneNumberViewSet
 from telephony_app.livekit_webhooks import LiveKitWebhookView
 from voiceplatform import api, views
@@ -26,6 +27,7 @@ router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number"
 router.register("campaigns", CampaignViewSet, basename="api-campaign")
 router.register("dnc", DncViewSet, basename="api-dnc")
 router.register("consents", ConsentViewSet, basename="api-consent")
+router.register("analytics", AnalyticsViewSet, basename="api-analytics")
 # An agent's chat and test-session actions are telephony_app's (they write calls); a router of their
 # own keeps their URLs and names (api-agent-chat, api-agent-test-session) under the agent's.
 agent_talk_router = SimpleRouter(trailing_slash=False, use_regex_path=False)
@@ -67,6 +69,7 @@ urlpatterns = [
     path("agents/", include(telephony_urls.agent_urlpatterns)),
     path("calls/", include("telephony_app.urls")),
     path("numbers/", include(telephony_urls.number_urlpatterns)),
+    path("analytics/", include(telephony_urls.analytics_urlpatterns)),
     path("campaigns/", include("campaigns_app.urls")),
     path("dnc/", include(campaign_urls.dnc_urlpatterns)),
     path("consents/", include(campaign_urls.consent_urlpatterns)),
