@@ -89,7 +89,11 @@ _EXAMPLE_FIGURES = {
 
 
 class AnalyticsViewSet(TenantScopedViewSet):
+    """One document, not a list of rows: no pagination, and routed by hand (voiceplatform/urls.py) as
+    GET /api/v1/analytics so the schema does not describe it as a list."""
+
     model = CallRollup
+    pagination_class = None
 
     @extend_schema(
         summary="Call analytics over a period",
@@ -122,7 +126,7 @@ class AnalyticsViewSet(TenantScopedViewSet):
             )
         ],
     )
-    def list(self, request: Request) -> Response:
+    def figures(self, request: Request) -> Response:
         form = AnalyticsFilterForm(request.query_params, tenant=self.tenant)
         if not form.is_valid():
             errors = form.errors.as_data()
