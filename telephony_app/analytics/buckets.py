@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Sequence
 
 # Talk time of an answered call, seconds.
@@ -56,5 +57,7 @@ def percentile(counts: Sequence[int], lower: Sequence[float], share: float) -> f
 
 def add(into: list[int], other: Sequence[int]) -> list[int]:
     """Element-wise sum (arrays of different lengths: the longer one's tail is kept)."""
+    if len(into) == len(other):
+        return list(map(operator.add, into, other))
     size = max(len(into), len(other))
     return [(into[i] if i < len(into) else 0) + (other[i] if i < len(other) else 0) for i in range(size)]

@@ -20,8 +20,8 @@ from voiceplatform.models import Tenant
 logger = logging.getLogger(__name__)
 
 KEY = ("tenant_id", "day", "agent_id", "campaign_code", "direction")
-# turn_metrics key -> the turns CTE's column of its bucket
-TURN_BUCKETS = {column: f"b_{column}" for column, metric in HIST_COLUMNS.items() if metric is not None}
+# The turn histograms, numbered in the SQL: (number, rollup column, turn_metrics key).
+TURN_METRICS = [(n, column, metric) for n, (column, metric) in enumerate(HIST_COLUMNS.items()) if metric is not None]
 
 
 @dataclass(frozen=True)
@@ -32,58 +32,67 @@ class RebuildResult:
     calls: int
 
 
-def _hist(bucket_expr: str, size: int, condition: str = "TRUE") -> str:
-    """ARRAY[count of rows in bucket 1, ..., bucket size] for a width_bucket expression."""
-    items = ", ".join(f"count(*) FILTER (WHERE {condition} AND {bucket_expr} = {n})::int" for n in range(1, size + 1))
+def _pivot(size: int, condition: str = "TRUE") -> str:
+    """ARRAY[n of bucket 1, ..., n of bucket size] over already grouped (b, n) rows."""
+    items = ", ".join(f"COALESCE(sum(n) FILTER (WHERE {condition} AND b = {i}), 0)::int" for i in range(1, size + 1))
     return f"ARRAY[{items}]::int[]"
 
 
 def _rebuild_sql(*, where: str) -> str:
+    """INSERT ... SELECT of the rollups of the calls matching `where`. The calls are grouped by key and
+    bucket first (a few thousand rows), and only those groups are pivoted into arrays."""
     call_table, rollup_table = Call._meta.db_table, CallRollup._meta.db_table
     keys = ", ".join(KEY)
     status_counts = ", ".join(
         f"count(*) FILTER (WHERE status = '{status}')::int AS {column}" for status, column in STATUS_COLUMNS.items()
     )
-    turn_buckets = ", ".join(
-        f"width_bucket(CASE WHEN jsonb_typeof(t -> '{metric}') = 'number' THEN (t ->> '{metric}')::float8 END, "
-        f"%(latency)s::float8[]) AS {TURN_BUCKETS[column]}"
-        for column, metric in HIST_COLUMNS.items()
-        if metric is not None
+    metric_values = ", ".join(f"({n}, '{metric}')" for n, _column, metric in TURN_METRICS)
+    turn_hists = ", ".join(
+        f"{_pivot(len(LATENCY_LOWER), f'metric = {n}')} AS {column}" for n, column, _metric in TURN_METRICS
     )
-    turn_hists = ", ".join(f"{_hist(TURN_BUCKETS[column], len(LATENCY_LOWER))} AS {column}" for column in TURN_BUCKETS)
-    joined = " AND ".join(f"p.{name} IS NOT DISTINCT FROM q.{name}" for name in KEY)
-    zeros = f"array_fill(0, ARRAY[{len(LATENCY_LOWER)}])"
-    hist_columns = list(HIST_COLUMNS)
-    insert_columns = [*KEY, "code", *COUNT_COLUMNS, "talk_seconds", "cost_usd", *hist_columns]
-    select_turns = ", ".join(f"COALESCE(q.{column}, {zeros})" for column in TURN_BUCKETS)
-    # Identifiers from the models and constants only; every value is a parameter.
+    joined_talk = " AND ".join(f"p.{name} IS NOT DISTINCT FROM h.{name}" for name in KEY)
+    joined_turns = " AND ".join(f"p.{name} IS NOT DISTINCT FROM q.{name}" for name in KEY)
+    latency_zeros = f"array_fill(0, ARRAY[{len(LATENCY_LOWER)}])"
+    talk_zeros = f"array_fill(0, ARRAY[{len(TALK_LOWER)}])"
+    insert_columns = [*KEY, "code", *COUNT_COLUMNS, "talk_seconds", "cost_usd", *HIST_COLUMNS]
+    select_turns = ", ".join(f"COALESCE(q.{column}, {latency_zeros})" for _n, column, _metric in TURN_METRICS)
     return f"""
-        WITH base AS (
+        WITH base AS NOT MATERIALIZED (
             SELECT tenant_id, (created_at AT TIME ZONE 'UTC')::date AS day, agent_id, campaign_code, direction,
                    status, answered_at IS NOT NULL AS answered, COALESCE(duration_seconds, 0) AS talk,
-                   COALESCE(estimated_cost_usd, 0) AS cost, turn_metrics,
-                   width_bucket(COALESCE(duration_seconds, 0), %(talk)s::float8[]) AS talk_bucket
+                   COALESCE(estimated_cost_usd, 0) AS cost, turn_metrics
             FROM {call_table} WHERE status = ANY(%(terminal)s) {where}
         ), per_call AS (
             SELECT {keys}, count(*)::int AS calls, {status_counts},
-                   count(*) FILTER (WHERE answered)::int AS answered, sum(talk) AS talk_seconds,
-                   sum(cost) AS cost_usd,
-                   {_hist("talk_bucket", len(TALK_LOWER), "answered")} AS talk_hist
+                   count(*) FILTER (WHERE answered)::int AS answered, sum(talk) AS talk_seconds, sum(cost) AS cost_usd
             FROM base GROUP BY {keys}
-        ), turns AS (
-            SELECT {keys}, {turn_buckets}
-            FROM base CROSS JOIN LATERAL jsonb_array_elements(
+        ), talk_counts AS (
+            SELECT {keys}, width_bucket(talk, %(talk)s::float8[]) AS b, count(*) AS n
+            FROM base WHERE answered GROUP BY {keys}, b
+        ), talk AS (
+            SELECT {keys}, {_pivot(len(TALK_LOWER))} AS talk_hist FROM talk_counts GROUP BY {keys}
+        ), turn_counts AS (
+            SELECT {keys}, m.metric,
+                   width_bucket(CASE WHEN jsonb_typeof(t -> m.key) = 'number' THEN (t ->> m.key)::float8 END,
+                                %(latency)s::float8[]) AS b,
+                   count(*) AS n
+            FROM base
+            CROSS JOIN LATERAL jsonb_array_elements(
                 CASE WHEN jsonb_typeof(turn_metrics) = 'array' THEN turn_metrics ELSE '[]'::jsonb END
             ) AS t
+            CROSS JOIN (VALUES {metric_values}) AS m(metric, key)
             WHERE jsonb_typeof(t) = 'object'
-        ), per_turn AS (
-            SELECT {keys}, {turn_hists} FROM turns GROUP BY {keys}
+            GROUP BY {keys}, m.metric, b
+        ), turns AS (
+            SELECT {keys}, {turn_hists} FROM turn_counts GROUP BY {keys}
         )
         INSERT INTO {rollup_table} ({", ".join(insert_columns)})
         SELECT {", ".join(f"p.{name}" for name in KEY)}, gen_random_uuid(),
-               {", ".join(f"p.{name}" for name in COUNT_COLUMNS)}, p.talk_seconds, p.cost_usd, p.talk_hist,
-               {select_turns}
-        FROM per_call p LEFT JOIN per_turn q ON {joined}
+               {", ".join(f"p.{name}" for name in COUNT_COLUMNS)}, p.talk_seconds, p.cost_usd,
+               COALESCE(h.talk_hist, {talk_zeros}), {select_turns}
+        FROM per_call p
+        LEFT JOIN talk h ON {joined_talk}
+        LEFT JOIN turns q ON {joined_turns}
         RETURNING calls
     """  # noqa: S608
 
