@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from agents_app.models import Agent
 from telephony_app.analytics import buckets
-from telephony_app.analytics.rollups import COUNT_COLUMNS, HIST_COLUMNS, STATUS_COLUMNS
+from telephony_app.analytics.rollups import COUNT_COLUMNS, HIST_COLUMNS
 from telephony_app.models import CallRollup
 from voiceplatform.models import Tenant
 
@@ -96,10 +96,6 @@ class Analytics:
     campaign_code: uuid.UUID | None
     days: list[Day]
     total: Figures
-
-    @property
-    def statuses(self) -> list[str]:
-        return list(STATUS_COLUMNS.values())
 
 
 def analytics_for(
