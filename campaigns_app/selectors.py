@@ -22,6 +22,7 @@ from campaigns_app.models import (
     ContactStatus,
     DncEntry,
 )
+from telephony_app.analytics.campaigns import CampaignChoice
 from voiceplatform.models import Tenant
 from voiceplatform.selectors import get_or_404
 
@@ -38,6 +39,12 @@ def campaign_list(*, tenant: Tenant, status: str = "", search: str = "") -> Quer
 def campaign_get(*, tenant: Tenant, code: uuid.UUID | str) -> Campaign:
     """The tenant's campaign with that code; the same 404 for 'not yours' and 'does not exist'."""
     return get_or_404(Campaign.objects.for_tenant(tenant).select_related("agent", "caller_id", "tenant"), code)
+
+
+def campaign_analytics_choices(tenant: Tenant) -> list[CampaignChoice]:
+    """The tenant's campaigns, newest first, as the analytics' campaign filter lists them."""
+    rows = Campaign.objects.for_tenant(tenant).order_by("-created_at", "-id").values_list("code", "name")
+    return [CampaignChoice(code=code, name=name) for code, name in rows]
 
 
 def contact_list(

@@ -31,3 +31,9 @@ def register() -> None:
 
     # POST /api/v1/calls places one call through the dialer's checks (window, DNC, consent, limits).
     register_outbound_placer(single_call_place)
+
+    from campaigns_app.selectors import campaign_analytics_choices
+    from telephony_app.analytics.campaigns import register_campaign_source
+
+    # The analytics filter by campaign; telephony_app learns the tenant's campaigns from here.
+    register_campaign_source("campaigns_app.campaigns", campaign_analytics_choices)

@@ -35,6 +35,7 @@ from django.db import transaction
 
 from agents_app.models import Agent
 from telephony_app import costs
+from telephony_app.analytics import rollups
 from telephony_app.models import Call, CallDirection, CallStatus
 from telephony_app.selectors import call_get
 from telephony_app.services import call_create, call_finish
@@ -260,6 +261,7 @@ def _record(*, tenant: Tenant, call: Call, setup: ChatSetup, turn: ChatTurn) -> 
     # this appends in place, on the tenant's own row.
     with transaction.atomic():
         locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+        counted = rollups.counted(locked)  # a chat is rolled up once it has ended; its cost may still grow
         locked.transcript = [*(locked.transcript or []), *turn.entries]
         locked.usage = merge_usage(locked.usage, turn.usage)
         locked.estimated_cost_usd = costs.estimate_cost(locked.usage).total_usd
@@ -269,6 +271,7 @@ def _record(*, tenant: Tenant, call: Call, setup: ChatSetup, turn: ChatTurn) -> 
             message = f"language model provider failed: {turn.failure}"
             locked.error = f"{locked.error}\n{message}" if locked.error else message
         locked.save(update_fields=[*_RECORDED_FIELDS])
+        rollups.apply(before=counted, after=rollups.counted(locked))
     if turn.ended:
         reason = f"{ENDED_BY_AGENT}: {turn.end_reason}" if turn.end_reason else ENDED_BY_AGENT
         locked = call_finish(

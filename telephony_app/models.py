@@ -6,6 +6,7 @@ import re
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
@@ -117,6 +118,12 @@ class Call(TenantOwned):
         null=True, blank=True, help_text="Against the agent's success rubric; null = not judged."
     )
     analysis_cost_usd = models.DecimalField(max_digits=10, decimal_places=5, null=True, blank=True)
+    # The campaign that placed the call (its code), a snapshot with no foreign key: campaigns_app sits
+    # above telephony_app, and the call log outlives a deleted campaign. The analytics filter by it.
+    campaign_code = models.UUIDField(null=True, blank=True, editable=False)
+    # Whether the call's figures are in its CallRollup row (telephony_app/analytics/rollups.py): set with
+    # the terminal status, in the same UPDATE, so a call ending twice is counted once.
+    is_rolled_up = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -310,3 +317,50 @@ def outbound_cps_problem(value: Decimal | None) -> str | None:
     if value > maximum:
         return f"At most {maximum} calls per second on this platform."
     return None
+
+
+class CallRollup(TenantOwned):
+    """The finished calls of one (tenant, UTC day of creation, agent, campaign, direction): counts,
+    sums and fixed-bucket histograms the analytics read instead of the calls (see docs/analytics.md).
+
+    Maintained by telephony_app/analytics/rollups.py as each call ends (in the same transaction) and
+    rebuilt from the calls by `manage.py analytics_rebuild`. `agent` carries no foreign-key constraint:
+    an agent's deletion leaves its history here (the calls keep theirs too, without the agent)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    agent = models.ForeignKey(
+        "agents_app.Agent", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    campaign_code = models.UUIDField(null=True, blank=True)
+    direction = models.CharField(max_length=16, choices=CallDirection.choices)
+    calls = models.IntegerField(default=0)
+    completed = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    no_answer = models.IntegerField(default=0)
+    busy = models.IntegerField(default=0)
+    voicemail = models.IntegerField(default=0)
+    transferred = models.IntegerField(default=0)
+    answered = models.IntegerField(default=0)
+    talk_seconds = models.FloatField(default=0)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=5, default=Decimal(0))
+    # Counts per bucket (telephony_app/analytics/buckets.py): talk time of answered calls, and per turn
+    # the end-of-turn delay, the LLM's time to first token and the TTS's time to first byte.
+    talk_hist = ArrayField(models.IntegerField(), default=list)
+    end_of_turn_hist = ArrayField(models.IntegerField(), default=list)
+    llm_ttft_hist = ArrayField(models.IntegerField(), default=list)
+    tts_ttfb_hist = ArrayField(models.IntegerField(), default=list)
+
+    class Meta:
+        ordering = ["day", "id"]
+        constraints = [
+            # NULLS NOT DISTINCT: one row per key even with no agent or no campaign (the upsert's target).
+            models.UniqueConstraint(
+                fields=["tenant", "day", "agent", "campaign_code", "direction"],
+                name="callrollup_key_uniq",
+                nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.direction}: {self.calls} calls"

@@ -19,6 +19,7 @@ from agents_app.models import Agent
 from agents_app.validation import inbound_agent_problem, normalize_e164
 from telephony_app import costs
 from telephony_app.analysis import call_analysis_request_on_commit, has_conversation
+from telephony_app.analytics import rollups
 from telephony_app.call_hooks import call_ended_on_commit
 from telephony_app.models import (
     ACTIVE_STATUSES,
@@ -144,9 +145,11 @@ def call_create(
     status: str = CallStatus.QUEUED,
     provider_call_id: str = "",
     code: uuid.UUID | None = None,
+    campaign_code: uuid.UUID | None = None,
 ) -> Call:
     """A new Call of this tenant; the agent must belong to the same tenant. `code` may be chosen
-    up front when something else (a room name) must carry it before the row exists."""
+    up front when something else (a room name) must carry it before the row exists; `campaign_code`
+    names the campaign that placed it (the analytics filter by it)."""
     if agent is not None and agent.tenant_id != tenant.pk:
         # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
         raise ValidationError({"agent": "No such agent."})
@@ -160,16 +163,23 @@ def call_create(
         room_name=room_name,
         context=context or {},
         provider_call_id=provider_call_id,
+        campaign_code=campaign_code,
     )
     if code is not None:
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
-    _save(call)
+    if not call.is_terminal:
+        _save(call)  # the inbound webhook's path: one INSERT, nothing to roll up yet
+        transaction.on_commit(partial(metrics.call_started, direction=call.direction))
+        return call
+    with transaction.atomic():  # created already ended: the row and its rollup together
+        rollups.mark(call)
+        _save(call)
+        rollups.apply(before=None, after=rollups.counted(call))
     transaction.on_commit(partial(metrics.call_started, direction=call.direction))
-    if call.is_terminal:
-        call_ended_on_commit(
-            call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at, direction=call.direction
-        )
+    call_ended_on_commit(
+        call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at, direction=call.direction
+    )
     return call
 
 
@@ -188,8 +198,11 @@ def call_transition(
     new_status = _check_status(status)
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
+        before = rollups.counted(locked)
         if _advance(locked, status=new_status, reason=reason, at=at or timezone.now(), ended_by=ended_by):
+            rollups.mark(locked)
             _save(locked)
+            rollups.apply(before=before, after=rollups.counted(locked))
         else:
             logger.info("call %s: %s -> %s ignored (status only moves forward)", locked.code, locked.status, status)
     return locked
@@ -218,6 +231,7 @@ def call_finish(
     with transaction.atomic():
         locked = _locked(tenant=tenant, call=call)
         was_terminal = locked.is_terminal
+        before = rollups.counted(locked)
         if transcript is not None:
             locked.transcript = transcript
         if turn_metrics is not None:
@@ -240,7 +254,11 @@ def call_finish(
             if end_reason and not locked.end_reason and locked.is_terminal:
                 # Ended by a status callback that gave no reason: the worker's reason fills the gap.
                 locked.end_reason = _fit(locked, "end_reason", end_reason)
+        rollups.mark(locked)
         _save(locked)
+        # The share counted so far (a provisional end, a status callback's end without metrics) is
+        # replaced by the report's: only the difference is added.
+        rollups.apply(before=before, after=rollups.counted(locked))
         if was_terminal and not locked.analysis_status and has_conversation(transcript):
             # Ended before this report brought the transcript (a status callback first): the call-end
             # hook found nothing to analyse then, so the analysis is asked for now (at most once).
@@ -305,7 +323,16 @@ def call_record_outbound_facts(
         calls.filter(first_words_ms__isnull=True).update(first_words_ms=max(0, int(first_words_ms)), updated_at=now)
 
 
-_REAPER_FIELDS = ("status", "started_at", "ended_at", "duration_seconds", "end_reason", "error", "updated_at")
+_REAPER_FIELDS = (
+    "status",
+    "started_at",
+    "ended_at",
+    "duration_seconds",
+    "end_reason",
+    "error",
+    "is_rolled_up",
+    "updated_at",
+)
 
 
 def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
@@ -323,11 +350,14 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
             .filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
         )
         for call in stale:
+            before = rollups.counted(call)
             # It ended, at the latest, when it was last heard of; that keeps its duration honest.
             _advance(call, status=CallStatus.FAILED, reason=REAPED_REASON, at=call.updated_at)
             call.error = call.error or REAPED_REASON
+            rollups.mark(call)
             # No full_clean here: one odd legacy row must not stop the reaping of all the others.
             call.save(update_fields=[*_REAPER_FIELDS])
+            rollups.apply(before=before, after=rollups.counted(call))
             reaped += 1
             logger.warning("call %s (tenant %s) marked failed: %s", call.code, call.tenant_id, REAPED_REASON)
     return reaped

@@ -27,6 +27,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from agents_app.runtime_config import InboundSettings
 from telephony_app import livekit_client
+from telephony_app.analytics import rollups
 from telephony_app.inbound import (
     AgentAtCapacity,
     InboundRoute,
@@ -375,6 +376,7 @@ def twilio_status_apply(*, tenant: Tenant, phone_number: PhoneNumber | None, par
             # This report ended the call (or the call was forwarded by the routing, which could not
             # know how long it would last), so Twilio's billed duration is its duration; it is
             # written only here, once, and later reports find it written and leave it be.
+            counted = rollups.counted(call)
             call.duration_seconds = duration
             fields = ["duration_seconds", "updated_at"]
             if awaits_talk_time:
@@ -382,6 +384,7 @@ def twilio_status_apply(*, tenant: Tenant, phone_number: PhoneNumber | None, par
                 call.context = {**call.context, "talk_time_from": "twilio"}
                 fields += ["ended_at", "context"]
             call.save(update_fields=fields)
+            rollups.apply(before=counted, after=rollups.counted(call))  # the talk time, in the rollups too
     return call
 
 

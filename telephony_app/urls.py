@@ -1,6 +1,7 @@
 from django.urls import path
 
 from telephony_app import agent_views, views
+from telephony_app.analytics import views as analytics_views
 
 urlpatterns = [
     path("", views.call_list, name="calls-call-list"),
@@ -21,4 +22,10 @@ agent_urlpatterns = [
     path("<uuid:code>/chat/", agent_views.agent_chat, name="agents-agent-chat"),
     path("<uuid:code>/test/", agent_views.agent_test, name="agents-agent-test"),
     path("<uuid:code>/test/session", agent_views.agent_test_session, name="agents-agent-test-session"),
+]
+
+# Mounted at /analytics/ by voiceplatform/urls.py: the charts over the call rollups and their CSV.
+analytics_urlpatterns = [
+    path("", analytics_views.analytics_dashboard, name="analytics-dashboard"),
+    path("export.csv", analytics_views.analytics_export, name="analytics-export"),
 ]

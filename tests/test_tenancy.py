@@ -902,6 +902,8 @@ READ_ONLY_PORTAL_URLS = {
     "campaigns-import-errors",
     "dnc-entry-list",
     "consents-consent-list",
+    "analytics-dashboard",
+    "analytics-export",
 }
 _WRITE_METHODS = ("post", "put", "patch", "delete")
 

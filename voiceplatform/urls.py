@@ -14,6 +14,7 @@ from campaigns_app.ledger_api import ConsentViewSet, DncViewSet
 from telephony_app import twilio_webhooks
 from telephony_app import urls as telephony_urls
 from telephony_app.agent_api import AgentTalkViewSet
+from telephony_app.analytics.api import AnalyticsViewSet
 from telephony_app.api import CallViewSet, PhoneNumberViewSet
 from telephony_app.livekit_webhooks import LiveKitWebhookView
 from voiceplatform import api, metrics, views
@@ -35,6 +36,7 @@ api_v1 = [
     path("", api.api_root, name="api-root"),
     *router.urls,
     *agent_talk_router.urls,
+    path("analytics", AnalyticsViewSet.as_view({"get": "figures"}), name="api-analytics"),
     # Twilio's webhooks: plain Django views (signed by Twilio, not Bearer keys), so not in the schema.
     path("telephony/twilio/voice", twilio_webhooks.twilio_voice, name="telephony-twilio-voice"),
     path("telephony/twilio/status", twilio_webhooks.twilio_status, name="telephony-twilio-status"),
@@ -69,6 +71,7 @@ urlpatterns = [
     path("agents/", include(telephony_urls.agent_urlpatterns)),
     path("calls/", include("telephony_app.urls")),
     path("numbers/", include(telephony_urls.number_urlpatterns)),
+    path("analytics/", include(telephony_urls.analytics_urlpatterns)),
     path("campaigns/", include("campaigns_app.urls")),
     path("dnc/", include(campaign_urls.dnc_urlpatterns)),
     path("consents/", include(campaign_urls.consent_urlpatterns)),

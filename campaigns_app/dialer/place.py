@@ -205,6 +205,7 @@ def _call_create(attempt: CallAttempt, contact: Contact, consent: Consent | None
         code=code,
         status=CallStatus.QUEUED,
         context=context,
+        campaign_code=campaign.code,
     )
 
 

@@ -73,6 +73,7 @@ def test_a_placed_call_has_its_call_room_with_the_agent_and_one_sip_participant(
     assert call is not None and call.direction == CallDirection.OUTBOUND and call.status == CallStatus.RINGING
     assert (call.from_number, call.to_number, call.agent_id) == (running.caller_id.number, NUMBER, running.agent_id)
     assert call.context["campaign_id"] == str(running.code) and call.context["attempt_id"] == str(attempt.code)
+    assert call.campaign_code == running.code  # the analytics filter campaigns by it
     assert attempt.started_at == NOW and attempt.outcome == ""
     assert contact.status == ContactStatus.DIALING
     assert contact.lease_expires_at == NOW + datetime.timedelta(seconds=settings.DIALER_LEASE_SECONDS)
