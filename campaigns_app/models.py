@@ -261,8 +261,15 @@ class CallAttempt(TenantOwned):
     # The number dialed (a copy of the contact's): per-number rules such as Florida's 3 calls per 24 h
     # count attempts across every campaign of the tenant.
     number = models.CharField(max_length=32, blank=True)
+    # Both are empty when the tick inserts the attempt: their indexes are partial (callattempt_call_idx,
+    # callattempt_consent_idx), so the claim writes no entry in them.
     call = models.ForeignKey(
-        "telephony_app.Call", null=True, blank=True, on_delete=models.SET_NULL, related_name="campaign_attempts"
+        "telephony_app.Call",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="campaign_attempts",
+        db_index=False,
     )
     consent = models.ForeignKey(
         "Consent",
@@ -271,6 +278,7 @@ class CallAttempt(TenantOwned):
         on_delete=models.RESTRICT,
         related_name="+",
         help_text="The consent relied on.",
+        db_index=False,
     )
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, blank=True, default="")
     detail = models.CharField(max_length=200, blank=True)
@@ -286,6 +294,9 @@ class CallAttempt(TenantOwned):
             models.Index(fields=["campaign"], condition=Q(outcome=""), name="callattempt_open_idx"),
             # Per-number limits over the last 24 h.
             models.Index(fields=["tenant", "number", "created_at"], name="callattempt_number_idx"),
+            # The call-end hook finds the attempt of a call; deleting a consent row checks its references.
+            models.Index(fields=["call"], condition=Q(call__isnull=False), name="callattempt_call_idx"),
+            models.Index(fields=["consent"], condition=Q(consent__isnull=False), name="callattempt_consent_idx"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["contact", "attempt_no"], name="callattempt_contact_attempt_uniq"),
