@@ -288,6 +288,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "voiceplatform.api_base.add_error_responses",  # 400/401/403/404/429 bodies on every operation
+        "voiceplatform.webhooks.schema.add_webhook_events",  # every event's body, as components with examples
     ],
 }
 
