@@ -31,6 +31,7 @@ from telephony_app.models import (
 from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_number_stored
 from telephony_app.number_references import refuse_if_referenced
 from voiceplatform.models import Tenant
+from voiceplatform.webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -67,16 +68,45 @@ def _check_status(status: str) -> CallStatus:
 
 def _locked(*, tenant: Tenant, call: Call) -> Call:
     """The tenant's row, re-read under a row lock (the caller holds a transaction)."""
-    return Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+    locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+    locked.tenant = tenant  # the webhook events of this change name it without another query
+    return locked
+
+
+def webhook_call_data(call: Call) -> dict[str, Any]:
+    """The call.started / call.ended payload (voiceplatform.webhooks.events.WebhookCallDataSerializer)."""
+    return {
+        "id": call.code,
+        "agentId": call.agent.code if call.agent_id is not None else None,
+        "agentName": call.agent_name,
+        "direction": call.direction,
+        "status": call.status,
+        "fromNumber": call.from_number,
+        "toNumber": call.to_number,
+        "startedAt": call.started_at,
+        "answeredAt": call.answered_at,
+        "endedAt": call.ended_at,
+        "durationSeconds": call.duration_seconds,
+        "endReason": call.end_reason,
+        "estimatedCostUsd": call.estimated_cost_usd,
+    }
+
+
+def _emit(call: Call, event: str) -> None:
+    """The event as an outbox row in the transaction writing this change (sent after it commits)."""
+    webhook_emit(tenant=call.tenant, event=event, data=lambda: webhook_call_data(call))
 
 
 def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.datetime, ended_by: str = "") -> bool:
-    """Move a locked row forward to `status`; False (row untouched) for a same or backward move."""
+    """Move a locked row forward to `status`; False (row untouched) for a same or backward move.
+    A saved row's call.started and final call.ended webhook events are written here, once each."""
     if STATUS_RANK[status] <= STATUS_RANK[call.status]:
         return False
+    announce_end = False
+    starts = call.status == CallStatus.QUEUED and call.started_at is None
     if status in TERMINAL_STATUSES and ended_by:
         call.context = {**call.context, "ended_by": ended_by}
-    if call.status == CallStatus.QUEUED and call.started_at is None:
+    if starts:
         call.started_at = at
     if status == CallStatus.IN_PROGRESS and call.answered_at is None:
         call.answered_at = at
@@ -94,7 +124,13 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
         # listeners' own backstops (campaigns_app's settle_ended_calls).
         if call.pk is not None and ended_by not in PROVISIONAL_ENDERS:
             call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=call.ended_at)
+            announce_end = True
     call.status = status
+    if call.pk is not None:
+        if starts:
+            _emit(call, "call.started")
+        if announce_end:
+            _emit(call, "call.ended")
     return True
 
 
@@ -157,9 +193,15 @@ def call_create(
     if code is not None:
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
-    _save(call)
-    if call.is_terminal:
-        call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
+    if call.started_at is None:  # queued: nothing to announce yet
+        _save(call)
+        return call
+    with transaction.atomic():  # the row and its webhook events commit together
+        _save(call)
+        _emit(call, "call.started")
+        if call.is_terminal:
+            call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
+            _emit(call, "call.ended")
     return call
 
 
@@ -263,6 +305,7 @@ def _replace_end(
     call.duration_seconds = max((end - answered).total_seconds(), 0.0) if answered else 0.0
     call.context = {**call.context, "ended_by": ended_by, "provisional_end": previous}
     call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=end)
+    _emit(call, "call.ended")
     logger.info(
         "call %s: the worker's report (%s) replaces the provisional end by %s (%s)",
         call.code,
@@ -304,7 +347,8 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
     with transaction.atomic():
         stale = (
             Call.objects.across_tenants(reason="the reaper: one rule for every open call, each row its own tenant's")
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")  # each call's call.ended event goes to its own tenant's endpoints
             .filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
         )
         for call in stale:

@@ -292,5 +292,6 @@ class ProviderCredential(TenantOwned):
         if self.provider == Provider.TWILIO and not self.account_id:
             raise ValidationError({"account_id": "Twilio needs the Account SID (starts with AC)."})
 
+
 # Webhooks (voiceplatform.webhooks): endpoints, the outbox of deliveries and their attempts.
 from voiceplatform.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

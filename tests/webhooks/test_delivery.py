@@ -59,8 +59,10 @@ def _run_due(delivery: WebhookDelivery, now: datetime.datetime):
     return delivery_attempt(delivery_id=delivery.pk, now=now)
 
 
-def test_the_signature_verifies_with_the_reference_algorithm(tenant, receiver, make_endpoint, django_capture_on_commit_callbacks):
-    endpoint, secret = make_endpoint(tenant, receiver.url)
+def test_the_signature_verifies_with_the_reference_algorithm(
+    tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
+    _endpoint, secret = make_endpoint(tenant, receiver.url)
     (delivery,) = _emit(tenant, django_capture_on_commit_callbacks)
 
     result = delivery_attempt(delivery_id=delivery.pk)
@@ -91,7 +93,9 @@ def test_the_secret_is_encrypted_at_rest(tenant, receiver, make_endpoint):
     assert secret.removeprefix("whsec_") not in json.dumps(stored, default=str)
 
 
-def test_after_a_rotation_both_secrets_sign_for_a_day(tenant, receiver, make_endpoint, django_capture_on_commit_callbacks):
+def test_after_a_rotation_both_secrets_sign_for_a_day(
+    tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
     endpoint, old = make_endpoint(tenant, receiver.url)
     endpoint, new = endpoint_rotate_secret(tenant=tenant, endpoint=endpoint)
     assert new != old
@@ -109,7 +113,7 @@ def test_a_receiver_failing_three_times_gets_one_successful_delivery_after_retri
     tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
 ):
     receiver.script = [500, 503, 502]  # then 200
-    endpoint, secret = make_endpoint(tenant, receiver.url)
+    _endpoint, secret = make_endpoint(tenant, receiver.url)
     (delivery,) = _emit(tenant, django_capture_on_commit_callbacks)
     clock = timezone.now()
 
@@ -154,7 +158,9 @@ def test_a_retry_is_not_sent_before_it_is_due(tenant, receiver, make_endpoint, d
     delivery.refresh_from_db()
 
     assert delivery.next_attempt_at == now + datetime.timedelta(seconds=RETRY_DELAYS[0])
-    assert delivery_attempt(delivery_id=delivery.pk, now=delivery.next_attempt_at - datetime.timedelta(seconds=3)) is None
+    assert (
+        delivery_attempt(delivery_id=delivery.pk, now=delivery.next_attempt_at - datetime.timedelta(seconds=3)) is None
+    )
     assert len(receiver.received) == 1
 
 
@@ -236,7 +242,7 @@ def test_one_tenants_endpoints_never_receive_another_tenants_events(
     tenant, other_tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
 ):
     mine, _ = make_endpoint(tenant, receiver.url + "/acme")
-    theirs, _ = make_endpoint(other_tenant, receiver.url + "/globex")
+    make_endpoint(other_tenant, receiver.url + "/globex")
 
     (delivery,) = _emit(tenant, django_capture_on_commit_callbacks)
     delivery_attempt(delivery_id=delivery.pk)
@@ -246,7 +252,9 @@ def test_one_tenants_endpoints_never_receive_another_tenants_events(
     assert not WebhookDelivery.objects.for_tenant(other_tenant).exists()
 
 
-def test_only_subscribed_enabled_endpoints_get_an_event(tenant, receiver, make_endpoint, django_capture_on_commit_callbacks):
+def test_only_subscribed_enabled_endpoints_get_an_event(
+    tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
     ended, _ = make_endpoint(tenant, receiver.url + "/ended", ["call.ended"])
     make_endpoint(tenant, receiver.url + "/started", ["call.started"])
     make_endpoint(tenant, receiver.url + "/off", ["call.ended"], is_enabled=False)
@@ -283,7 +291,9 @@ def test_an_endpoint_is_disabled_after_n_events_in_a_row_fail_every_retry(
     assert endpoint.consecutive_failures == 0 and endpoint.disabled_reason == ""
 
 
-def test_a_delivered_event_resets_the_failure_count(settings, tenant, receiver, make_endpoint, django_capture_on_commit_callbacks):
+def test_a_delivered_event_resets_the_failure_count(
+    settings, tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
     settings.WEBHOOK_DISABLE_AFTER_FAILURES = 2
     endpoint, _ = make_endpoint(tenant, receiver.url)
     WebhookEndpoint.objects.for_tenant(tenant).filter(pk=endpoint.pk).update(consecutive_failures=1)
@@ -311,7 +321,9 @@ def test_a_test_event_and_a_redelivery(tenant, receiver, make_endpoint, django_c
     assert again.pk != test.pk
 
 
-def test_the_sweep_sends_a_delivery_whose_enqueue_was_lost(tenant, receiver, make_endpoint, django_capture_on_commit_callbacks):
+def test_the_sweep_sends_a_delivery_whose_enqueue_was_lost(
+    tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
     make_endpoint(tenant, receiver.url)
     with django_capture_on_commit_callbacks(execute=False):  # the process died before its on_commit enqueue
         with transaction.atomic():

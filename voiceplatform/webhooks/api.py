@@ -218,9 +218,7 @@ class WebhookEndpointViewSet(
     list=extend_schema(
         summary="List webhook deliveries, newest first",
         parameters=[
-            OpenApiParameter(
-                "endpoint", OpenApiTypes.UUID, description="Only this endpoint's deliveries (its id)."
-            )
+            OpenApiParameter("endpoint", OpenApiTypes.UUID, description="Only this endpoint's deliveries (its id).")
         ],
     ),
     retrieve=extend_schema(summary="Get a webhook delivery with its body and attempts"),

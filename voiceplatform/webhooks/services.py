@@ -13,7 +13,7 @@ import datetime
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -33,7 +33,7 @@ from voiceplatform.webhooks.signing import secret_generate, signed_headers
 logger = logging.getLogger(__name__)
 
 TEST_EVENT = "webhook.test"
-# Seconds after a failed try until the next: exponential (5 s × 4ⁿ) up to 10 h; 9 retries, ~27.6 h in all.
+# Seconds after a failed try until the next: exponential (5 s * 4^n) up to 10 h; 9 retries, ~27.6 h in all.
 RETRY_DELAYS: tuple[int, ...] = tuple(min(5 * 4**n, 36_000) for n in range(9))
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 # How long the previous secret keeps signing after a rotation (receivers switch within it).
@@ -174,9 +174,11 @@ def _enqueue_on_commit(delivery_ids: list[int]) -> None:
     transaction.on_commit(enqueue)
 
 
-def webhook_emit(*, tenant: Tenant, event: str, data: Mapping[str, Any]) -> int:
+def webhook_emit(*, tenant: Tenant, event: str, data: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> int:
     """Write `event` for each of the tenant's enabled endpoints subscribed to it, in the caller's
-    transaction, and send after commit; returns how many deliveries were written."""
+    transaction, and send after commit; returns how many deliveries were written. `data` may be a
+    function, called (at once) only when an endpoint wants the event: a hot path with no
+    subscribers pays one indexed query and nothing else."""
     if event not in EVENT_TYPES or not EVENT_TYPES[event].subscribable:
         raise ValueError(f"{event!r} is not a registered webhook event (voiceplatform/webhooks/events.py)")
     endpoint_ids = list(
@@ -187,7 +189,7 @@ def webhook_emit(*, tenant: Tenant, event: str, data: Mapping[str, Any]) -> int:
     if not endpoint_ids:
         return 0
     now = timezone.now()
-    body, message_id = _body(event, data, now), _message_id()
+    body, message_id = _body(event, data() if callable(data) else data, now), _message_id()
     rows = WebhookDelivery.objects.bulk_create(
         [
             WebhookDelivery(
@@ -278,7 +280,10 @@ def delivery_attempt(*, delivery_id: int, now: datetime.datetime | None = None) 
     endpoint = delivery.endpoint
     sent_at = timezone.now()
     headers = signed_headers(
-        message_id=delivery.message_id, body=delivery.body, secrets_in_use=_secrets_in_use(endpoint, sent_at), at=sent_at
+        message_id=delivery.message_id,
+        body=delivery.body,
+        secrets_in_use=_secrets_in_use(endpoint, sent_at),
+        at=sent_at,
     )
     result = post_signed(url=endpoint.url, body=delivery.body.encode(), headers=headers)
     _record(delivery, result, now)
@@ -324,9 +329,7 @@ def _record(delivery: WebhookDelivery, result: AttemptResult, now: datetime.date
         delivery.next_attempt_at = None
         if delivery.event_type != TEST_EVENT:
             _count_exhausted(tenant, delivery.endpoint_id, result, now)
-    delivery.save(
-        update_fields=["status", "delivered_at", "next_attempt_at", "last_response_code", "last_error_class"]
-    )
+    delivery.save(update_fields=["status", "delivered_at", "next_attempt_at", "last_response_code", "last_error_class"])
 
 
 def _enqueue_later_on_commit(delivery_id: int, countdown: int) -> None:
