@@ -62,13 +62,18 @@ def _clean_event_types(event_types: Iterable[str]) -> list[str]:
     return chosen[:MAX_EVENT_TYPES]
 
 
+def check_endpoint_url(url: str) -> None:
+    """ValidationError (on "url") when webhooks may not be sent to this URL: the outbound-URL rule
+    with the webhooks' operator exceptions (checked again on every request)."""
+    validate_tenant_url(url.strip(), field="url", policy=WEBHOOK_URLS)
+
+
 def _save(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     endpoint.url = endpoint.url.strip()
     endpoint.description = endpoint.description.strip()
     endpoint.event_types = _clean_event_types(endpoint.event_types)
     endpoint.full_clean(exclude=["tenant"])
-    # The outbound-URL rule with the webhooks' operator exceptions; checked again on every request.
-    validate_tenant_url(endpoint.url, field="url", policy=WEBHOOK_URLS)
+    check_endpoint_url(endpoint.url)
     endpoint.save()
     return endpoint
 
