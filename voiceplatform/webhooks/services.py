@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from voiceplatform.crypto import decrypt_for_tenant, encrypt_for_tenant
+from voiceplatform.crypto import decrypt_for_tenant, encrypt_for_tenant, reencrypt_for_tenant
 from voiceplatform.models import Tenant
 from voiceplatform.outbound_url import WEBHOOK_URLS, validate_tenant_url
 from voiceplatform.webhooks.events import EVENT_TYPES, render_payload
@@ -369,3 +369,21 @@ def deliveries_due(*, now: datetime.datetime | None = None, limit: int = 1000) -
         status=DeliveryStatus.PENDING, next_attempt_at__lte=cutoff
     )
     return list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+
+
+def endpoint_secrets_reencrypt_all() -> int:
+    """Re-encrypt every endpoint's signing secrets under the first key of FIELD_ENCRYPTION_KEYS."""
+    # Crosses tenants on purpose, like credentials_reencrypt_all: each row under its own tenant's key.
+    endpoints = WebhookEndpoint.objects.across_tenants(reason="re-encryption: each row under its own tenant's key")
+    count = 0
+    for endpoint in endpoints.iterator():
+        previous = endpoint.encrypted_previous_secret
+        fields = {
+            "encrypted_secret": reencrypt_for_tenant(tenant_id=endpoint.tenant_id, token=endpoint.encrypted_secret),
+            "encrypted_previous_secret": (
+                reencrypt_for_tenant(tenant_id=endpoint.tenant_id, token=previous) if previous else ""
+            ),
+        }
+        endpoints.filter(pk=endpoint.pk).update(**fields)
+        count += 1
+    return count

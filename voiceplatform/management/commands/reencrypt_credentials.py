@@ -4,14 +4,20 @@ from django.core.management.base import BaseCommand, CommandError
 
 from voiceplatform.crypto import SecretDecryptionError
 from voiceplatform.services import credentials_reencrypt_all
+from voiceplatform.webhooks.services import endpoint_secrets_reencrypt_all
 
 
 class Command(BaseCommand):
-    help = "Re-encrypt every provider secret with the first key of FIELD_ENCRYPTION_KEYS (after rotating keys)."
+    help = (
+        "Re-encrypt every provider secret and webhook signing secret with the first key of FIELD_ENCRYPTION_KEYS "
+        "(after rotating keys)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             count = credentials_reencrypt_all()
+            endpoints = endpoint_secrets_reencrypt_all()
         except SecretDecryptionError as exc:
             raise CommandError(f"{exc}; rows before it were re-encrypted, fix the keys and run again") from None
         self.stdout.write(f"re-encrypted {count} provider credential(s) with the current key")
+        self.stdout.write(f"re-encrypted the signing secrets of {endpoints} webhook endpoint(s) with the current key")
