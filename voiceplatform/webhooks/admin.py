@@ -71,7 +71,16 @@ class WebhookAttemptInline(admin.TabularInline):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(TenantScopedAdmin):
-    list_display = ["created_at", "event_type", "endpoint", "tenant", "status", "attempts", "last_response_code"]
+    list_display = [
+        "created_at",
+        "event_type",
+        "endpoint",
+        "tenant",
+        "status",
+        "attempts",
+        "last_response_code",
+        "message_id",
+    ]
     list_filter = ["status", "event_type"]
     search_fields = ["message_id", "endpoint__url"]
     fields = [
