@@ -45,7 +45,7 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         help_text="The events this endpoint receives.",
     )
     isEnabled = serializers.BooleanField(source="is_enabled", required=False, default=True)
-    disabledAt = serializers.DateTimeField(source="disabled_at", read_only=True)
+    disabledAt = serializers.DateTimeField(source="disabled_at", read_only=True, allow_null=True)
     disabledReason = serializers.CharField(
         source="disabled_reason", read_only=True, help_text="Why the platform disabled it (after failed events)."
     )
@@ -100,11 +100,11 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
     # Plain text in the schema: an enum named "status" would collide with the calls' StatusEnum.
     status = serializers.CharField(read_only=True, help_text="pending, delivered or failed.")
     attempts = serializers.IntegerField(read_only=True)
-    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True)
-    lastResponseCode = serializers.IntegerField(source="last_response_code", read_only=True)
+    nextAttemptAt = serializers.DateTimeField(source="next_attempt_at", read_only=True, allow_null=True)
+    lastResponseCode = serializers.IntegerField(source="last_response_code", read_only=True, allow_null=True)
     lastErrorClass = serializers.CharField(source="last_error_class", read_only=True)
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    deliveredAt = serializers.DateTimeField(source="delivered_at", read_only=True)
+    deliveredAt = serializers.DateTimeField(source="delivered_at", read_only=True, allow_null=True)
 
     class Meta:
         model = WebhookDelivery
