@@ -171,3 +171,15 @@ def test_a_viewer_reads_the_webhooks_pages_but_cannot_change_them(tenant, viewer
     assert client.post(reverse("tenancy-webhook-rotate", args=[endpoint.code])).status_code == 403
     assert client.post(reverse("tenancy-webhook-delete", args=[endpoint.code])).status_code == 403
     assert WebhookEndpoint.objects.for_tenant(tenant).filter(pk=endpoint.pk).exists()
+
+
+def test_a_tenant_has_at_most_twenty_endpoints(tenant, other_tenant, api):
+    from voiceplatform.webhooks.services import MAX_ENDPOINTS_PER_TENANT
+
+    for n in range(MAX_ENDPOINTS_PER_TENANT):
+        endpoint_create(tenant=tenant, url=f"{URL}/{n}", event_types=["call.ended"])
+
+    refused = api.post("/api/v1/webhook-endpoints", {"url": URL, "eventTypes": ["call.ended"]}, format="json")
+
+    assert refused.status_code == 400 and "at most 20" in refused.json()["non_field_errors"][0]
+    endpoint_create(tenant=other_tenant, url=URL, event_types=["call.ended"])  # another tenant's count is its own

@@ -342,3 +342,19 @@ def test_the_sweep_sends_a_delivery_whose_enqueue_was_lost(
 def test_an_unknown_event_is_refused_where_it_is_emitted(tenant):
     with pytest.raises(ValueError, match="not a registered webhook event"):
         webhook_emit(tenant=tenant, event="call.exploded", data={})
+
+
+def test_an_unreadable_secret_is_a_logged_failure_not_an_unsigned_request(
+    tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
+    endpoint, _ = make_endpoint(tenant, receiver.url)
+    # As if its key had been removed from FIELD_ENCRYPTION_KEYS.
+    WebhookEndpoint.objects.for_tenant(tenant).filter(pk=endpoint.pk).update(encrypted_secret="gAAAAA-not-a-token")
+    (delivery,) = _emit(tenant, django_capture_on_commit_callbacks)
+
+    with django_capture_on_commit_callbacks(execute=False):
+        result = delivery_attempt(delivery_id=delivery.pk)
+
+    assert result is not None and result.error_class == "secret_unreadable"
+    assert receiver.received == []
+    assert WebhookAttempt.objects.for_tenant(tenant).get().error_class == "secret_unreadable"

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from voiceplatform.crypto import decrypt_for_tenant, encrypt_for_tenant, reencrypt_for_tenant
+from voiceplatform.crypto import SecretDecryptionError, decrypt_for_tenant, encrypt_for_tenant, reencrypt_for_tenant
 from voiceplatform.models import Tenant
 from voiceplatform.outbound_url import WEBHOOK_URLS, validate_tenant_url
 from voiceplatform.webhooks.events import EVENT_TYPES, render_payload
@@ -46,6 +46,8 @@ SWEEP_GRACE = datetime.timedelta(seconds=30)
 # A countdown task may start a moment before the row's due time (clocks of broker and database).
 EARLY_TOLERANCE = datetime.timedelta(seconds=2)
 MAX_EVENT_TYPES = 20
+# Every event is written once per subscribed endpoint, in the transaction of the change: bounded fan-out.
+MAX_ENDPOINTS_PER_TENANT = 20
 
 
 # Endpoints ----------------------------------------------------------------------------------
@@ -82,6 +84,10 @@ def endpoint_create(
     *, tenant: Tenant, url: str, event_types: Iterable[str], description: str = "", is_enabled: bool = True
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its signing secret (returned once; only its ciphertext is kept)."""
+    if WebhookEndpoint.objects.for_tenant(tenant).count() >= MAX_ENDPOINTS_PER_TENANT:
+        raise ValidationError(
+            f"A tenant has at most {MAX_ENDPOINTS_PER_TENANT} webhook endpoints; delete one you no longer use."
+        )
     secret = secret_generate()
     endpoint = WebhookEndpoint(
         tenant=tenant,
@@ -284,13 +290,18 @@ def delivery_attempt(*, delivery_id: int, now: datetime.datetime | None = None) 
         return None
     endpoint = delivery.endpoint
     sent_at = timezone.now()
-    headers = signed_headers(
-        message_id=delivery.message_id,
-        body=delivery.body,
-        secrets_in_use=_secrets_in_use(endpoint, sent_at),
-        at=sent_at,
-    )
-    result = post_signed(url=endpoint.url, body=delivery.body.encode(), headers=headers)
+    try:
+        secrets_in_use = _secrets_in_use(endpoint, sent_at)
+    except SecretDecryptionError:
+        # Its key was removed from FIELD_ENCRYPTION_KEYS: nothing can be signed. Logged as a failed try
+        # (so retries end and the endpoint is eventually disabled) rather than retried for ever.
+        logger.error("webhook endpoint %s: its signing secret cannot be decrypted", endpoint.code)
+        result = AttemptResult(False, None, 0, "secret_unreadable")
+    else:
+        headers = signed_headers(
+            message_id=delivery.message_id, body=delivery.body, secrets_in_use=secrets_in_use, at=sent_at
+        )
+        result = post_signed(url=endpoint.url, body=delivery.body.encode(), headers=headers)
     _record(delivery, result, now)
     return result
 
