@@ -137,7 +137,7 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
 PROVIDER_CALL_ID_TAKEN = "This tenant already has a call with this provider call id."
 
 
-def _save(call: Call) -> None:
+def _save(call: Call, *, savepoint: bool = True) -> None:
     """Field checks in Python; uniqueness and check constraints by the database.
 
     The tenant and agent are objects the caller already holds, and validating the constraints in
@@ -147,7 +147,7 @@ def _save(call: Call) -> None:
     """
     call.full_clean(exclude=["tenant", "agent"], validate_unique=False, validate_constraints=False)
     try:
-        if connection.in_atomic_block:
+        if savepoint and connection.in_atomic_block:
             # A savepoint, so that a refused row leaves the caller's transaction usable.
             with transaction.atomic():
                 call.save()
@@ -196,8 +196,10 @@ def call_create(
     if call.started_at is None:  # queued: nothing to announce yet
         _save(call)
         return call
-    with transaction.atomic():  # the row and its webhook events commit together
-        _save(call)
+    # The row and its webhook events commit together. No savepoint of _save's own: a refused row
+    # leaves this block by its exception, which rolls the block back.
+    with transaction.atomic():
+        _save(call, savepoint=False)
         _emit(call, "call.started")
         if call.is_terminal:
             call_ended_on_commit(call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at)
