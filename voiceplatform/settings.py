@@ -69,6 +69,8 @@ WEBHOOK_URL_ALLOWED_HOSTS = env.host_list("WEBHOOK_URL_ALLOWED_HOSTS")
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 # An endpoint is disabled after this many events in a row failed every retry (about 27 h each).
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", 5, minimum=1)
+# Days a finished delivery (and its attempts) stays in the delivery log; pending ones are never pruned.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30, minimum=1)
 # The longest a web request waits on providers (a chat turn with its retry, vendor voice lists),
 # strictly below WEB_TIMEOUT, the web worker's timeout (voiceplatform/gunicorn_conf.py).
 WEB_TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=2)
@@ -334,6 +336,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "voiceplatform.tasks.enqueue_due_webhook_deliveries",
         "schedule": 30.0,
         "options": {"expires": 29},
+    },
+    # Finished deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS leave the delivery log.
+    "webhooks-prune-deliveries": {
+        "task": "voiceplatform.tasks.prune_webhook_deliveries",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
     },
     "telephony-reconcile-calls": {
         "task": "telephony_app.tasks.reconcile_calls",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from voiceplatform.webhooks.services import deliveries_due, delivery_attempt
+from voiceplatform.webhooks.services import deliveries_due, deliveries_prune, delivery_attempt
 
 
 @shared_task
@@ -20,3 +20,9 @@ def enqueue_due_webhook_deliveries() -> int:
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)
     return len(due)
+
+
+@shared_task
+def prune_webhook_deliveries() -> int:
+    """Beat: the delivery log keeps finished deliveries for WEBHOOK_DELIVERY_RETENTION_DAYS."""
+    return deliveries_prune()

@@ -19,6 +19,7 @@ from voiceplatform.webhooks.services import (
     MAX_ATTEMPTS,
     RETRY_DELAYS,
     deliveries_due,
+    deliveries_prune,
     delivery_attempt,
     delivery_redeliver,
     delivery_send_test,
@@ -358,3 +359,23 @@ def test_an_unreadable_secret_is_a_logged_failure_not_an_unsigned_request(
     assert result is not None and result.error_class == "secret_unreadable"
     assert receiver.received == []
     assert WebhookAttempt.objects.for_tenant(tenant).get().error_class == "secret_unreadable"
+
+
+def test_the_delivery_log_keeps_finished_deliveries_for_the_retention_period(
+    settings, tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 30
+    make_endpoint(tenant, receiver.url)
+    delivered, pending = (
+        _emit(tenant, django_capture_on_commit_callbacks) + _emit(tenant, django_capture_on_commit_callbacks)[1:]
+    )
+    delivery_attempt(delivery_id=delivered.pk)
+    long_ago = timezone.now() - datetime.timedelta(days=31)
+    WebhookDelivery.objects.for_tenant(tenant).update(created_at=long_ago)
+    (recent,) = _emit(tenant, django_capture_on_commit_callbacks)[2:]
+    delivery_attempt(delivery_id=recent.pk)
+
+    assert deliveries_prune() == 1
+
+    assert set(WebhookDelivery.objects.for_tenant(tenant).values_list("pk", flat=True)) == {pending.pk, recent.pk}
+    assert list(WebhookAttempt.objects.for_tenant(tenant).values_list("delivery_id", flat=True)) == [recent.pk]

@@ -398,3 +398,22 @@ def endpoint_secrets_reencrypt_all() -> int:
         endpoints.filter(pk=endpoint.pk).update(**fields)
         count += 1
     return count
+
+
+def deliveries_prune(*, now: datetime.datetime | None = None, batch: int = 5000) -> int:
+    """Delete finished deliveries (and their attempts) older than WEBHOOK_DELIVERY_RETENTION_DAYS, in
+    batches; pending ones are kept whatever their age. Returns how many went."""
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=settings.WEBHOOK_DELIVERY_RETENTION_DAYS)
+    # Crosses tenants on purpose: one retention rule for every tenant's log.
+    old = WebhookDelivery.objects.across_tenants(reason="the delivery log's retention, one rule for all").filter(
+        created_at__lt=cutoff, status__in=[DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]
+    )
+    pruned = 0
+    while ids := list(old.values_list("pk", flat=True)[:batch]):
+        with transaction.atomic():
+            WebhookAttempt.objects.across_tenants(reason="the attempts of pruned deliveries").filter(
+                delivery_id__in=ids
+            ).delete()
+            WebhookDelivery.objects.across_tenants(reason="pruned deliveries, by id").filter(pk__in=ids).delete()
+        pruned += len(ids)
+    return pruned
