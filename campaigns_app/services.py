@@ -37,6 +37,7 @@ from campaigns_app.models import (
     DncSource,
 )
 from campaigns_app.selectors import consent_deciding, dnc_blocked, dnc_entry_deciding
+from campaigns_app.webhook_events import campaign_status_changed, contact_opted_out
 from telephony_app.models import PhoneNumber
 from voiceplatform.actor import Actor
 from voiceplatform.models import Tenant
@@ -252,7 +253,7 @@ def _locked(*, tenant: Tenant, campaign: Campaign) -> Campaign:
         # them), which PostgreSQL does not lock; the campaign row is what serialises its changes.
         Campaign.objects.for_tenant(tenant)
         .select_for_update(of=("self",))
-        .select_related("agent", "caller_id")
+        .select_related("agent", "caller_id", "tenant")
         .get(pk=campaign.pk)
     )
 
@@ -266,6 +267,7 @@ def _move(campaign: Campaign, to: str, now: datetime.datetime) -> Campaign:
         raise CampaignStateConflict(
             f"A {campaign.get_status_display().lower()} campaign cannot become {CampaignStatus(to).label.lower()}.",
         )
+    previous = campaign.status
     campaign.status = to
     campaign.status_changed_at = now
     if to in (CampaignStatus.RUNNING, CampaignStatus.SCHEDULED) and campaign.started_at is None:
@@ -284,6 +286,7 @@ def _move(campaign: Campaign, to: str, now: datetime.datetime) -> Campaign:
             "updated_at",
         ]
     )
+    campaign_status_changed(tenant=campaign.tenant, campaign=campaign, previous=previous, at=now)
     logger.info("campaign %s is now %s", campaign.code, to)
     return campaign
 
@@ -519,6 +522,9 @@ def dnc_add(
     entry = DncEntry(tenant=tenant, number=number, source=source, reason=reason.strip(), actor=actor.label, call=call)
     entry.full_clean()
     entry.save()
+    if source == DncSource.IN_CALL_OPT_OUT:
+        call_code = call.code if call is not None else None
+        contact_opted_out(tenant=tenant, number=number, call_code=call_code, reason=entry.reason, at=entry.created_at)
     logger.info("dnc: number added (%s)", source)
     return LedgerWrite(entry, created=True)
 

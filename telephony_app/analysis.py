@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from telephony_app.models import TERMINAL_STATUSES, AnalysisStatus, Call
+from voiceplatform.webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +161,17 @@ def call_analysis_store(*, call_id: int, result: AnalysisResult) -> Call | None:
                 "analyzed_at",
                 "updated_at",
             ]
+        )
+        # In the transaction that stores it: a rolled-back store sends nothing.
+        webhook_emit(
+            tenant=call.tenant,
+            event="call.analyzed",
+            data=lambda: {
+                "callId": call.code,
+                "summary": call.summary,
+                "extracted": call.extracted,
+                "success": call.success,
+            },
         )
     return call
 

@@ -37,6 +37,7 @@ from telephony_app.number_references import refuse_if_referenced
 from voiceplatform import metrics
 from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
 from voiceplatform.models import Tenant
+from voiceplatform.webhooks.services import webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +74,45 @@ def _check_status(status: str) -> CallStatus:
 
 def _locked(*, tenant: Tenant, call: Call) -> Call:
     """The tenant's row, re-read under a row lock (the caller holds a transaction)."""
-    return Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+    locked = Call.objects.for_tenant(tenant).select_for_update().get(pk=call.pk)
+    locked.tenant = tenant  # the webhook events of this change name it without another query
+    return locked
+
+
+def webhook_call_data(call: Call) -> dict[str, Any]:
+    """The call.started / call.ended payload (voiceplatform.webhooks.events.WebhookCallDataSerializer)."""
+    return {
+        "id": call.code,
+        "agentId": call.agent.code if call.agent_id is not None else None,
+        "agentName": call.agent_name,
+        "direction": call.direction,
+        "status": call.status,
+        "fromNumber": call.from_number,
+        "toNumber": call.to_number,
+        "startedAt": call.started_at,
+        "answeredAt": call.answered_at,
+        "endedAt": call.ended_at,
+        "durationSeconds": call.duration_seconds,
+        "endReason": call.end_reason,
+        "estimatedCostUsd": call.estimated_cost_usd,
+    }
+
+
+def _emit(call: Call, event: str) -> None:
+    """The event as an outbox row in the transaction writing this change (sent after it commits)."""
+    webhook_emit(tenant=call.tenant, event=event, data=lambda: webhook_call_data(call))
 
 
 def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.datetime, ended_by: str = "") -> bool:
-    """Move a locked row forward to `status`; False (row untouched) for a same or backward move."""
+    """Move a locked row forward to `status`; False (row untouched) for a same or backward move.
+    A saved row's call.started and final call.ended webhook events are written here, once each."""
     if STATUS_RANK[status] <= STATUS_RANK[call.status]:
         return False
+    announce_end = False
+    starts = call.status == CallStatus.QUEUED and call.started_at is None
     if status in TERMINAL_STATUSES and ended_by:
         call.context = {**call.context, "ended_by": ended_by}
-    if call.status == CallStatus.QUEUED and call.started_at is None:
+    if starts:
         call.started_at = at
     if status == CallStatus.IN_PROGRESS and call.answered_at is None:
         call.answered_at = at
@@ -102,14 +132,20 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
             call_ended_on_commit(
                 call_id=call.pk, status=status, end_reason=call.end_reason, at=call.ended_at, direction=call.direction
             )
+            announce_end = True
     call.status = status
+    if call.pk is not None:
+        if starts:
+            _emit(call, "call.started")
+        if announce_end:
+            _emit(call, "call.ended")
     return True
 
 
 PROVIDER_CALL_ID_TAKEN = "This tenant already has a call with this provider call id."
 
 
-def _save(call: Call) -> None:
+def _save(call: Call, *, savepoint: bool = True) -> None:
     """Field checks in Python; uniqueness and check constraints by the database.
 
     The tenant and agent are objects the caller already holds, and validating the constraints in
@@ -119,7 +155,7 @@ def _save(call: Call) -> None:
     """
     call.full_clean(exclude=["tenant", "agent"], validate_unique=False, validate_constraints=False)
     try:
-        if connection.in_atomic_block:
+        if savepoint and connection.in_atomic_block:
             # A savepoint, so that a refused row leaves the caller's transaction usable.
             with transaction.atomic():
                 call.save()
@@ -168,18 +204,28 @@ def call_create(
     if code is not None:
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
-    if not call.is_terminal:
-        _save(call)  # the inbound webhook's path: one INSERT, nothing to roll up yet
+    if call.started_at is None:  # queued: nothing to announce yet
+        _save(call)
         transaction.on_commit(partial(metrics.call_started, direction=call.direction))
         return call
-    with transaction.atomic():  # created already ended: the row and its rollup together
-        rollups.mark(call)
-        _save(call)
-        rollups.apply(before=None, after=rollups.counted(call))
+    # The row, its webhook events and (created already ended) its rollup commit together. No savepoint of
+    # _save's own: a refused row leaves this block by its exception, which rolls the block back.
+    with transaction.atomic():
+        if call.is_terminal:
+            rollups.mark(call)
+        _save(call, savepoint=False)
+        _emit(call, "call.started")
+        if call.is_terminal:
+            rollups.apply(before=None, after=rollups.counted(call))
+            call_ended_on_commit(
+                call_id=call.pk,
+                status=call.status,
+                end_reason=call.end_reason,
+                at=call.ended_at,
+                direction=call.direction,
+            )
+            _emit(call, "call.ended")
     transaction.on_commit(partial(metrics.call_started, direction=call.direction))
-    call_ended_on_commit(
-        call_id=call.pk, status=call.status, end_reason=call.end_reason, at=call.ended_at, direction=call.direction
-    )
     return call
 
 
@@ -296,6 +342,7 @@ def _replace_end(
     call.duration_seconds = max((end - answered).total_seconds(), 0.0) if answered else 0.0
     call.context = {**call.context, "ended_by": ended_by, "provisional_end": previous}
     call_ended_on_commit(call_id=call.pk, status=status, end_reason=call.end_reason, at=end, direction=call.direction)
+    _emit(call, "call.ended")
     logger.info(
         "call %s: the worker's report (%s) replaces the provisional end by %s (%s)",
         call.code,
@@ -346,7 +393,8 @@ def calls_reap_stale(*, older_than: datetime.timedelta) -> int:
     with transaction.atomic():
         stale = (
             Call.objects.across_tenants(reason="the reaper: one rule for every open call, each row its own tenant's")
-            .select_for_update(skip_locked=True)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("tenant")  # each call's call.ended event goes to its own tenant's endpoints
             .filter(status__in=ACTIVE_STATUSES, updated_at__lt=cutoff)
         )
         for call in stale:

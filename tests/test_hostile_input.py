@@ -29,6 +29,8 @@ from voiceplatform.devtools.fake_livekit import KEY, SECRET
 from voiceplatform.hostile_input import MAX_JSON_DEPTH
 from voiceplatform.models import ApiKey, ProviderCredential, Tenant
 from voiceplatform.services import api_key_create, credential_set
+from voiceplatform.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from voiceplatform.webhooks.services import delivery_send_test, endpoint_create
 from worker import sip_route
 
 NUL = "\x00"
@@ -49,6 +51,9 @@ TABLES = (
     DncEntry,
     Consent,
     CallAttempt,
+    WebhookEndpoint,
+    WebhookDelivery,
+    WebhookAttempt,
 )
 
 
@@ -95,7 +100,11 @@ def owned(tenant: Tenant) -> dict[str, str]:
     call = _call(tenant, agent=agent)
     credential = credential_set(tenant=tenant, provider="twilio", secret=TWILIO_TOKEN, account_id=TWILIO_ACCOUNT)
     campaign = campaign_create(tenant=tenant, fields={"name": "Reminders", "agent": agent, "caller_id": number})
+    endpoint, _secret = endpoint_create(tenant=tenant, url="https://93.184.216.34/hooks", event_types=["call.ended"])
+    delivery = delivery_send_test(tenant=tenant, endpoint=endpoint)  # queued on a commit that never comes
     return {
+        "webhook-endpoints": str(endpoint.code),
+        "webhook-deliveries": str(delivery.code),
         "agents": str(agent.code),
         "campaigns": str(campaign.code),
         "calls": str(call.code),

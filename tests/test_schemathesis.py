@@ -28,12 +28,15 @@ from voiceplatform.actor import SYSTEM
 from voiceplatform.devtools.fake_livekit import KEY, SECRET, FakeLiveKit
 from voiceplatform.models import Tenant
 from voiceplatform.services import api_key_create, credential_set
+from voiceplatform.webhooks.services import delivery_send_test, endpoint_create
 from voiceplatform.wsgi import application
 
 # Per operation. 16 paths / 30 operations: ~25 s on the shared 2-core machine; raise locally to dig.
 MAX_EXAMPLES = 6
 # Updates through ServiceWriteMixin (the create's serializer and service; see the test's first lines).
-SAME_BODY_AS_CREATE = frozenset({"/api/v1/agents/{id}", "/api/v1/campaigns/{id}", "/api/v1/phone-numbers/{id}"})
+SAME_BODY_AS_CREATE = frozenset(
+    {"/api/v1/agents/{id}", "/api/v1/campaigns/{id}", "/api/v1/phone-numbers/{id}", "/api/v1/webhook-endpoints/{id}"}
+)
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 # Not checked: negative_data_rejection (the API accepts more than the schema states on purpose, e.g.
 # "+1 (415) 555-0123" where the schema documents E.164, and ignores unknown query parameters) and
@@ -75,7 +78,12 @@ def owned(tenant: Tenant) -> dict[str, str]:
         tenant=tenant, provider="twilio", secret="0f1e2d3c4b5a69788796a5b4c3d2e1f0", account_id="AC" + "1" * 32
     )
     campaign = campaign_create(tenant=tenant, fields={"name": "Reminders", "agent": agent, "caller_id": number})
+    # A public address literal: saved without a DNS lookup; its deliveries wait for a commit that never comes.
+    endpoint, _secret = endpoint_create(tenant=tenant, url="https://93.184.216.34/hooks", event_types=["call.ended"])
+    delivery = delivery_send_test(tenant=tenant, endpoint=endpoint)
     return {
+        "webhook-endpoints": str(endpoint.code),
+        "webhook-deliveries": str(delivery.code),
         "agents": str(agent.code),
         "campaigns": str(campaign.code),
         "calls": str(call.code),

@@ -303,3 +303,7 @@ class ScopedUserAdmin(UserAdmin):
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), ScopedUserAdmin)
 admin.site.site_header = "voiceplatform operations"
+
+
+# Webhook endpoints and the read-only delivery log (their own module, registered with this one).
+from voiceplatform.webhooks import admin as _webhook_admin  # noqa: E402, F401

@@ -302,3 +302,7 @@ class ProviderCredential(TenantOwned):
         validate_tenant_url(self.base_url, field="base_url")
         if self.provider == Provider.TWILIO and not self.account_id:
             raise ValidationError({"account_id": "Twilio needs the Account SID (starts with AC)."})
+
+
+# Webhooks (voiceplatform.webhooks): endpoints, the outbox of deliveries and their attempts.
+from voiceplatform.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

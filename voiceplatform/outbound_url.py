@@ -14,6 +14,11 @@ unspecified or shared (100.64/10) address, including IPv4 addresses wrapped in I
 self-hosted model on a private network through on purpose. URLs set by the operator (the
 OPENAI_BASE_URL / OPENAI_COMPATIBLE_BASE_URL environment fallbacks) are not tenant input and are
 not guarded.
+
+Webhook endpoints (voiceplatform.webhooks) are tenant URLs too and go through the same rule with
+their own operator settings (WEBHOOK_URL_ALLOW_HTTP, WEBHOOK_URL_ALLOWED_HOSTS): a `Policy` names
+the pair of settings a check reads, so allowing a self-hosted model's address does not also let
+every tenant's webhooks reach it.
 """
 
 from __future__ import annotations
@@ -82,12 +87,30 @@ def _allow_list(entries: tuple[str, ...]) -> AllowList:
     return parse_allow_list(entries)
 
 
+@dataclass(frozen=True)
+class Policy:
+    """Which operator settings a check reads: the allow-list and whether plain http is allowed."""
+
+    allowed_hosts_setting: str
+    allow_http_setting: str
+
+    def allow_list(self) -> AllowList:
+        return _allow_list(tuple(getattr(settings, self.allowed_hosts_setting, ()) or ()))
+
+    def http_allowed(self) -> bool:
+        return bool(getattr(settings, self.allow_http_setting, False))
+
+
+PROVIDER_URLS = Policy("PROVIDER_URL_ALLOWED_HOSTS", "PROVIDER_URL_ALLOW_HTTP")
+WEBHOOK_URLS = Policy("WEBHOOK_URL_ALLOWED_HOSTS", "WEBHOOK_URL_ALLOW_HTTP")
+
+
 def current_allow_list() -> AllowList:
-    return _allow_list(tuple(getattr(settings, "PROVIDER_URL_ALLOWED_HOSTS", ()) or ()))
+    return PROVIDER_URLS.allow_list()
 
 
 def http_allowed() -> bool:
-    return bool(getattr(settings, "PROVIDER_URL_ALLOW_HTTP", False))
+    return PROVIDER_URLS.http_allowed()
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,10 +174,10 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _refusal(host: str, address: IPAddress) -> str:
+def _refusal(host: str, address: IPAddress, policy: Policy = PROVIDER_URLS) -> str:
     return (
         f"{host} points to {address}, a private, local or reserved address; the platform does not send requests "
-        "there. Use a public https address, or ask the operator to allow this server (PROVIDER_URL_ALLOWED_HOSTS)."
+        f"there. Use a public https address, or ask the operator to allow this server ({policy.allowed_hosts_setting})."
     )
 
 
@@ -163,11 +186,11 @@ def _refusal(host: str, address: IPAddress) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def url_problem(url: str) -> str:
+def url_problem(url: str, *, policy: Policy = PROVIDER_URLS) -> str:
     """Why this tenant-supplied URL may not be used ("" when it may), resolving its host now."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
-    if scheme != "https" and not (scheme == "http" and http_allowed()):
+    if scheme != "https" and not (scheme == "http" and policy.http_allowed()):
         if scheme == "http":
             return "Use an https:// address: plain http is turned off on this platform."
         return "Use an https:// address."
@@ -177,24 +200,24 @@ def url_problem(url: str) -> str:
         return "The port of this address is not a number between 0 and 65535."
     if not host:
         return "The address has no host name."
-    allow = current_allow_list()
+    allow = policy.allow_list()
     if allow.allows_host(host):
         return ""
     literal = _literal(host)
     if literal is not None:
-        return "" if address_allowed(literal, allow) else _refusal(host, literal)
+        return "" if address_allowed(literal, allow) else _refusal(host, literal, policy)
     future = _resolver.submit(_resolve, host, port)
     try:
         addresses = future.result(timeout=SAVE_RESOLVE_TIMEOUT_SECONDS)
     except (OSError, UnicodeError, ValueError, concurrent.futures.TimeoutError):
         return ""  # not resolvable now (a name on the operator's private DNS, a typo): checked on every request
     blocked = next((address for address in addresses if not address_allowed(address, allow)), None)
-    return _refusal(host, blocked) if blocked is not None else ""
+    return _refusal(host, blocked, policy) if blocked is not None else ""
 
 
-def validate_tenant_url(url: str, *, field: str) -> None:
+def validate_tenant_url(url: str, *, field: str, policy: Policy = PROVIDER_URLS) -> None:
     """Raise ValidationError on `field` when the URL may not be requested (the one save-time rule)."""
-    if url and (problem := url_problem(url)):
+    if url and (problem := url_problem(url, policy=policy)):
         raise ValidationError({field: problem})
 
 
@@ -206,8 +229,9 @@ def validate_tenant_url(url: str, *, field: str) -> None:
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """Resolves the host, refuses it if any address is not allowed, and connects to a checked address."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None, *, policy: Policy = PROVIDER_URLS) -> None:
         self._inner = inner or httpcore.AnyIOBackend()
+        self._policy = policy
 
     async def connect_tcp(
         self,
@@ -231,7 +255,7 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         raise last_error or httpcore.ConnectError(f"no address for {host}")
 
     async def _checked_addresses(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
-        allow = current_allow_list()
+        allow = self._policy.allow_list()
         literal = _literal(host)
         if literal is not None:
             addresses = [literal]
@@ -262,9 +286,12 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over GuardedNetworkBackend; the URL's scheme is checked on every request (redirects too)."""
 
-    def __init__(self, *, verify: Any = True, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self, *, verify: Any = True, limits: httpx.Limits | None = None, policy: Policy = PROVIDER_URLS
+    ) -> None:
         limits = limits or httpx.Limits()
         super().__init__(verify=verify, limits=limits, trust_env=False)
+        self._policy = policy
         # httpx takes no network backend, so the pool it built is replaced by the same pool with
         # ours (httpx 0.28: `_pool`). tests/test_outbound_url.py fails if a release stops using it.
         self._pool = httpcore.AsyncConnectionPool(
@@ -272,22 +299,31 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedNetworkBackend(),
+            network_backend=GuardedNetworkBackend(policy=policy),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         scheme = request.url.scheme
-        if scheme != "https" and not (scheme == "http" and http_allowed()):
+        if scheme != "https" and not (scheme == "http" and self._policy.http_allowed()):
             raise httpx.ConnectError(f"{scheme}:// is not allowed for tenant URLs", request=request) from (
                 DestinationNotAllowed(f"{scheme}:// is not allowed for tenant URLs")
             )
         return await super().handle_async_request(request)
 
 
-def guarded_http_client(*, verify: Any = True, timeout: httpx.Timeout, limits: httpx.Limits) -> httpx.AsyncClient:
+def guarded_http_client(
+    *,
+    verify: Any = True,
+    timeout: httpx.Timeout,
+    limits: httpx.Limits,
+    policy: Policy = PROVIDER_URLS,
+    follow_redirects: bool = True,
+) -> httpx.AsyncClient:
     """An httpx client for tenant URLs: no environment proxy (it would hide the destination), every address checked."""
     return httpx.AsyncClient(
-        transport=GuardedTransport(verify=verify, limits=limits), timeout=timeout, follow_redirects=True
+        transport=GuardedTransport(verify=verify, limits=limits, policy=policy),
+        timeout=timeout,
+        follow_redirects=follow_redirects,
     )
 
 

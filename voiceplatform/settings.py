@@ -65,6 +65,15 @@ CALL_ANALYSIS_TIMEOUT_SECONDS = env.int("CALL_ANALYSIS_TIMEOUT_SECONDS", 60, min
 # or its network is in PROVIDER_URL_ALLOWED_HOSTS (host names, IPs, CIDRs: a self-hosted model).
 PROVIDER_URL_ALLOW_HTTP = env.bool("PROVIDER_URL_ALLOW_HTTP", False)
 PROVIDER_URL_ALLOWED_HOSTS = env.host_list("PROVIDER_URL_ALLOWED_HOSTS")
+# Tenants' webhook endpoints: the same rule with its own operator exceptions (docs/webhooks.md).
+WEBHOOK_URL_ALLOW_HTTP = env.bool("WEBHOOK_URL_ALLOW_HTTP", False)
+WEBHOOK_URL_ALLOWED_HOSTS = env.host_list("WEBHOOK_URL_ALLOWED_HOSTS")
+# Seconds one delivery attempt may take (connect, send, the receiver's answer) before it counts as failed.
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# An endpoint is disabled after this many events in a row failed every retry (about 27 h each).
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", 5, minimum=1)
+# Days a finished delivery (and its attempts) stays in the delivery log; pending ones are never pruned.
+WEBHOOK_DELIVERY_RETENTION_DAYS = env.int("WEBHOOK_DELIVERY_RETENTION_DAYS", 30, minimum=1)
 # The longest a web request waits on providers (a chat turn with its retry, vendor voice lists),
 # strictly below WEB_TIMEOUT, the web worker's timeout (voiceplatform/gunicorn_conf.py).
 WEB_TIMEOUT = env.int("WEB_TIMEOUT", 30, minimum=2)
@@ -306,6 +315,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "voiceplatform.api_base.add_error_responses",  # 400/401/403/404/429 bodies on every operation
+        "voiceplatform.webhooks.schema.add_webhook_events",  # every event's body, as components with examples
     ],
 }
 
@@ -345,6 +355,19 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Ends calls left ringing/in progress whose LiveKit room is gone (dropped webhook, crashed
     # worker). Idempotent; LiveKit down = no change.
+    # Webhook deliveries that are due and were not enqueued (a retry later than the broker's
+    # visibility timeout, a process that died before its on_commit enqueue or mid-request).
+    "webhooks-enqueue-due": {
+        "task": "voiceplatform.tasks.enqueue_due_webhook_deliveries",
+        "schedule": 30.0,
+        "options": {"expires": 29},
+    },
+    # Finished deliveries older than WEBHOOK_DELIVERY_RETENTION_DAYS leave the delivery log.
+    "webhooks-prune-deliveries": {
+        "task": "voiceplatform.tasks.prune_webhook_deliveries",
+        "schedule": 3600.0,
+        "options": {"expires": 3500},
+    },
     "telephony-reconcile-calls": {
         "task": "telephony_app.tasks.reconcile_calls",
         "schedule": 60.0,

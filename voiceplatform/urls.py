@@ -18,6 +18,8 @@ from telephony_app.analytics.api import AnalyticsViewSet
 from telephony_app.api import CallViewSet, PhoneNumberViewSet
 from telephony_app.livekit_webhooks import LiveKitWebhookView
 from voiceplatform import api, metrics, views
+from voiceplatform.webhooks import api as webhook_api
+from voiceplatform.webhooks import views as webhook_views
 
 router = SimpleRouter(trailing_slash=False, use_regex_path=False)
 router.register("provider-credentials", api.ProviderCredentialViewSet, basename="api-credential")
@@ -27,6 +29,8 @@ router.register("phone-numbers", PhoneNumberViewSet, basename="api-phone-number"
 router.register("campaigns", CampaignViewSet, basename="api-campaign")
 router.register("dnc", DncViewSet, basename="api-dnc")
 router.register("consents", ConsentViewSet, basename="api-consent")
+router.register("webhook-endpoints", webhook_api.WebhookEndpointViewSet, basename="api-webhook-endpoint")
+router.register("webhook-deliveries", webhook_api.WebhookDeliveryViewSet, basename="api-webhook-delivery")
 # An agent's chat and test-session actions are telephony_app's (they write calls); a router of their
 # own keeps their URLs and names (api-agent-chat, api-agent-test-session) under the agent's.
 agent_talk_router = SimpleRouter(trailing_slash=False, use_regex_path=False)
@@ -84,6 +88,23 @@ urlpatterns = [
     path("settings/api-keys/<uuid:code>/revoke", views.api_key_revoke, name="tenancy-apikey-revoke"),
     path("settings/credentials/", views.credential_list, name="tenancy-credential-list"),
     path("settings/credentials/<uuid:code>/delete", views.credential_delete, name="tenancy-credential-delete"),
+    path("settings/webhooks/", webhook_views.endpoint_list, name="tenancy-webhook-list"),
+    path("settings/webhooks/new", webhook_views.endpoint_create, name="tenancy-webhook-create"),
+    path("settings/webhooks/<uuid:code>/", webhook_views.endpoint_detail, name="tenancy-webhook-detail"),
+    path("settings/webhooks/<uuid:code>/edit", webhook_views.endpoint_edit, name="tenancy-webhook-edit"),
+    path("settings/webhooks/<uuid:code>/delete", webhook_views.endpoint_delete, name="tenancy-webhook-delete"),
+    path("settings/webhooks/<uuid:code>/rotate", webhook_views.endpoint_rotate, name="tenancy-webhook-rotate"),
+    path("settings/webhooks/<uuid:code>/test", webhook_views.endpoint_test, name="tenancy-webhook-test"),
+    path(
+        "settings/webhooks/deliveries/<uuid:code>/",
+        webhook_views.delivery_detail,
+        name="tenancy-webhook-delivery-detail",
+    ),
+    path(
+        "settings/webhooks/deliveries/<uuid:code>/redeliver",
+        webhook_views.delivery_redeliver,
+        name="tenancy-webhook-redeliver",
+    ),
 ]
 
 handler403 = "voiceplatform.views.permission_denied"

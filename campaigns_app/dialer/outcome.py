@@ -21,6 +21,7 @@ from campaigns_app.models import (
     Contact,
     ContactStatus,
 )
+from campaigns_app.webhook_events import campaign_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -164,9 +165,24 @@ def _complete_if_done(campaign_id: int, at: datetime.datetime) -> None:
     )
     if left:
         return
-    Campaign.objects.across_tenants(reason="the campaign of an attempt").filter(
-        pk=campaign_id, status=CampaignStatus.RUNNING
-    ).update(status=CampaignStatus.COMPLETED, status_changed_at=at, finished_at=at, updated_at=at)
+    with transaction.atomic():  # the change and its webhook event commit together
+        if (
+            Campaign.objects.across_tenants(reason="the campaign of an attempt")
+            .filter(pk=campaign_id, status=CampaignStatus.RUNNING)
+            .update(status=CampaignStatus.COMPLETED, status_changed_at=at, finished_at=at, updated_at=at)
+        ):
+            _status_changed(campaign_id, previous=CampaignStatus.RUNNING, at=at)
+
+
+def _status_changed(pk: int, *, previous: str, at: datetime.datetime) -> None:
+    """campaign.status_changed for a status the dialer wrote with an UPDATE (its row re-read)."""
+    # Crosses tenants like the dialer itself: the campaign's own tenant's endpoints get its event.
+    campaign = (
+        Campaign.objects.across_tenants(reason="a dialer status change, announced to its own tenant")
+        .select_related("tenant")
+        .get(pk=pk)
+    )
+    campaign_status_changed(tenant=campaign.tenant, campaign=campaign, previous=previous, at=at)
 
 
 def reap_expired_leases(*, now: datetime.datetime | None = None, limit: int = 1000) -> int:

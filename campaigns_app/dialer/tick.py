@@ -33,7 +33,7 @@ from django.utils import timezone
 from agents_app.runtime_config import redis_client
 from campaigns_app.dialer import capacity as capacity_mod
 from campaigns_app.dialer import pace, zones
-from campaigns_app.dialer.outcome import NotDialed, _complete_if_done
+from campaigns_app.dialer.outcome import NotDialed, _complete_if_done, _status_changed
 from campaigns_app.models import (
     AttemptOutcome,
     CallAttempt,
@@ -173,13 +173,21 @@ def _start_scheduled(now: datetime.datetime) -> None:
     for pk, status, start_date, end_date, tz in rows:
         today = now.astimezone(zoneinfo.ZoneInfo(tz)).date()
         if end_date is not None and end_date < today:
-            Campaign.objects.across_tenants(reason="a campaign past its end date").filter(
-                pk=pk, status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING]
-            ).update(status=CampaignStatus.COMPLETED, status_changed_at=now, finished_at=now, updated_at=now)
+            with transaction.atomic():  # the change and its webhook event commit together
+                if (
+                    Campaign.objects.across_tenants(reason="a campaign past its end date")
+                    .filter(pk=pk, status__in=[CampaignStatus.SCHEDULED, CampaignStatus.RUNNING])
+                    .update(status=CampaignStatus.COMPLETED, status_changed_at=now, finished_at=now, updated_at=now)
+                ):
+                    _status_changed(pk, previous=status, at=now)
         elif status == CampaignStatus.SCHEDULED and (start_date is None or start_date <= today):
-            Campaign.objects.across_tenants(reason="a scheduled campaign whose start date came").filter(
-                pk=pk, status=CampaignStatus.SCHEDULED
-            ).update(status=CampaignStatus.RUNNING, status_changed_at=now, updated_at=now)
+            with transaction.atomic():
+                if (
+                    Campaign.objects.across_tenants(reason="a scheduled campaign whose start date came")
+                    .filter(pk=pk, status=CampaignStatus.SCHEDULED)
+                    .update(status=CampaignStatus.RUNNING, status_changed_at=now, updated_at=now)
+                ):
+                    _status_changed(pk, previous=status, at=now)
 
 
 _CAMPAIGN_FIELDS = (
