@@ -441,3 +441,30 @@ def test_an_idle_chat_ended_by_the_reconciler_is_analysed(tenant, agent, broker,
 
     assert ended == 1
     assert queued_analyses(broker) == [call.pk]
+
+
+def test_a_stored_analysis_is_a_call_analyzed_webhook_event(
+    tenant, agent, fake, broker, settings, django_capture_on_commit_callbacks
+):
+    from voiceplatform.webhooks.models import WebhookDelivery
+    from voiceplatform.webhooks.services import endpoint_create
+
+    settings.WEBHOOK_URL_ALLOW_HTTP = True
+    settings.WEBHOOK_URL_ALLOWED_HOSTS = ["127.0.0.1"]
+    endpoint_create(tenant=tenant, url="http://127.0.0.1:9/hooks", event_types=["call.analyzed"])
+    call = _ended_call(tenant, agent, django_capture_on_commit_callbacks)
+    assert not WebhookDelivery.objects.for_tenant(tenant).exists()  # ended, not analysed yet
+    fake.add(text(json.dumps(GOOD)))
+
+    with django_capture_on_commit_callbacks(execute=False):
+        assert _run_queued(broker) == ["done"]
+
+    [delivery] = WebhookDelivery.objects.for_tenant(tenant)
+    body = json.loads(delivery.body)
+    assert body["type"] == "call.analyzed"
+    assert body["data"] == {
+        "callId": str(call.code),
+        "summary": GOOD["summary"],
+        "extracted": GOOD["extracted"],
+        "success": True,
+    }
