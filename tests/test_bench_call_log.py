@@ -13,7 +13,8 @@ from telephony_app.models import Call
 from voiceplatform.models import Tenant
 
 LAST_LINE = re.compile(
-    r"^bench_call_log calls=300 list_p50_ms=[\d.]+ deep_page_p50_ms=[\d.]+ dashboard_p50_ms=[\d.]+ search_p50_ms=[\d.]+$"
+    r"^bench_call_log calls=300 list_p50_ms=[\d.]+ deep_page_p50_ms=[\d.]+ dashboard_p50_ms=[\d.]+ "
+    r"search_p50_ms=[\d.]+$"
 )
 
 

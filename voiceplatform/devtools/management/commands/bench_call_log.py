@@ -47,6 +47,7 @@ DEEP = 10_000  # calls before the deep page
 BATCH = 50_000
 API = "/api/v1/calls"
 NULL = "\\N"  # COPY's NULL
+TABLE = Call._meta.db_table
 
 GREETINGS = [
     "Thanks for calling {company}, this is {agent}. How can I help you today?",
@@ -185,7 +186,7 @@ class Command(BaseCommand):
         finally:
             with transaction.atomic():
                 with connection.cursor() as cursor:  # one statement, not a million cascaded objects
-                    cursor.execute(f"DELETE FROM {Call._meta.db_table} WHERE tenant_id = %s", [tenant.pk])
+                    cursor.execute(f"DELETE FROM {TABLE} WHERE tenant_id = %s", [tenant.pk])  # noqa: S608 (our table)
                 tenant_delete(tenant=tenant)
             user.delete()
         self.stdout.write(
@@ -223,7 +224,8 @@ class Command(BaseCommand):
             reason = rng.choice(END_REASONS) if talked else status.replace("_", " ")
             buffer.write(
                 f"{uuid.uuid4()}\t{tenant.pk}\t{agent.pk}\t{agent.name}\t{direction}\t{status}\t{caller}\t{callee}\t"
-                f"call-{index}\t{created.isoformat()}\t{answered.isoformat() if talked else NULL}\t{ended.isoformat()}\t"
+                f"call-{index}\t{created.isoformat()}\t{answered.isoformat() if talked else NULL}\t"
+                f"{ended.isoformat()}\t"
                 f"{duration:.1f}\t{reason}\t{_copy_text(transcript)}\t[]\t[]\t{duration * 0.0012:.5f}\t\tdatabase\t"
                 f"{NULL}\t\t\t{{}}\t{created.isoformat()}\t{ended.isoformat()}\n"
             )
@@ -235,7 +237,7 @@ class Command(BaseCommand):
                     copy.write(buffer.getvalue())
                 buffer = io.StringIO()
         with connection.cursor() as cursor:
-            cursor.execute(f"VACUUM (ANALYZE) {Call._meta.db_table}")
+            cursor.execute(f"VACUUM (ANALYZE) {TABLE}")
 
     def _time(self, tenant: Tenant, user: Any, *, calls: int, runs: int) -> dict[str, float]:
         _key, raw_key = api_key_create(tenant=tenant, name="benchmark")
