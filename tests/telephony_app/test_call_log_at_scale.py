@@ -282,3 +282,23 @@ def test_every_filter_reads_a_page_from_an_index_in_page_order(name, filters, in
             assert f"Index Scan using {index}" in plan, plan
             if cursor_value:  # the scan starts at the cursor (an index condition), not at the newest call
                 assert "created_at <=" in plan.split("Index Cond:")[1].split("\n")[0], plan
+
+
+def test_a_common_word_is_searched_by_walking_the_newest_calls_and_a_rare_one_through_its_matches(
+    tenant, api, monkeypatch
+):
+    monkeypatch.setattr(selectors, "SEARCH_PROBE", 3)  # more than 3 matches: "common"
+    calls = _bulk(tenant, 60)
+    for call in calls:
+        Call.objects.filter(pk=call.pk).update(transcript=_turns("I need help with my kettle."))
+    rare = calls[7]
+    Call.objects.filter(pk=rare.pk).update(transcript=_turns("A quokka ate my kettle."))
+
+    common = selectors.call_list(tenant=tenant, query="kettle")
+    seldom = selectors.call_list(tenant=tenant, query="quokka")
+
+    assert "@@" in str(common.query) and "@@" not in str(seldom.query)  # the rare word: its matches' ids
+    first = api.get(URL, {"q": "kettle"}).json()
+    second = api.get(first["next"]).json()
+    assert len({row["id"] for row in first["results"] + second["results"]}) == 60
+    assert _search_ids(api, "quokka") == {str(rare.code)}
