@@ -13,7 +13,7 @@ from rest_framework.pagination import BasePagination, Cursor, CursorPagination, 
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.utils.urls import replace_query_param
 
 from voiceplatform.cursor import BadCursor, CursorPage, cursor_page
 
@@ -139,6 +139,3 @@ class NewestFirstKeysetPagination(BasePagination):
                 "schema": {"type": "string", "maxLength": 200},
             }
         ]
-
-    def first_page_url(self) -> str:
-        return remove_query_param(self.request.build_absolute_uri(), self.cursor_query_param)
