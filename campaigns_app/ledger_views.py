@@ -19,7 +19,6 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns_app import contact_rows, importer, selectors, services
-from campaigns_app.cursor import BadCursor, CursorPage, cursor_page
 from campaigns_app.forms import (
     ConsentGrantForm,
     ConsentRevokeForm,
@@ -30,6 +29,7 @@ from campaigns_app.forms import (
 )
 from campaigns_app.models import ConsentSource, DncSource
 from voiceplatform.actor import Actor
+from voiceplatform.cursor import BadCursor, CursorPage, cursor_page
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
 

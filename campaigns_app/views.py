@@ -19,12 +19,12 @@ from django.views.decorators.http import require_GET, require_POST
 from agents_app.selectors import agent_list
 from agents_app.validation import WEEKDAYS
 from campaigns_app import audit, selectors, services
-from campaigns_app.cursor import BadCursor, cursor_page
 from campaigns_app.forms import CampaignFilterForm, CampaignForm, ContactFilterForm
 from campaigns_app.live_views import live_context, preview_context
 from campaigns_app.models import Campaign, CampaignStatus
 from campaigns_app.services import CAMPAIGN_FIELDS
 from telephony_app.selectors import phone_number_list
+from voiceplatform.cursor import BadCursor, cursor_page
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
 

@@ -36,9 +36,11 @@ from telephony_app.models import (
     NumberProvider,
     PhoneNumber,
     SipTransport,
+    call_search_problem,
 )
 from voiceplatform.api_base import E164Field, ServiceWriteMixin, TenantScopedViewSet, service_errors
 from voiceplatform.models import Tenant
+from voiceplatform.pagination import NewestFirstKeysetPagination
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -191,13 +193,34 @@ def _parse_choice(params: Any, name: str, values: list[str]) -> str:
     return raw
 
 
+def _parse_number(params: Any, name: str) -> str:
+    try:
+        return normalize_e164(params.get(name, ""))
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({name: error.messages}) from None
+
+
+def _parse_text(params: Any, name: str, *, max_length: int) -> str:
+    raw = params.get(name, "").strip()
+    if len(raw) > max_length:
+        raise serializers.ValidationError({name: f"At most {max_length} characters."})
+    return raw
+
+
 def list_filters(*, tenant: Tenant, params: Any) -> dict[str, Any]:
     """call_list keyword arguments from query parameters; a bad value is a 400 naming its parameter."""
+    query = params.get("q", "").strip()
+    if problem := call_search_problem(query):
+        raise serializers.ValidationError({"q": problem})
     filters: dict[str, Any] = {
         "direction": _parse_choice(params, "direction", CallDirection.values),
         "status": _parse_choice(params, "status", CallStatus.values),
+        "end_reason": _parse_text(params, "endReason", max_length=Call._meta.get_field("end_reason").max_length),
+        "from_number": _parse_number(params, "fromNumber"),
+        "to_number": _parse_number(params, "toNumber"),
         "date_from": _parse_date(params, "from"),
         "date_to": _parse_date(params, "to"),
+        "query": query,
     }
     if filters["date_from"] and filters["date_to"] and filters["date_from"] > filters["date_to"]:
         raise serializers.ValidationError({"to": "The end date is before the start date."})
@@ -300,13 +323,26 @@ _OUTBOUND_CALL_EXAMPLES = [
     list=extend_schema(
         summary="List calls, newest first",
         description="Rows leave out `transcript`, `turnMetrics` and `usage`; get one call for those. "
-        "Dates are whole days in the tenant's time zone, both ends included.",
+        "Dates are whole days in the tenant's time zone, both ends included. Pages are keyset pages: follow "
+        "`next` for older calls; calls made meanwhile never shift a page, so paging from the first page "
+        "returns every older call exactly once. No total count (a million calls are not counted per page).",
         parameters=[
             OpenApiParameter("agent", OpenApiTypes.UUID, description="only calls of this agent (its id)"),
             OpenApiParameter("direction", OpenApiTypes.STR, enum=CallDirection.values),
-            OpenApiParameter("status", OpenApiTypes.STR, enum=CallStatus.values),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=CallStatus.values, description="the outcome"),
+            OpenApiParameter(
+                "endReason", OpenApiTypes.STR, description="only calls that ended for exactly this `endReason`"
+            ),
+            OpenApiParameter("fromNumber", OpenApiTypes.STR, description="only calls from this number (E.164)"),
+            OpenApiParameter("toNumber", OpenApiTypes.STR, description="only calls to this number (E.164)"),
             OpenApiParameter("from", OpenApiTypes.DATE, description="calls made on or after this day (YYYY-MM-DD)"),
             OpenApiParameter("to", OpenApiTypes.DATE, description="calls made on or before this day (YYYY-MM-DD)"),
+            OpenApiParameter(
+                "q",
+                OpenApiTypes.STR,
+                description="full-text search of the transcripts, web-search style: words (all must match; "
+                'stemmed, so "refunds" finds "refund"), "a quoted phrase", -excluded, or; at most 200 characters',
+            ),
         ],
     ),
     retrieve=extend_schema(
@@ -315,6 +351,7 @@ _OUTBOUND_CALL_EXAMPLES = [
 )
 class CallViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     model = Call
+    pagination_class = NewestFirstKeysetPagination
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         if self.action == "create":

@@ -7,11 +7,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 
 from agents_app.validation import validate_e164
 from voiceplatform.models import Tenant, TenantOwned
@@ -68,12 +70,46 @@ STATUS_RANK: dict[str, int] = {
 }
 
 
+# The text search configuration of the call log's full-text search (stemming: "refunds" finds "refund").
+SEARCH_CONFIG = "english"
+
+
+def call_search_document() -> Func:
+    """What the call log's full-text search reads: the text of every transcript turn (not the roles or
+    times) and the post-call summary, as one tsvector. PostgreSQL computes it when a row's transcript or
+    summary is written (a stored generated column), so no code path can forget it and the inbound
+    webhook's INSERT (empty transcript) pays ~nothing.
+
+    PostgreSQL cannot alter a generated column's expression in place: a change here is a migration that
+    removes and re-adds Call.search (and its index)."""
+    turns_text = Func(F("transcript"), Value("$[*].text"), function="jsonb_path_query_array")
+    transcript = Func(
+        Value(SEARCH_CONFIG),
+        turns_text,
+        Value('["string"]'),
+        function="jsonb_to_tsvector",
+        output_field=SearchVectorField(),
+    )
+    summary = Func(Value(SEARCH_CONFIG), F("summary"), function="to_tsvector", output_field=SearchVectorField())
+    return Func(transcript, summary, template="(%(expressions)s)", arg_joiner=" || ", output_field=SearchVectorField())
+
+
+def _newest_first(*fields: str) -> list[str]:
+    """An index for the call log's keyset pages: the tenant, the filtered columns, then newest first
+    with the id as tiebreaker, so a filtered page is one index range scan with no sort."""
+    return ["tenant", *fields, "-created_at", "-id"]
+
+
 class Call(TenantOwned):
     """A call (or chat). `code` is the call id used in URLs, room metadata (`call_id`) and the API.
 
     Every index costs each inbound call's INSERT (the webhook's hot path), so none is redundant:
-    the tenant's own lookups use call_tenant_created_idx (tenant first), status filters use
-    call_status_updated_idx (status first), and no query matches room names or statuses by LIKE."""
+    the tenant's own lookups use call_tenant_created_idx (tenant first), the reaper's status filter uses
+    call_status_updated_idx (status first), and no query matches room names or statuses by LIKE. The
+    call log's filters (agent, direction, status, end reason, caller, callee) each have one index
+    ending newest first (see _newest_first); a combination of filters walks the index of one of them.
+    The search column is computed from the transcript, empty (and absent from its GIN index) until the
+    call's end writes the transcript."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
     agent = models.ForeignKey(
@@ -126,12 +162,22 @@ class Call(TenantOwned):
     is_rolled_up = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    search = models.GeneratedField(
+        expression=call_search_document(), output_field=SearchVectorField(), db_persist=True, editable=False
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["tenant", "-created_at"], name="call_tenant_created_idx"),
-            models.Index(fields=["tenant", "agent", "-created_at"], name="call_tenant_agent_created_idx"),
+            models.Index(fields=_newest_first(), name="call_tenant_created_idx"),
+            models.Index(fields=_newest_first("agent"), name="call_tenant_agent_created_idx"),
+            models.Index(fields=_newest_first("direction"), name="call_tenant_direction_idx"),
+            models.Index(fields=_newest_first("status"), name="call_tenant_status_idx"),
+            models.Index(fields=_newest_first("end_reason"), name="call_tenant_end_reason_idx"),
+            models.Index(fields=_newest_first("from_number"), name="call_tenant_from_idx"),
+            models.Index(fields=_newest_first("to_number"), name="call_tenant_to_idx"),
+            # Full-text search over transcripts (call_search_document).
+            GinIndex(fields=["search"], name="call_search_gin_idx"),
             # The reaper's query: non-terminal calls not updated for a while.
             models.Index(fields=["status", "updated_at"], name="call_status_updated_idx"),
             # The LiveKit webhook and the worker find a call by its room (exact match only).
@@ -364,3 +410,14 @@ class CallRollup(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.day} {self.direction}: {self.calls} calls"
+
+
+SEARCH_MAX_CHARS = 200
+
+
+def call_search_problem(text: str) -> str | None:
+    """Why `text` cannot be searched for in the call log (too long), or None. The API's `q` and the
+    portal's search box share it."""
+    if len(text) > SEARCH_MAX_CHARS:
+        return f"Search for at most {SEARCH_MAX_CHARS} characters."
+    return None

@@ -12,17 +12,19 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from agents_app.models import Agent
 from agents_app.selectors import agent_list
-from agents_app.validation import inbound_agent_problem
+from agents_app.validation import inbound_agent_problem, normalize_e164
 from telephony_app import costs, livekit_client, provisioning, selectors, services
 from telephony_app.models import (
+    SEARCH_MAX_CHARS,
     AnalysisStatus,
     Call,
     CallDirection,
@@ -30,13 +32,19 @@ from telephony_app.models import (
     NumberProvider,
     PhoneNumber,
     SipTransport,
+    call_search_problem,
 )
 from telephony_app.number_references import number_references
+from voiceplatform.cursor import BadCursor, CursorPage
 from voiceplatform.models import Membership, Tenant
 from voiceplatform.portal import apply_errors, portal_view
 
 CALLS_PER_PAGE = 50
 POLL_TARGET = "call-results"  # the element the list's htmx polling and filters replace
+
+
+def _number_input() -> forms.TextInput:
+    return forms.TextInput(attrs={"type": "tel", "placeholder": "+14155550123", "autocomplete": "off"})
 
 
 class CallFilterForm(forms.Form):
@@ -51,10 +59,39 @@ class CallFilterForm(forms.Form):
     date_to = forms.DateField(
         label="To", required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
     )
+    from_number = forms.CharField(label="Caller", required=False, max_length=40, widget=_number_input())
+    to_number = forms.CharField(label="Callee", required=False, max_length=40, widget=_number_input())
+    end_reason = forms.CharField(
+        label="End reason", required=False, max_length=Call._meta.get_field("end_reason").max_length
+    )
+    q = forms.CharField(
+        label="Search transcripts",
+        required=False,
+        max_length=SEARCH_MAX_CHARS,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": 'words, "a phrase", -not'}),
+    )
 
     def __init__(self, data: Any, *, tenant: Tenant) -> None:
         super().__init__(data)
         self.fields["agent"].queryset = agent_list(tenant=tenant)  # only this tenant's agents can be chosen
+
+    def _clean_number(self, name: str) -> str:
+        try:
+            return normalize_e164(self.cleaned_data[name])
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None
+
+    def clean_from_number(self) -> str:
+        return self._clean_number("from_number")
+
+    def clean_to_number(self) -> str:
+        return self._clean_number("to_number")
+
+    def clean_q(self) -> str:
+        query = self.cleaned_data["q"].strip()
+        if problem := call_search_problem(query):
+            raise ValidationError(problem)
+        return query
 
     def selector_kwargs(self) -> dict[str, Any]:
         """Filters for selectors.call_list; an invalid filter is shown with its error and not applied."""
@@ -64,8 +101,12 @@ class CallFilterForm(forms.Form):
             "agent": data.get("agent"),
             "direction": data.get("direction", ""),
             "status": data.get("status", ""),
+            "end_reason": data.get("end_reason", ""),
+            "from_number": data.get("from_number", ""),
+            "to_number": data.get("to_number", ""),
             "date_from": data.get("date_from"),
             "date_to": data.get("date_to"),
+            "query": data.get("q", ""),
         }
 
 
@@ -241,6 +282,17 @@ def extracted_rows(call: Call) -> list[ExtractedRow]:
     ]
 
 
+def count_text(calls: QuerySet[Call], page: CursorPage) -> str:
+    """ "12 calls" when one page holds them all, else "about 1,200,000 calls" from PostgreSQL's estimate
+    (two significant digits: it is an estimate), never a COUNT(*) of the tenant's calls."""
+    if not page.has_other_pages:
+        return f"{len(page.rows)} call{pluralize(len(page.rows))}"
+    estimate = max(selectors.call_count_estimate(calls), len(page.rows))
+    if estimate >= 100:
+        estimate = round(estimate, 2 - len(str(estimate)))
+    return f"about {estimate:,} call{pluralize(estimate)}"
+
+
 # Views --------------------------------------------------------------------------------------
 
 
@@ -250,13 +302,19 @@ def call_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     tenant = membership.tenant
     filters = CallFilterForm(request.GET, tenant=tenant)
     criteria = filters.selector_kwargs()
-    page = Paginator(selectors.call_list(tenant=tenant, **criteria), CALLS_PER_PAGE).get_page(request.GET.get("page"))
+    calls = selectors.call_list(tenant=tenant, **criteria)
+    try:
+        page = selectors.call_page(calls, cursor=request.GET.get("cursor", ""), size=CALLS_PER_PAGE)
+    except BadCursor:  # an edited or stale link: the newest page rather than an error
+        page = selectors.call_page(calls, cursor="", size=CALLS_PER_PAGE)
     query = request.GET.copy()
-    query.pop("page", None)
+    query.pop("cursor", None)
     context = {
         "filters": filters,
         "page": page,
-        "calls": [(call, duration_text(call.duration_seconds)) for call in page],
+        "is_first_page": page.previous_cursor is None,
+        "count_text": count_text(calls, page),
+        "calls": [(call, duration_text(call.duration_seconds)) for call in page.rows],
         "is_filtered": any(value not in (None, "") for value in criteria.values()),
         "query": query.urlencode(),
         "poll_target": POLL_TARGET,

@@ -7,9 +7,15 @@ import re
 from typing import Any
 from urllib import parse
 
+from django.db.models import Model, QuerySet
 from rest_framework import exceptions
-from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
+from rest_framework.pagination import BasePagination, Cursor, CursorPagination, PageNumberPagination
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.utils.urls import replace_query_param
+
+from voiceplatform.cursor import BadCursor, CursorPage, cursor_page
 
 
 class StrictPageNumberPagination(PageNumberPagination):
@@ -73,3 +79,63 @@ class NewestFirstCursorPagination(StrictCursorPagination):
     """The ledgers' order: newest first (ids grow with time)."""
 
     ordering = "-id"
+
+
+class NewestFirstKeysetPagination(BasePagination):
+    """Keyset pages newest first by (created_at, id) for tables ordered by time with ties (the call log):
+    DRF's CursorPagination keys on one field and skips ties by OFFSET; this one names the last row seen
+    (voiceplatform.cursor), so each page is one index range scan at any depth and rows inserted while a
+    client pages never shift a page. No count: {"next", "previous", "results"}."""
+
+    keys = ("created_at", "id")
+    page_size = api_settings.PAGE_SIZE
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset: QuerySet[Model], request: Request, view: Any = None) -> list[Any]:
+        self.request = request
+        raw = request.query_params.get(self.cursor_query_param, "")
+        try:
+            self.page: CursorPage = cursor_page(
+                queryset, cursor=raw, keys=self.keys, descending=True, size=self.page_size
+            )
+        except BadCursor:
+            message = f"Use the `next` or `previous` link of a page, got {raw[:40]!r}."
+            raise exceptions.ValidationError({self.cursor_query_param: [message]}) from None
+        return self.page.rows
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        return replace_query_param(self.request.build_absolute_uri(), self.cursor_query_param, cursor)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response(
+            {
+                "next": self._link(self.page.next_cursor),
+                "previous": self._link(self.page.previous_cursor),
+                "results": data,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        link = {"type": "string", "nullable": True, "format": "uri"}
+        return {
+            "type": "object",
+            "required": ["next", "previous", "results"],
+            "properties": {
+                "next": {**link, "description": "Older rows; null on the last page"},
+                "previous": {**link, "description": "Newer rows; null on the first page"},
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "The position a `next` or `previous` link names; omit for the newest page",
+                "schema": {"type": "string", "maxLength": 200},
+            }
+        ]

@@ -1,5 +1,7 @@
-"""Keyset ("cursor") pagination for the portal's long tables (a campaign's contacts, the ledgers):
-each page is one indexed range query, never an OFFSET or a COUNT(*) of the table."""
+"""Keyset ("cursor") pagination for the long tables (a campaign's contacts, the ledgers, the call log;
+the portal's pages and the calls API): each page is one indexed range query, never an OFFSET or a
+COUNT(*) of the table. Rows inserted while someone pages (newer calls at the head of a newest-first
+list) never shift a page: a cursor names the last row seen, not a position."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import DateTimeField, Model, Q, QuerySet
 
 MAX_CURSOR_CHARS = 200
 
@@ -69,10 +71,15 @@ def _decode(cursor: str, size: int) -> tuple[list[Any], str]:
 
 
 def _beyond(keys: Sequence[str], values: list[Any], op: str) -> Q:
-    """Rows after `values` in the order of `keys` (op gt) or before them (op lt): (a > x) or (a = x and b > y)..."""
+    """Rows after `values` in the order of `keys` (op gt) or before them (op lt): (a > x) or (a = x and b > y)...
+
+    With several keys the first one's bound (a >= x) is added as well: the same rows, but PostgreSQL can
+    start the index range scan at the cursor instead of filtering every row before it (a deep page)."""
     condition = Q()
     for index, key in enumerate(keys):
         condition |= Q(**dict(zip(keys[:index], values[:index], strict=True)), **{f"{key}__{op}": values[index]})
+    if len(keys) > 1:
+        condition &= Q(**{f"{keys[0]}__{op}e": values[0]})
     return condition
 
 
@@ -90,6 +97,10 @@ def cursor_page(
         rows = list(queryset.order_by(*ordering)[: size + 1])
         return _page(rows[:size], keys, has_next=len(rows) > size, has_previous=False)
     values, direction = _decode(cursor, len(keys))
+    for key, value in zip(keys, values, strict=True):  # a time where the id goes would reach PostgreSQL
+        is_time = isinstance(queryset.model._meta.get_field(key), DateTimeField)
+        if is_time != isinstance(value, datetime.datetime):
+            raise BadCursor("wrong key type")
     if direction == "next":
         rows = list(queryset.filter(_beyond(keys, values, forward_op)).order_by(*ordering)[: size + 1])
         return _page(rows[:size], keys, has_next=len(rows) > size, has_previous=True)
