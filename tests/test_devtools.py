@@ -52,6 +52,7 @@ def test_the_bench_commands_are_the_dev_tools_own():
     commands = get_commands()
 
     assert {name: commands[name] for name in commands if name.startswith("bench_")} == {
+        "bench_call_log": "voiceplatform.devtools",
         "bench_call_start": "voiceplatform.devtools",
         "bench_contact_import": "voiceplatform.devtools",
         "bench_dialer": "voiceplatform.devtools",
