@@ -215,10 +215,12 @@ class Contact(TenantOwned):
         indexes = [
             # The contacts table and its cursor pagination (status filter, id order).
             models.Index(fields=["campaign", "status", "id"], name="contact_campaign_status_idx"),
-            # The dialer's claim: due contacts of a campaign, per zone, in due order.
+            # The dialer's claim: due contacts of a campaign, per zone, in due order. Only classified ones
+            # (the claim asks for a zone, which implies it): an imported contact enters it once the
+            # classifier gives it its zone, so the import writes no entry the classifier replaces.
             models.Index(
                 fields=["campaign", "dial_zone", "next_attempt_at", "id"],
-                condition=Q(status__in=["pending", "retry"]),
+                condition=Q(status__in=["pending", "retry"], dial_zone__isnull=False),
                 name="contact_due_idx",
             ),
         ]
