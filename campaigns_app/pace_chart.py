@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from campaigns_app.selectors import CampaignPace, RateBucket
+from telephony_app.analytics.charts import Point, Tick  # the axis labels and points of every SVG chart
 
 WIDTH = 600
 DIALS_HEIGHT = 180
@@ -24,21 +25,6 @@ class Bar:
     y: float
     width: float
     height: float
-    title: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    """A label on an axis at `at` (x for the time axis, y for the value axis)."""
-
-    at: float
-    label: str
-
-
-@dataclass(frozen=True)
-class Point:
-    x: float
-    y: float
     title: str
 
 

@@ -4,19 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns_app', '0009_attempt_partial_reference_indexes'),
-        ('voiceplatform', '0005_webhooks'),
+        ("campaigns_app", "0009_attempt_partial_reference_indexes"),
+        ("voiceplatform", "0005_webhooks"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='contact',
-            name='contact_due_idx',
+            model_name="contact",
+            name="contact_due_idx",
         ),
         migrations.AddIndex(
-            model_name='contact',
-            index=models.Index(condition=models.Q(('dial_zone__isnull', False), ('status__in', ['pending', 'retry'])), fields=['campaign', 'dial_zone', 'next_attempt_at', 'id'], name='contact_due_idx'),
+            model_name="contact",
+            index=models.Index(
+                condition=models.Q(("dial_zone__isnull", False), ("status__in", ["pending", "retry"])),
+                fields=["campaign", "dial_zone", "next_attempt_at", "id"],
+                name="contact_due_idx",
+            ),
         ),
     ]
