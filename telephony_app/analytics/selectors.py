@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -98,6 +99,16 @@ class Analytics:
     total: Figures
 
 
+def _lower(name: str) -> tuple[float, ...]:
+    """The bucket bounds of a histogram column."""
+    return buckets.TALK_LOWER if HIST_COLUMNS[name] is None else buckets.LATENCY_LOWER
+
+
+# day, then every histogram's buckets summed in HIST_COLUMNS order (PostgreSQL arrays count from 1).
+_BUCKET_SUMS = ", ".join(f"sum({name}[{index + 1}])" for name in HIST_COLUMNS for index in range(len(_lower(name))))
+_BUCKET_SUMS_SQL = f"SELECT day, {_BUCKET_SUMS} FROM {CallRollup._meta.db_table}"  # noqa: S608  (names from the code)
+
+
 def analytics_for(
     *,
     tenant: Tenant,
@@ -121,12 +132,25 @@ def analytics_for(
         figures = per_day[row["day"]]
         figures.counts = {name: row[name] for name in COUNT_COLUMNS}
         figures.talk_seconds, figures.cost_usd = row["talk_seconds"], row["cost_usd"]
-    # The histograms summed here, element-wise, from short arrays (a 90-day page reads at most 90 x agents x
-    # campaigns x directions rows); C-level map additions, no row objects.
-    for day, *arrays in rows.order_by().values_list("day", *HIST_COLUMNS):
-        hists = per_day[day].hists
-        for name, counts in zip(HIST_COLUMNS, arrays, strict=True):
-            hists[name] = buckets.add(hists[name], counts)
+    # The histograms too are summed by the database, bucket by bucket: one row of plain integers per day.
+    # Fetching the rows' arrays to add them here cost ~18 ms at 30 days (600 rows, 2,400 arrays to parse);
+    # these sums cost ~6 ms. Raw SQL: the ORM took longer to compile 94 Sum() expressions than to run them.
+    where, params = ["tenant_id = %s", "day >= %s", "day <= %s"], [tenant.pk, start, end]
+    if agent is not None:
+        where.append("agent_id = %s")
+        params.append(agent.pk)
+    if campaign_code is not None:
+        where.append("campaign_code = %s")
+        params.append(campaign_code)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_BUCKET_SUMS_SQL} WHERE {' AND '.join(where)} GROUP BY day", params)
+        for day, *values in cursor.fetchall():
+            hists = per_day[day].hists
+            offset = 0
+            for name in HIST_COLUMNS:
+                size = len(_lower(name))
+                hists[name] = [value or 0 for value in values[offset : offset + size]]
+                offset += size
     total = Figures()
     for figures in per_day.values():
         total.add(figures)
