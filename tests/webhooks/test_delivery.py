@@ -379,3 +379,25 @@ def test_the_delivery_log_keeps_finished_deliveries_for_the_retention_period(
 
     assert set(WebhookDelivery.objects.for_tenant(tenant).values_list("pk", flat=True)) == {pending.pk, recent.pk}
     assert list(WebhookAttempt.objects.for_tenant(tenant).values_list("delivery_id", flat=True)) == [recent.pk]
+
+
+def test_each_try_is_counted_in_the_metrics_by_result(
+    tenant, receiver, make_endpoint, django_capture_on_commit_callbacks
+):
+    from prometheus_client import REGISTRY
+
+    def counted(result: str) -> float:
+        return REGISTRY.get_sample_value("webhook_deliveries_total", {"result": result}) or 0.0
+
+    receiver.script = [500]  # then 200
+    make_endpoint(tenant, receiver.url)
+    (delivery,) = _emit(tenant, django_capture_on_commit_callbacks)
+    before = {result: counted(result) for result in ("retrying", "delivered")}
+
+    for _ in range(2):
+        delivery.refresh_from_db()
+        with django_capture_on_commit_callbacks(execute=False):
+            _run_due(delivery, delivery.next_attempt_at or timezone.now())
+
+    assert counted("retrying") - before["retrying"] == 1
+    assert counted("delivered") - before["delivered"] == 1

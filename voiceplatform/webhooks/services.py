@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from voiceplatform import metrics
 from voiceplatform.crypto import SecretDecryptionError, decrypt_for_tenant, encrypt_for_tenant, reencrypt_for_tenant
 from voiceplatform.models import Tenant
 from voiceplatform.outbound_url import WEBHOOK_URLS, validate_tenant_url
@@ -346,6 +347,16 @@ def _record(delivery: WebhookDelivery, result: AttemptResult, now: datetime.date
         if delivery.event_type != TEST_EVENT:
             _count_exhausted(tenant, delivery.endpoint_id, result, now)
     delivery.save(update_fields=["status", "delivered_at", "next_attempt_at", "last_response_code", "last_error_class"])
+    metrics.webhook_delivery_counted(result=_metric_result(delivery, result))
+
+
+def _metric_result(delivery: WebhookDelivery, result: AttemptResult) -> str:
+    """The try as webhook_deliveries_total counts it (voiceplatform/metrics.py)."""
+    if result.is_success:
+        return "delivered"
+    if result.error_class == "destination_refused":
+        return "refused"
+    return "failed" if delivery.status == DeliveryStatus.FAILED else "retrying"
 
 
 def _enqueue_later_on_commit(delivery_id: int, countdown: int) -> None:
