@@ -12,11 +12,11 @@ import time
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.urls import reverse
 
 from telephony_app.models import PhoneNumber
 from telephony_app.services import phone_number_create
+from tests.campaigns_app.conftest import _live_database_url
 from tests.conftest import AGENT_NAME
 from tests.test_health_and_settings import _valid_env
 from voiceplatform.devtools.fake_livekit import KEY, SECRET
@@ -323,10 +323,10 @@ def test_the_command_fails_in_one_line_when_livekit_refuses(livekit, number):
 @pytest.mark.django_db(transaction=True)  # the command runs in another process: it must see the rows
 def test_the_commands_exit_status(livekit, tenant, make_agent):
     phone_number_create(tenant=tenant, number=NUMBER, provider="sip", agent=make_agent(tenant))
-    name = connection.settings_dict["NAME"]
     env = {
         **_valid_env(),
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{name}",
+        # The test database on whichever server this run uses (the embedded one in CI).
+        "DATABASE_URL": _live_database_url(),
         "LIVEKIT_URL": livekit.url,
         "LIVEKIT_API_KEY": KEY,
         "LIVEKIT_API_SECRET": SECRET,
