@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,7 +35,7 @@ from agents_app.schedule import is_open
 from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
 from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call, CallDirection, CallStatus, PhoneNumber
-from telephony_app.number_cache import InboundNumber, inbound_number
+from telephony_app.number_cache import MISS, InboundNumber, Miss, inbound_number, inbound_number_cached
 from telephony_app.services import ENDED_BY_ROUTING, call_create, call_fail, call_finish
 from voiceplatform.models import Tenant
 
@@ -79,15 +80,24 @@ def phone_number_for_inbound(number: str) -> PhoneNumber | None:
     return entry.phone_number if entry is not None else None
 
 
+_E164_SHAPE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
 def inbound_number_for(number: str) -> InboundNumber | None:
     """phone_number_for_inbound with the tenant's Twilio credential row as well."""
+    # As Twilio sends it, a number is already in E.164, its own cache key (entries are written under
+    # normalized numbers only): a hit spares phonenumbers' parse (~0.14 ms of the inbound webhook).
+    asked = _E164_SHAPE.fullmatch(number) is not None
+    first = inbound_number_cached(number) if asked else MISS
+    if not isinstance(first, Miss):
+        return first
     try:
         normalized = normalize_e164(number)
     except ValidationError:
         return None
     if not normalized:
         return None
-    return inbound_number(normalized)
+    return inbound_number(normalized, cached=first if asked and normalized == number else None)
 
 
 def inbound_route(
@@ -184,6 +194,8 @@ _COUNT_OPEN_CALLS_SQL = (
     f" AND status IN ({', '.join(['%s'] * len(ACTIVE_STATUSES))})"
     f" AND direction IN ({', '.join(['%s'] * len(PHONE_DIRECTIONS))}) LIMIT %s) AS open_calls"
 )
+_ADMIT_SQL = f"{_LOCK_AGENT_SQL}; {_COUNT_OPEN_CALLS_SQL}"
+_OPEN = sorted(ACTIVE_STATUSES)
 
 
 def _admit(route: InboundRoute) -> None:
@@ -192,13 +204,15 @@ def _admit(route: InboundRoute) -> None:
     Call within the transaction that inserts the Call: the row lock (FOR NO KEY UPDATE, which does
     not block the Call rows' own foreign-key checks) makes a second call for the same agent wait
     until the first one's Call is committed, and the count, a statement of its own after the lock
-    (so with a snapshot taken after the wait, in READ COMMITTED), includes that Call."""
+    (so with a snapshot taken after the wait, in READ COMMITTED, even when both travel in one
+    query string), includes that Call."""
     tenant, agent = route.tenant, route.agent
     assert tenant is not None and agent is not None
     limit = agent.max_concurrent_calls
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_AGENT_SQL, [agent.pk, tenant.pk])
-        cursor.execute(_COUNT_OPEN_CALLS_SQL, [agent.pk, tenant.pk, *sorted(ACTIVE_STATUSES), *PHONE_DIRECTIONS, limit])
+        # Both statements in one round trip: each still runs with a snapshot of its own.
+        cursor.execute(_ADMIT_SQL, [agent.pk, tenant.pk, agent.pk, tenant.pk, *_OPEN, *PHONE_DIRECTIONS, limit])
+        cursor.nextset()
         (open_calls,) = cursor.fetchone()
     if open_calls >= limit:
         raise AgentAtCapacity(busy_route(route, limit=limit))
@@ -243,6 +257,7 @@ def inbound_call_connect(
             status=CallStatus.RINGING,
             room_name=room,
             code=code,
+            savepoint=False,  # an error leaves this transaction, which then rolls back whole
         )
     metadata = {
         "agent_id": str(route.agent.code),

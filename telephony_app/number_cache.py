@@ -89,22 +89,45 @@ def _inbound_rules(phone_number: PhoneNumber) -> InboundSettings | None:
     return config.inbound
 
 
-def inbound_number(number: str) -> InboundNumber | None:
-    """The routing facts of an E.164 number (None: no tenant has it), from Redis when it can."""
-    key = cache_key(number)
-    client = redis_client()
+class Miss:
+    """Nothing usable cached for a number (`unreachable`: Redis did not answer)."""
+
+    def __init__(self, *, unreachable: bool = False) -> None:
+        self.unreachable = unreachable
+
+
+MISS, UNREACHABLE = Miss(), Miss(unreachable=True)
+
+
+def inbound_number_cached(number: str) -> InboundNumber | Miss | None:
+    """The cached routing facts of an E.164 number (None: cached as nobody's), or MISS/UNREACHABLE."""
     try:
-        cached = client.get(key)
+        cached = redis_client().get(cache_key(number))
     except redis.RedisError:
         logger.warning("inbound number cache unreachable; reading the database")
-        return _from_database(number)
-    if cached is not None:
-        try:
-            entry: InboundNumber | None = pickle.loads(cached)  # noqa: S301 (our own Redis, as Django's cache)
-            return entry
-        except Exception:  # written by another code version: read again below
-            logger.warning("inbound number cache entry for %s unreadable; reading the database", number)
+        return UNREACHABLE
+    if cached is None:
+        return MISS
+    try:
+        entry: InboundNumber | None = pickle.loads(cached)  # noqa: S301 (our own Redis, as Django's cache)
+    except Exception:  # written by another code version: read again
+        logger.warning("inbound number cache entry for %s unreadable; reading the database", number)
+        return MISS
+    return entry
+
+
+def inbound_number(number: str, *, cached: InboundNumber | Miss | None = None) -> InboundNumber | None:
+    """The routing facts of an E.164 number (None: no tenant has it), from Redis when it can.
+    `cached`: a Miss that inbound_number_cached answered for it a moment ago (then Redis is not asked again)."""
+    if not isinstance(cached, Miss):
+        cached = inbound_number_cached(number)
+    if not isinstance(cached, Miss):
+        return cached
     entry = _from_database(number)
+    if cached.unreachable:
+        return entry
+    client = redis_client()
+    key = cache_key(number)
     try:
         # An unknown number is cached too, so that calls to it (or forged webhooks) cost no query;
         # creating the number drops the entry.

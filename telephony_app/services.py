@@ -182,10 +182,15 @@ def call_create(
     provider_call_id: str = "",
     code: uuid.UUID | None = None,
     campaign_code: uuid.UUID | None = None,
+    savepoint: bool = True,
 ) -> Call:
     """A new Call of this tenant; the agent must belong to the same tenant. `code` may be chosen
     up front when something else (a room name) must carry it before the row exists; `campaign_code`
-    names the campaign that placed it (the analytics filter by it)."""
+    names the campaign that placed it (the analytics filter by it).
+
+    Inside the caller's transaction, a refused row (a duplicate provider call id) rolls back a
+    savepoint and leaves that transaction usable. savepoint=False spares the two statements a
+    savepoint costs, for a caller whose whole transaction ends with the error anyway."""
     if agent is not None and agent.tenant_id != tenant.pk:
         # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
         raise ValidationError({"agent": "No such agent."})
@@ -205,12 +210,12 @@ def call_create(
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
     if call.started_at is None:  # queued: nothing to announce yet
-        _save(call)
+        _save(call, savepoint=savepoint)
         transaction.on_commit(partial(metrics.call_started, direction=call.direction))
         return call
     # The row, its webhook events and (created already ended) its rollup commit together. No savepoint of
     # _save's own: a refused row leaves this block by its exception, which rolls the block back.
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         if call.is_terminal:
             rollups.mark(call)
         _save(call, savepoint=False)

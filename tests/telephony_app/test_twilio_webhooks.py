@@ -7,6 +7,7 @@ import json
 import uuid
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -281,6 +282,58 @@ def test_behind_a_tls_proxy_the_public_url_is_what_was_signed(live_server, setti
     assert [verb for verb, _ in verbs(twiml(ok))] == ["Dial"]
     assert as_seen_locally.status_code == 403
     assert len(calls(tenant)) == 1
+
+
+def test_twilio_signing_the_url_with_or_without_its_default_port_both_verify(
+    live_server, settings, livekit, tenant, number
+):
+    # Twilio's own signatures are inconsistent about ":443"; the library accepts both forms, and so do we.
+    settings.PUBLIC_BASE_URL = "https://voice.example.com"
+    twilio = Twilio(live_server.url)
+    forwarded = {"X-Forwarded-Proto": "https"}
+
+    plain = twilio.post(
+        VOICE, voice_params(call_sid()), signed_url="https://voice.example.com" + VOICE, headers=forwarded
+    )
+    with_port = twilio.post(
+        VOICE, voice_params(call_sid()), signed_url="https://voice.example.com:443" + VOICE, headers=forwarded
+    )
+
+    assert [verb for verb, _ in verbs(twiml(plain))] == ["Dial"]
+    assert [verb for verb, _ in verbs(twiml(with_port))] == ["Dial"]
+    assert len(calls(tenant)) == 2
+
+
+def test_a_shared_key_signature_with_hmac_sha256_verifies(twilio, livekit, tenant, number):
+    params = voice_params(call_sid())
+    signature = RequestValidator(TOKEN).compute_signature(twilio.base_url + VOICE, params, "HMAC_SHA256")
+    settings_header = "key=webhooks_sharedkey_1,algorithm=HMAC_SHA256"
+    headers = {"X-Twilio-Signature": signature, "X-Twilio-Webhooks-Signature-Settings": settings_header}
+
+    ok = httpx.post(twilio.base_url + VOICE, data=params, headers=headers, timeout=10)
+    unknown = httpx.post(
+        twilio.base_url + VOICE,
+        data=voice_params(call_sid()),
+        headers={**headers, "X-Twilio-Webhooks-Signature-Settings": "algorithm=HMAC_MD5"},
+        timeout=10,
+    )
+
+    assert [verb for verb, _ in verbs(twiml(ok))] == ["Dial"]
+    assert unknown.status_code == 403
+    assert len(calls(tenant)) == 1
+
+
+def test_a_signature_header_that_is_not_ascii_is_403_not_500(twilio, livekit, tenant, number):
+    params = urlencode(voice_params(call_sid())).encode()
+    headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("X-Twilio-Signature", "sig\u00e9=".encode("latin-1")),
+    ]
+
+    response = httpx.post(twilio.base_url + VOICE, content=params, headers=headers, timeout=10)
+
+    assert response.status_code == 403
+    assert calls(tenant) == []
 
 
 def test_the_query_string_is_part_of_the_signed_url(twilio, livekit, tenant, number):
