@@ -5,6 +5,7 @@ duration are written once, whatever order and however often the reports arrive (
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import uuid
 from decimal import Decimal
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from agents_app.models import Agent
@@ -145,6 +147,29 @@ def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.dateti
 PROVIDER_CALL_ID_TAKEN = "This tenant already has a call with this provider call id."
 
 
+@functools.cache
+def _insert_statement() -> tuple[str, tuple[Field[Any, Any], ...]]:
+    """A new Call's INSERT and the fields it writes: what Model.save() would compile for every call
+    (~0.3 ms of CPU on the inbound webhook's path; the Call model has no save signals)."""
+    fields = tuple(field for field in Call._meta.concrete_fields if not field.primary_key and not field.generated)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    table, pk = quote(Call._meta.db_table), quote(Call._meta.pk.column)
+    return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {pk}", fields  # noqa: S608
+
+
+def _insert(call: Call) -> None:
+    """Model.save() of a new Call, without compiling its statement: the same values (each field's
+    pre_save, as auto_now and defaults set them, and its database form), the same row."""
+    sql, fields = _insert_statement()
+    values = [field.get_db_prep_save(field.pre_save(call, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        (call.pk,) = cursor.fetchone()
+    call._state.adding, call._state.db = False, connection.alias
+
+
 def _save(call: Call, *, savepoint: bool = True) -> None:
     """Field checks in Python; uniqueness and check constraints by the database.
 
@@ -154,15 +179,16 @@ def _save(call: Call, *, savepoint: bool = True) -> None:
     full_clean would have raised.
     """
     call.full_clean(exclude=["tenant", "agent"], validate_unique=False, validate_constraints=False)
+    write = _insert if call._state.adding else Call.save
     try:
         if savepoint and connection.in_atomic_block:
             # A savepoint, so that a refused row leaves the caller's transaction usable.
             with transaction.atomic():
-                call.save()
+                write(call)
         else:
             # One statement is atomic on its own; BEGIN/COMMIT around it would cost two more round
             # trips to the database on the inbound webhook's path.
-            call.save()
+            write(call)
     except IntegrityError as exc:
         if "call_tenant_provider_call_id_uniq" in str(exc):
             raise ValidationError({"provider_call_id": PROVIDER_CALL_ID_TAKEN}) from None

@@ -328,3 +328,31 @@ def test_call_fail_after_the_call_ended_keeps_its_ending_and_records_the_error(t
     assert call.status == S.COMPLETED
     assert call.end_reason == "caller hung up"
     assert call.error == "could not write the recording"
+
+
+@pytest.mark.parametrize("status", [S.QUEUED, S.RINGING, S.COMPLETED])
+def test_a_new_call_is_stored_exactly_as_model_save_would_store_it(tenant, make_agent, status):
+    """call_create writes new rows with a prebuilt INSERT; it must store what Model.save() stores."""
+    agent = make_agent(tenant)
+    fields = {
+        "tenant": tenant, "agent": agent, "direction": CallDirection.INBOUND, "from_number": "+12125550100",
+        "to_number": "+14155550100", "room_name": "in-room", "provider_call_id": "CA" + "1" * 32,
+        "context": {"source": "twilio", "twilio": {"FromCity": "NEW YORK"}, "n": [1, 2.5, None, True]},
+        "status": status,
+    }  # fmt: skip
+    created = call_create(**fields)
+    # The same call through Django's own save, for comparison.
+    saved = Call(**{**fields, "provider_call_id": "CA" + "2" * 32, "agent_name": agent.name})
+    saved.started_at, saved.ended_at = created.started_at, created.ended_at
+    saved.answered_at, saved.duration_seconds = created.answered_at, created.duration_seconds
+    saved.end_reason, saved.is_rolled_up = created.end_reason, created.is_rolled_up
+    saved.save()
+
+    mine, theirs = Call.objects.get(pk=created.pk), Call.objects.get(pk=saved.pk)
+    differing = {"id", "code", "provider_call_id", "created_at", "updated_at"}
+    for field in Call._meta.concrete_fields:
+        if field.name not in differing:
+            assert getattr(mine, field.attname) == getattr(theirs, field.attname), field.name
+        assert getattr(mine, field.attname) == getattr(created, field.attname) or field.generated, field.name
+    assert not created._state.adding and created.pk == mine.pk
+    assert mine.created_at == created.created_at and mine.updated_at == created.updated_at
