@@ -106,7 +106,12 @@ class SafeJSONParser(parsers.JSONParser):
 
 
 def _named_strings(kind: str, items: Iterable[tuple[str, list[str]]]) -> Iterator[tuple[str, str]]:
-    """(where, text) for every key and value of a multi-valued mapping (query string, form)."""
+    """(where, text) for every key and value of a multi-valued mapping (query string, form), skipping
+    at once a mapping with no bad character anywhere (one scan instead of naming every value: this
+    runs on every request)."""
+    items = list(items)
+    if not any(_BAD_CHARACTER.search(key) or any(map(_BAD_CHARACTER.search, values)) for key, values in items):
+        return
     for key, values in items:
         yield f"{kind} name", key
         yield from ((f"{kind} {key!r}", value) for value in values)
