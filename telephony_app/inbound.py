@@ -34,7 +34,7 @@ from agents_app.runtime_config import NO_INBOUND_SETTINGS, InboundSettings, Runt
 from agents_app.schedule import is_open
 from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
-from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call, CallDirection, CallStatus, PhoneNumber
+from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.number_cache import MISS, InboundNumber, Miss, inbound_number, inbound_number_cached
 from telephony_app.services import ENDED_BY_ROUTING, call_create, call_fail, call_finish
 from voiceplatform.models import Tenant
@@ -185,17 +185,10 @@ def busy_route(route: InboundRoute, *, limit: int) -> InboundRoute:
     return dataclasses.replace(route, outcome="busy", message=message, fallback_number=number, reason=reason)
 
 
-# The admission's two statements, in SQL: on the webhook's hot path the ORM's compiling of the same
-# two querysets cost 1.1 ms per call, twice what running them costs. Both are scoped to the tenant.
-_LOCK_AGENT_SQL = f"SELECT 1 FROM {Agent._meta.db_table} WHERE id = %s AND tenant_id = %s FOR NO KEY UPDATE"  # noqa: S608
-# Only the open phone calls are in call_agent_open_phone_idx, and the count stops at the limit.
-_COUNT_OPEN_CALLS_SQL = (
-    f"SELECT count(*) FROM (SELECT 1 FROM {Call._meta.db_table} WHERE agent_id = %s AND tenant_id = %s"  # noqa: S608
-    f" AND status IN ({', '.join(['%s'] * len(ACTIVE_STATUSES))})"
-    f" AND direction IN ({', '.join(['%s'] * len(PHONE_DIRECTIONS))}) LIMIT %s) AS open_calls"
-)
-_ADMIT_SQL = f"{_LOCK_AGENT_SQL}; {_COUNT_OPEN_CALLS_SQL}"
-_OPEN = sorted(ACTIVE_STATUSES)
+# The admission's lock and count, one function call (migration telephony_app 0011: the function's
+# plans are kept for the session, instead of both statements being parsed and planned for every call).
+# Both are scoped to the tenant; the count reads call_agent_open_phone_idx and stops at the limit.
+_ADMIT_SQL = "SELECT telephony_inbound_admission(%s, %s, %s)"
 
 
 def _admit(route: InboundRoute) -> None:
@@ -204,15 +197,13 @@ def _admit(route: InboundRoute) -> None:
     Call within the transaction that inserts the Call: the row lock (FOR NO KEY UPDATE, which does
     not block the Call rows' own foreign-key checks) makes a second call for the same agent wait
     until the first one's Call is committed, and the count, a statement of its own after the lock
-    (so with a snapshot taken after the wait, in READ COMMITTED, even when both travel in one
-    query string), includes that Call."""
+    (the function is VOLATILE, so in READ COMMITTED it takes a snapshot after the wait), includes
+    that Call."""
     tenant, agent = route.tenant, route.agent
     assert tenant is not None and agent is not None
     limit = agent.max_concurrent_calls
     with connection.cursor() as cursor:
-        # Both statements in one round trip: each still runs with a snapshot of its own.
-        cursor.execute(_ADMIT_SQL, [agent.pk, tenant.pk, agent.pk, tenant.pk, *_OPEN, *PHONE_DIRECTIONS, limit])
-        cursor.nextset()
+        cursor.execute(_ADMIT_SQL, [agent.pk, tenant.pk, limit])
         (open_calls,) = cursor.fetchone()
     if open_calls >= limit:
         raise AgentAtCapacity(busy_route(route, limit=limit))

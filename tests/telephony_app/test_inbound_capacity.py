@@ -10,9 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from django.db import connection
 
 from telephony_app.inbound import BUSY_LINE
-from telephony_app.models import Call, CallStatus
+from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call, CallDirection, CallStatus
 from telephony_app.services import call_finish, phone_number_create
 from tests.telephony_app.test_twilio_webhooks import (
     ACCOUNT_SID,
@@ -198,3 +199,29 @@ def test_the_agent_form_says_what_the_limit_does(owner, client_for):
 
     assert page.status_code == 200
     assert b"An inbound call over the limit goes to the transfer number" in page.content
+
+
+def test_the_admission_function_counts_exactly_the_open_phone_calls_the_code_means(tenant, other_tenant, make_agent):
+    """telephony_inbound_admission (migration 0011) spells out ACTIVE_STATUSES and PHONE_DIRECTIONS in
+    SQL: one call in every status and direction, and another agent's and tenant's, must count as the
+    Python definition counts them, and the count stops at the cap."""
+    agent, other = make_agent(tenant), make_agent(other_tenant)
+    for status in CallStatus:
+        for direction in CallDirection:
+            Call.objects.create(tenant=tenant, agent=agent, status=status, direction=direction)
+            Call.objects.create(tenant=other_tenant, agent=other, status=status, direction=direction)
+    meant = (
+        Call.objects.for_tenant(tenant)
+        .filter(agent=agent, status__in=ACTIVE_STATUSES, direction__in=PHONE_DIRECTIONS)
+        .count()
+    )
+
+    def admission(agent_id: int, tenant_id: int, cap: int) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT telephony_inbound_admission(%s, %s, %s)", [agent_id, tenant_id, cap])
+            return cursor.fetchone()[0]
+
+    assert meant == len(ACTIVE_STATUSES) * len(PHONE_DIRECTIONS) > 0
+    assert admission(agent.pk, tenant.pk, 1000) == meant
+    assert admission(agent.pk, tenant.pk, 2) == 2  # stops at the cap
+    assert admission(agent.pk, other_tenant.pk, 1000) == 0  # scoped to the tenant as well as the agent

@@ -58,15 +58,13 @@ def test_a_warm_webhook_reads_no_routing_rows_from_the_database(twilio, livekit,
     assert response.status_code == 200, response.content
     assert b"<Sip>" in response.content
     # number, tenant, agent and token came from Redis; the database only admits and writes the Call:
-    # the agent's row lock and its open-call count (max_concurrent_calls) in one round trip, then the
-    # Call row and, in its transaction (no savepoint), the tenant's endpoints subscribed to
+    # the agent's row lock and its open-call count (max_concurrent_calls) in one function call, then
+    # the Call row and, in its transaction (no savepoint), the tenant's endpoints subscribed to
     # call.started (the webhook outbox; none here)
     statements = [query["sql"].split()[0] for query in queries.captured_queries]
     assert statements == ["BEGIN", "SELECT", "INSERT", "SELECT", "COMMIT"]
+    assert queries.captured_queries[1]["sql"].startswith("SELECT telephony_inbound_admission(")
     assert "webhookendpoint" in queries.captured_queries[3]["sql"]
-    lock, count = queries.captured_queries[1]["sql"].split("; ")
-    assert lock.startswith("SELECT 1 FROM agents_app_agent") and lock.endswith("FOR NO KEY UPDATE")
-    assert count.startswith("SELECT count(*) FROM (SELECT 1 FROM telephony_app_call")
 
 
 def test_reassigning_the_number_sends_the_next_call_to_the_new_agent(twilio, livekit, tenant, number, make_agent):
