@@ -13,8 +13,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from voiceplatform.logging import tenant_var
-from voiceplatform.models import Membership, Role
+from voiceplatform.models import Membership, Role, Tenant
 from voiceplatform.selectors import memberships_for_user
+from voiceplatform.webhooks.selectors import endpoints_disabled_automatically
 
 SESSION_TENANT_KEY = "current_tenant"
 
@@ -80,9 +81,18 @@ def apply_errors(form: BaseForm, error: ValidationError) -> None:
 
 
 def portal_context(request: HttpRequest) -> dict[str, Any]:
+    tenant = getattr(request, "tenant", None)
     return {
         "current_membership": getattr(request, "membership", None),
-        "current_tenant": getattr(request, "tenant", None),
+        "current_tenant": tenant,
         "all_memberships": getattr(request, "memberships", []),
         "roles": Role.choices,
+        # Called only by the page layout that shows it (one indexed count, ≤ 20 endpoints a tenant).
+        "webhooks_disabled_automatically": functools.partial(_webhooks_disabled_automatically, tenant),
     }
+
+
+def _webhooks_disabled_automatically(tenant: Tenant | None) -> int:
+    """How many of the tenant's webhook endpoints the platform switched off after failed events: every
+    portal page says so (the webhook pages themselves list them), so nobody misses that events stopped."""
+    return endpoints_disabled_automatically(tenant=tenant).count() if tenant is not None else 0

@@ -183,3 +183,25 @@ def test_a_tenant_has_at_most_twenty_endpoints(tenant, other_tenant, api):
 
     assert refused.status_code == 400 and "at most 20" in refused.json()["non_field_errors"][0]
     endpoint_create(tenant=other_tenant, url=URL, event_types=["call.ended"])  # another tenant's count is its own
+
+
+def test_every_portal_page_says_when_endpoints_were_disabled_automatically(tenant, owner, outsider, client_for):
+    auto, _ = endpoint_create(tenant=tenant, url=URL, event_types=["call.ended"])
+    by_hand, _ = endpoint_create(tenant=tenant, url=URL + "/2", event_types=["call.ended"])
+    client = client_for(owner)
+    assert 'id="webhooks-disabled-notice"' not in client.get(reverse("portal-dashboard")).text
+
+    WebhookEndpoint.objects.for_tenant(tenant).filter(pk=auto.pk).update(
+        is_enabled=False, disabled_at="2026-12-01T10:00:00Z", disabled_reason="Disabled automatically: 5 events."
+    )
+    WebhookEndpoint.objects.for_tenant(tenant).filter(pk=by_hand.pk).update(is_enabled=False)  # the tenant's choice
+
+    for page in ("portal-dashboard", "agents-agent-list", "calls-call-list"):
+        response = client.get(reverse(page))
+        assert response.status_code == 200
+        assert 'id="webhooks-disabled-notice"' in response.text, page
+        assert "1 webhook endpoint was disabled automatically" in response.text
+        assert reverse("tenancy-webhook-list") in response.text
+    # The webhook pages list it themselves; another tenant has nothing to be told.
+    assert 'id="webhooks-disabled-notice"' not in client.get(reverse("tenancy-webhook-list")).text
+    assert 'id="webhooks-disabled-notice"' not in client_for(outsider).get(reverse("portal-dashboard")).text
