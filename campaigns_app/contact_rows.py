@@ -79,9 +79,30 @@ def normalize_number(raw: str, default_country: str = "") -> str:
                 "number", raw, "a national number needs a default country (choose one) or a +country code"
             ) from None
         raise RowError("number", raw, "not a phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
+    if not is_valid_number(parsed):
         raise RowError("number", raw, "not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_valid_number(parsed: phonenumbers.PhoneNumber) -> bool:
+    """phonenumbers.is_valid_number, without its second walk through the patterns in the usual case.
+
+    For a calling code shared by several regions (+1: the US, Canada and the Caribbean), the library
+    finds the number's region by checking the regions' patterns in turn, its main region first, then
+    checks the number against that region's patterns again. When the main region has no leading-digit
+    rule (the US for +1), "valid for the main region" is exactly "the library finds the main region and
+    finds the number valid there", so that answer stands alone; any other number gets the full check."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(parsed.country_code, ())
+    if len(regions) > 1:
+        main = regions[0]
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(main)
+        if (
+            metadata is not None
+            and metadata.leading_digits is None
+            and phonenumbers.is_valid_number_for_region(parsed, main)
+        ):
+            return True
+    return phonenumbers.is_valid_number(parsed)
 
 
 def contact_variables(name: str, variables: Mapping[str, str]) -> dict[str, str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import os
+import time
 import uuid
 import zoneinfo
 from typing import Self
@@ -94,6 +96,22 @@ UUID7_SQL = (
     "substring(int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) FROM 1 FOR 6), "
     "52, 1), 53, 1), 'hex')::uuid"
 )
+
+
+def uuid7_texts(count: int) -> list[str]:
+    """`count` version-7 UUIDs as text, laid out as UUID7_SQL's (one millisecond for the lot): for rows
+    COPY'd in batches, where no SQL expression can give each row its own."""
+    millis = f"{time.time_ns() // 1_000_000:012x}"
+    head = f"{millis[:8]}-{millis[8:]}-7"
+    randomness = os.urandom(10 * count).hex()
+    return [
+        f"{head}{randomness[at : at + 3]}-{_VARIANT[randomness[at + 3]]}{randomness[at + 4 : at + 7]}-"
+        f"{randomness[at + 7 : at + 19]}"
+        for at in range(0, 20 * count, 20)
+    ]
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}  # RFC 9562's variant bits, 10
 
 
 class TenantOwned(models.Model):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import gc
 import logging
 import multiprocessing
 import queue
@@ -47,6 +48,7 @@ from campaigns_app.importer.writer import (
     ImportFailed,
     Report,
     Writer,
+    copy_fields,
 )
 from campaigns_app.models import ContactImport, ImportStatus
 
@@ -182,8 +184,10 @@ class _RowRule:
 
 # A row as read: (line, fields) or (line, None) with the parse problem in a third item.
 _RawRow = tuple[int, list[str] | None, str]
-# A row checked: (line, number as written, values) or (line, number as written, None, (field, value, reason)).
-_Checked = tuple[int, str, contact_rows.ContactValues | None, tuple[str, str, str] | None]
+# A row checked: (line, number as written, number in E.164, its other fields as COPY text: see
+# writer.copy_fields) or (line, number as written, None, (field, value, reason)). Plain strings and
+# tuples: they cross from the checking process by pickle, which is slow for objects.
+_Checked = tuple[int, str, str | None, str | tuple[str, str, str]]
 
 
 def _check_rows(rule: _RowRule, rows: list[_RawRow]) -> list[_Checked]:
@@ -218,7 +222,7 @@ def _check_rows(rule: _RowRule, rows: list[_RawRow]) -> list[_Checked]:
         except row_error as error:
             checked.append((line, raw_number, None, (error.field, error.value, error.reason)))
             continue
-        checked.append((line, raw_number, values, None))
+        checked.append((line, raw_number, values.number, copy_fields(values)))
     return checked
 
 
@@ -243,10 +247,16 @@ class _Checker:
     def start_process(self) -> None:
         if "fork" not in multiprocessing.get_all_start_methods():
             return
+        # The children share this process's memory until they write to it, and a garbage collection
+        # writes to every object it visits: frozen objects are not visited, so the children copy only
+        # the pages they use. (The parent thaws its own right after.)
+        gc.freeze()
         try:
             self._pool = multiprocessing.get_context("fork").Pool(processes=CHECK_PROCESSES, initializer=_plain_signals)
         except (AssertionError, OSError) as error:  # a daemonic Celery child, or no process left
             logger.info("contact import checks rows in one process: %s", error)
+        finally:
+            gc.unfreeze()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -316,19 +326,19 @@ def _read(contact_import: ContactImport, writer: Writer, checker: _Checker) -> I
         )
         for checked in checker.checked(_raw_batches(stream)):
             batch = Batch()
-            for line, raw_number, values, problem in checked:
+            for line, raw_number, number, rest in checked:
                 rows_read += 1
-                if values is None:
+                if number is None:
                     refused += 1
-                    batch.refused.append((line, *problem))  # type: ignore[misc]
+                    batch.refused.append((line, *rest))  # type: ignore[arg-type]
                     continue
-                first = seen.get(values.number)
+                first = seen.get(number)
                 if first is not None:
                     refused += 1
                     batch.refused.append((line, "number", raw_number, f"duplicate of line {first}"))
                     continue
-                seen[values.number] = line
-                batch.rows.append((line, raw_number, values))
+                seen[number] = line
+                batch.rows.append((line, raw_number, number, rest))  # type: ignore[arg-type]
             yield batch
             writer.read(stream.bytes_read, rows_read, refused)
     if rows_read == 0:

@@ -7,6 +7,7 @@ import csv
 import functools
 import logging
 import queue
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring as _quote
@@ -15,6 +16,7 @@ from typing import IO, Any
 from django.core.files import File
 from django.db import connection, transaction
 from django.utils import timezone
+from psycopg.errors import UniqueViolation
 
 from campaigns_app import contact_rows
 from campaigns_app.models import (
@@ -29,19 +31,44 @@ from campaigns_app.models import (
 )
 from campaigns_app.selectors import dnc_blocked
 from campaigns_app.services import dnc_reason
-from voiceplatform.models import UUID7_SQL
+from voiceplatform.models import UUID7_SQL, uuid7_texts
 
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 2500
-STAGE_TABLE = "campaigns_contact_import_stage"
 ON_DNC = "on the do-not-call list"
 SKIPPED_ON_DNC = "imported as skipped: on the do-not-call list"
 IN_CAMPAIGN = "already in this campaign"
 REPORT_HEADER = ("line", "field", "value", "reason")
 COUNTERS = ("bytes_read", "rows_read", "rows_imported", "rows_skipped", "rows_refused")
 ABORT = object()  # the reader's "stop": the writer rolls back
-_STAGE_COLUMNS = "line, number, name, timezone, variables, status, reason"
+_STAGE_TABLE = "campaigns_contact_import_stage"  # only when the API added numbers during the import
+_COPY_COLUMNS = (
+    "code, tenant_id, campaign_id, number, name, timezone, variables, status, attempts, last_outcome, reason, "
+    "created_at, updated_at"
+)
+_COPY_SQL = f"COPY {Contact._meta.db_table} ({_COPY_COLUMNS}) FROM STDIN"
+
+
+# An accepted row: (line, number as written, number in E.164, "name<TAB>timezone<TAB>variables as JSON").
+Row = tuple[int, str, str, str]
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+
+
+def copy_fields(values: contact_rows.ContactValues) -> str:
+    """A contact's name, time zone and variables as fields of a row of COPY's text format (tab-separated,
+    backslash, tab, newline and carriage return escaped). Made in the checking processes, so the writer
+    only joins strings."""
+    fields = (values.name, values.timezone, _json(values.variables))
+    if _COPY_SPECIAL.search(fields[0]) or _COPY_SPECIAL.search(fields[2]) or _COPY_SPECIAL.search(fields[1]):
+        return "\t".join(text.translate(_COPY_ESCAPES) for text in fields)
+    return "\t".join(fields)
+
+
+def copy_text(value: str) -> str:
+    """One field of COPY's text format."""
+    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
 
 
 def _json(variables: dict[str, str]) -> str:
@@ -55,10 +82,11 @@ class ImportFailed(Exception):
 
 @dataclass
 class Batch:
-    """Rows read: those the row rule accepted (first of their number in the file), as
-    (line, number as written, values), and those refused while reading, as report rows."""
+    """Rows read: those the row rule accepted (first of their number in the file), as (line, number as
+    written, number in E.164, the rest as COPY text: see copy_fields), and those refused while reading,
+    as report rows."""
 
-    rows: list[tuple[int, str, contact_rows.ContactValues]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     refused: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
@@ -103,6 +131,8 @@ class Writer:
         self.excluded = 0  # on the DNC list and left out (dnc_handling=exclude)
         self.skipped = 0  # on the DNC list and imported as skipped
         self.imported = 0
+        self.now: Any = None  # the transaction's start: every contact's created_at (set by consume)
+        self.campaign_had_contacts = False  # when it had, each batch first asks which numbers it holds
         self.error: BaseException | None = None
         # The reader's progress (bytes and rows read, rows refused while reading).
         self.bytes_read = self.rows_read = self.read_refused = 0
@@ -140,7 +170,13 @@ class Writer:
                 # instead of 100,000 deferred checks at commit.
                 with connection.cursor() as cursor:
                     cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            _create_stage()
+            with connection.cursor() as cursor:
+                # One time for every row, as one INSERT's now() would give them (the transaction's start).
+                cursor.execute(
+                    f"SELECT now(), EXISTS (SELECT 1 FROM {Contact._meta.db_table} WHERE campaign_id = %s)",  # noqa: S608
+                    [self.contact_import.campaign_id],
+                )
+                self.now, self.campaign_had_contacts = cursor.fetchone()
             for item in items:
                 if isinstance(item, EndOfFile):
                     self._finish(item)
@@ -149,67 +185,111 @@ class Writer:
             raise ImportFailed("The import was stopped before the end of the file; nothing was imported.")
 
     def _write(self, batch: Batch) -> None:
-        """One batch: COPY into the stage, the DNC list's verdict, INSERT ... ON CONFLICT DO NOTHING into
-        the campaign; the batch's report rows in line order."""
-        contact_import = self.contact_import
+        """One batch: the DNC list's verdict and the numbers already in the campaign (when it had any), then
+        COPY straight into the campaign's contacts; the batch's report rows in line order."""
         lines = list(batch.refused)
-        staged: dict[str, tuple[int, str]] = {}  # number -> (line, as written)
-        pending = ContactStatus.PENDING.value
+        staged = {row[2]: row for row in batch.rows}  # number -> row
         with connection.cursor() as cursor:
-            with cursor.copy(f"COPY {STAGE_TABLE} ({_STAGE_COLUMNS}) FROM STDIN") as copy:
-                write_row = copy.write_row
-                for line, raw, values in batch.rows:
-                    write_row((line, values.number, values.name, values.timezone, _json(values.variables), pending, ""))
-                    staged[values.number] = (line, raw)
-            blocked = self._blocked(cursor)
+            blocked = self._blocked(cursor, list(staged))
+            if self.campaign_had_contacts:
+                for number in self._existing(cursor, list(staged)):
+                    line, raw, _number, _fields = staged.pop(number)
+                    self.in_campaign += 1
+                    lines.append((line, "number", raw, IN_CAMPAIGN))
             if blocked and self.exclude_dnc:
-                cursor.execute(f"DELETE FROM {STAGE_TABLE} WHERE number = ANY(%s)", [list(blocked)])  # noqa: S608
                 for number in blocked:
-                    line, raw = staged.pop(number)
-                    self.excluded += 1
-                    lines.append((line, "number", raw, ON_DNC))
-            elif blocked:
-                numbers = list(blocked)
-                cursor.execute(
-                    f"UPDATE {STAGE_TABLE} AS s SET status = %s, reason = v.reason "  # noqa: S608
-                    "FROM unnest(%s::text[], %s::text[]) AS v(number, reason) WHERE s.number = v.number",
-                    [ContactStatus.SKIPPED.value, numbers, [dnc_reason(blocked[number]) for number in numbers]],
-                )
-            cursor.execute(
-                f"INSERT INTO {Contact._meta.db_table} (code, tenant_id, campaign_id, number, name, timezone, "  # noqa: S608
-                "variables, status, attempts, last_outcome, reason, created_at, updated_at) "
-                f"SELECT {UUID7_SQL}, %s, %s, number, name, timezone, variables, status, 0, '', reason, "
-                "now(), now() "
-                f"FROM {STAGE_TABLE} ORDER BY line ON CONFLICT (campaign_id, number) DO NOTHING RETURNING number",
-                [contact_import.tenant_id, contact_import.campaign_id],
-            )
-            inserted = {number for (number,) in cursor.fetchall()}
-            cursor.execute(f"TRUNCATE {STAGE_TABLE}")
+                    row = staged.pop(number, None)
+                    if row is not None:
+                        self.excluded += 1
+                        lines.append((row[0], "number", row[1], ON_DNC))
+            inserted = self._insert(cursor, list(staged.values()), blocked)
         self.imported += len(inserted)
         if len(inserted) < len(staged):
-            for number, (line, raw) in staged.items():
+            for number, (line, raw, _number, _fields) in staged.items():
                 if number not in inserted:
-                    # In the campaign before this import (or added by the API meanwhile): kept as it is.
+                    # Added by the API while this import ran: kept as it is.
                     self.in_campaign += 1
                     lines.append((line, "number", raw, IN_CAMPAIGN))
         if not self.exclude_dnc:
             for number in blocked:
                 if number in inserted:
                     self.skipped += 1
-                    line, raw = staged[number]
+                    line, raw, _number, _fields = staged[number]
                     lines.append((line, "number", raw, SKIPPED_ON_DNC))
         lines.sort(key=lambda item: item[0])
         for line, field_name, value, reason in lines:
             self.report.add(line, field_name, value, reason)
 
-    def _blocked(self, cursor: Any) -> dict[str, DncEntry]:
-        """The staged numbers on the DNC list now, with their deciding rows. The database first picks the
-        few numbers with any DNC row (an indexed semi-join, no list of the batch's numbers sent back and forth);
-        dnc_blocked then decides on those, by their newest row, in one query."""
+    def _insert(self, cursor: Any, rows: list[Row], blocked: dict[str, DncEntry]) -> set[str] | frozenset[str]:
+        """The rows into the campaign as contacts (pending, or skipped when on the DNC list): the numbers
+        inserted. One COPY (the fastest way in) inside a savepoint; when the API added one of the numbers
+        meanwhile, the unique key refuses the COPY and the batch goes in with ON CONFLICT DO NOTHING."""
+        if not rows:
+            return frozenset()
+        now = copy_text(str(self.now))
+        head = f"\t{self.contact_import.tenant_id}\t{self.contact_import.campaign_id}\t"
+        pending = f"\t{ContactStatus.PENDING.value}\t0\t\t\t{now}\t{now}\n"
+        text = [
+            code
+            + head
+            + number
+            + "\t"
+            + fields
+            + (pending if number not in blocked else self._skipped_tail(blocked[number], now))
+            for code, (_line, _raw, number, fields) in zip(uuid7_texts(len(rows)), rows, strict=True)
+        ]
+        try:
+            with transaction.atomic(), cursor.copy(_COPY_SQL) as copy:
+                copy.write("".join(text))
+        except UniqueViolation:
+            self.campaign_had_contacts = True  # from now on, each batch asks first
+            return self._insert_missing(cursor, rows, blocked)
+        return {row[2] for row in rows}
+
+    @staticmethod
+    def _skipped_tail(entry: DncEntry, now: str) -> str:
+        return f"\t{ContactStatus.SKIPPED.value}\t0\t\t{copy_text(dnc_reason(entry))}\t{now}\t{now}\n"
+
+    def _insert_missing(self, cursor: Any, rows: list[Row], blocked: dict[str, DncEntry]) -> set[str]:
+        """The rows whose numbers are not in the campaign yet: through a temporary table and INSERT ...
+        ON CONFLICT DO NOTHING (the numbers inserted)."""
         cursor.execute(
-            f"SELECT DISTINCT s.number FROM {STAGE_TABLE} AS s WHERE EXISTS (SELECT 1 FROM "  # noqa: S608
-            f"{DncEntry._meta.db_table} AS d WHERE d.tenant_id = %s AND d.number = s.number)",
-            [self.contact_import.tenant_id],
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE_TABLE} (line integer NOT NULL, "
+            "number varchar(32) NOT NULL, name varchar(200) NOT NULL, timezone varchar(64) NOT NULL, "
+            "variables jsonb NOT NULL, status varchar(16) NOT NULL, reason varchar(200) NOT NULL) ON COMMIT DROP"
+        )
+        with cursor.copy(f"COPY {_STAGE_TABLE} FROM STDIN") as copy:
+            for line, _raw, number, fields in rows:
+                entry = blocked.get(number)
+                status = ContactStatus.PENDING.value if entry is None else ContactStatus.SKIPPED.value
+                reason = "" if entry is None else copy_text(dnc_reason(entry))
+                copy.write(f"{line}\t{number}\t{fields}\t{status}\t{reason}\n")
+        cursor.execute(
+            f"INSERT INTO {Contact._meta.db_table} ({_COPY_COLUMNS}) "  # noqa: S608
+            f"SELECT {UUID7_SQL}, %s, %s, number, name, timezone, variables, status, 0, '', reason, %s, %s "
+            f"FROM {_STAGE_TABLE} ORDER BY line ON CONFLICT (campaign_id, number) DO NOTHING RETURNING number",
+            [self.contact_import.tenant_id, self.contact_import.campaign_id, self.now, self.now],
+        )
+        inserted = {number for (number,) in cursor.fetchall()}
+        cursor.execute(f"TRUNCATE {_STAGE_TABLE}")
+        return inserted
+
+    def _existing(self, cursor: Any, numbers: list[str]) -> list[str]:
+        """Those of `numbers` already in the campaign."""
+        cursor.execute(
+            f"SELECT number FROM {Contact._meta.db_table} WHERE campaign_id = %s AND number = ANY(%s)",  # noqa: S608
+            [self.contact_import.campaign_id, numbers],
+        )
+        return [number for (number,) in cursor.fetchall()]
+
+    def _blocked(self, cursor: Any, numbers: list[str]) -> dict[str, DncEntry]:
+        """Those of `numbers` on the DNC list now, with their deciding rows. The database first picks the
+        few numbers with any DNC row (one indexed lookup per number); dnc_blocked then decides on those,
+        by their newest row, in one query."""
+        cursor.execute(
+            f"SELECT DISTINCT number FROM {DncEntry._meta.db_table} "  # noqa: S608
+            "WHERE tenant_id = %s AND number = ANY(%s)",
+            [self.contact_import.tenant_id, numbers],
         )
         candidates = [number for (number,) in cursor.fetchall()]
         return dnc_blocked(tenant=self.contact_import.tenant, numbers=candidates) if candidates else {}
@@ -256,14 +336,3 @@ def _classify(campaign_id: int) -> None:
     from campaigns_app.tasks import classify_contacts  # the task module imports this package
 
     classify_contacts.delay(campaign_id)
-
-
-def _create_stage() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {STAGE_TABLE}")
-        # Temporary: this connection's own, never WAL-logged, dropped with the transaction.
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {STAGE_TABLE} (line integer NOT NULL, number varchar(32) NOT NULL, "
-            "name varchar(200) NOT NULL, timezone varchar(64) NOT NULL, variables jsonb NOT NULL, "
-            "status varchar(16) NOT NULL, reason varchar(200) NOT NULL) ON COMMIT DROP"
-        )

@@ -105,9 +105,10 @@ def _write_csv(handle: io.TextIOBase, rows: int) -> _Generated:
     return generated
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds of this process and of its ended children (the import's checking processes)."""
     times = os.times()
-    return times.user + times.system
+    return times.user + times.system, times.children_user + times.children_system
 
 
 class _PeakSampler(threading.Thread):
@@ -205,7 +206,10 @@ class Command(BaseCommand):
                 dnc_handling=DncHandling.SKIP,
                 actor=SYSTEM,
             )
-            seconds, cpu_seconds = time.perf_counter() - started, _cpu_seconds() - cpu_started
+            seconds, cpu_ended = time.perf_counter() - started, _cpu_seconds()
+            cpu_seconds, children_cpu_seconds = (
+                ended - began for ended, began in zip(cpu_ended, cpu_started, strict=True)
+            )
             sampler.stopped.set()
             sampler.join()
             classify_seconds = held.run()
@@ -224,7 +228,8 @@ class Command(BaseCommand):
             f"list; imported {contact_import.rows_imported} ({skipped} skipped), "
             f"left out {contact_import.rows_refused}",
             f"rss before the import {before_mb:.1f} MB, sampled peak during it {sampler.peak / 1_048_576:.1f} MB; "
-            f"this process's CPU during the import {cpu_seconds:.2f} s (the database server's is not counted)",
+            f"this process's CPU during the import {cpu_seconds:.2f} s, its checking processes' "
+            f"{children_cpu_seconds:.2f} s (the database server's is not counted)",
             f"the dialer's classifier, which the import queues for another worker, took {classify_seconds:.2f} s "
             "afterwards (not in the import's time)",
         ]
