@@ -4,9 +4,10 @@ Two threads, so that PostgreSQL's work overlaps Python's: the reader (the task's
 the stored file, has each row checked with contact_rows.check_contact (the CPU-bound part:
 phonenumbers, ~30 µs a row) by two forked checking processes (a file under 64 KB: in the reader's
 thread), and finds duplicates within the file in file order; the writer, on its own database connection and inside ONE
-transaction, takes each batch of 2,500 rows, COPYs them into a temporary table, looks them up on the
-DNC list and inserts them into the campaign with ON CONFLICT DO NOTHING (a number
-already in the campaign is reported, not duplicated), writing the error report as it goes. At the
+transaction, takes each batch of 2,500 rows, looks them up on the DNC list (and, when the campaign
+already had contacts, in the campaign: such a number is reported, not duplicated) and COPYs them
+straight into the campaign's contacts, writing the error report as it goes. The checking processes
+hand back each valid row's fields already as COPY text, so the writer only joins strings. At the
 end the writer marks the import succeeded in that same transaction, or rolls everything back (an
 all-or-nothing import with refused rows, an unreadable file, a crash): a failed import writes no
 contact, and a redelivered task starts over from the file. The reader saves progress between

@@ -81,3 +81,39 @@ def test_required_variables_come_from_the_agents_texts(tenant):
         check_contact(number="+14155550123", name="Ada", required=required)
     assert refused.value.field == "plan"
     assert refused.value.reason == "the agent's prompt uses {{contact.plan}}; this row has no plan"
+
+
+def _numbers_sharing_calling_codes():
+    """Numbers of calling codes shared by several regions (+1: the US, Canada and the Caribbean; +7:
+    Russia and Kazakhstan; +44: the UK and its islands), valid and not, with single-region codes beside them."""
+    import random
+
+    import phonenumbers
+
+    chooser = random.Random(14)
+    for region in ("US", "CA", "JM", "BS", "PR", "DO", "AG", "RU", "KZ", "GB", "GG", "JE", "IM", "FR", "AU", "CX"):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is not None:
+                yield example
+    for _ in range(3000):  # every +1 area code and exchange shape, most of them not valid anywhere
+        yield phonenumbers.PhoneNumber(country_code=1, national_number=chooser.randrange(10**9, 10**10))
+    for _ in range(500):
+        yield phonenumbers.PhoneNumber(country_code=7, national_number=chooser.randrange(10**9, 10**10))
+        yield phonenumbers.PhoneNumber(country_code=44, national_number=chooser.randrange(10**9, 10**10))
+
+
+def test_is_valid_number_answers_exactly_as_phonenumbers():
+    import phonenumbers
+
+    from campaigns_app.contact_rows import is_valid_number
+
+    answers = [
+        (number, is_valid_number(number), phonenumbers.is_valid_number(number))
+        for number in _numbers_sharing_calling_codes()
+    ]
+    assert [number for number, ours, library in answers if ours != library] == []
+    assert (
+        sum(ours for _number, ours, _library in answers) > 100
+    )  # the sample holds valid numbers, not only invalid ones
+    assert any(not ours for _number, ours, _library in answers)

@@ -363,3 +363,81 @@ def test_a_redelivered_task_does_not_duplicate(tenant, campaign):
 
 def test_a_task_for_a_deleted_import_does_nothing(tenant, campaign):
     import_contacts(987654321)
+
+
+def test_names_and_variables_with_tabs_newlines_backslashes_and_quotes_are_stored_as_written(tenant, campaign):
+    # The contacts go in through COPY's text format, where a tab, a newline or a backslash in a value
+    # would otherwise split the row or be read as an escape.
+    awkward = {
+        "name": 'Ada\t"The Countess"\\ Lovelace',
+        "plan": "gold\nline two\r\\N",
+        "note": 'He said "hi" \\u00e9 {json} [x]',
+        "city": "Zürich 東京 🎉",
+    }
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["Phone", "Name", "Plan", "Note", "City"])
+    writer.writerow(["(212) 555-0100", awkward["name"], awkward["plan"], awkward["note"], awkward["city"]])
+    writer.writerow(["(212) 555-0101", "\\N", "\\.", "\\", "plain"])
+    contact_import = run(tenant, campaign, buffer.getvalue())
+    assert contact_import.status == ImportStatus.SUCCEEDED, contact_import.error
+    first = Contact.objects.get(campaign=campaign, number="+12125550100")
+    assert first.name == awkward["name"]
+    assert (first.variables["plan"], first.variables["note"], first.variables["city"]) == (
+        awkward["plan"],
+        awkward["note"],
+        awkward["city"],
+    )
+    second = Contact.objects.get(campaign=campaign, number="+12125550101")
+    assert (second.name, second.variables["plan"], second.variables["note"]) == ("\\N", "\\.", "\\")
+
+
+def test_a_number_the_api_adds_during_the_import_is_reported_and_the_rest_imported(tenant, campaign, monkeypatch):
+    """The campaign had no contacts when the import began, so its batches go in by COPY without asking
+    first; one number arrives through the API between two batches: the unique key refuses that batch's
+    COPY, which is redone without the number (the API's contact kept), and later batches ask first."""
+    from campaigns_app.importer import writer as writer_module
+
+    monkeypatch.setattr("campaigns_app.importer.run.BATCH_ROWS", 2)
+    added = []
+    saved_progress = writer_module.Writer.read
+
+    def read_then_add(self, bytes_read: int, rows_read: int, refused: int) -> None:
+        saved_progress(self, bytes_read, rows_read, refused)
+        if rows_read == 2:  # the first batch is written: the API adds a number of the second and one of the third
+            contacts_add(
+                tenant=tenant,
+                campaign=campaign,
+                rows=[{"number": "+13125550103", "name": "From the API"}, {"number": "+13125550105", "name": "Too"}],
+            )
+            added.append(True)
+
+    monkeypatch.setattr(writer_module.Writer, "read", read_then_add)
+    text = "number,name\n" + "".join(f"+1312555010{index},Person {index}\n" for index in range(8))
+    contact_import = run(tenant, campaign, text, mode=ImportMode.VALID_ROWS)
+    assert added
+    assert contact_import.status == ImportStatus.SUCCEEDED, contact_import.error
+    assert (contact_import.rows_imported, contact_import.rows_refused) == (6, 2)
+    assert Contact.objects.get(campaign=campaign, number="+13125550103").name == "From the API"
+    assert Contact.objects.get(campaign=campaign, number="+13125550105").name == "Too"
+    assert Contact.objects.get(campaign=campaign, number="+13125550102").name == "Person 2"
+    assert Contact.objects.filter(campaign=campaign).count() == 8
+    assert [(row["line"], row["reason"]) for row in report_rows(contact_import)] == [
+        ("5", "already in this campaign"),
+        ("7", "already in this campaign"),
+    ]
+
+
+def test_imported_contacts_get_time_ordered_unique_codes(tenant, campaign):
+    import uuid
+
+    text = "number,name\n" + "".join(f"+1312555{index:04d},Person {index}\n" for index in range(50))
+    contact_import = run(tenant, campaign, text)
+    assert contact_import.rows_imported == 50
+    codes = [uuid.UUID(str(code)) for code in Contact.objects.filter(campaign=campaign).values_list("code", flat=True)]
+    assert len(set(codes)) == 50
+    assert {code.version for code in codes} == {7}
+    assert {code.variant for code in codes} == {uuid.RFC_4122}
+    # The first 48 bits are the import's moment in Unix milliseconds.
+    moment = codes[0].int >> 80
+    assert abs(moment / 1000 - contact_import.started_at.timestamp()) < 60
