@@ -117,3 +117,30 @@ def test_is_valid_number_answers_exactly_as_phonenumbers():
         sum(ours for _number, ours, _library in answers) > 100
     )  # the sample holds valid numbers, not only invalid ones
     assert any(not ours for _number, ours, _library in answers)
+
+
+def test_the_common_north_american_shapes_parse_exactly_as_phonenumbers_parses_them():
+    import random
+
+    import phonenumbers
+
+    from campaigns_app.contact_rows import _parsed_nanp
+
+    chooser = random.Random(7)
+    texts = []
+    for _ in range(4000):
+        digits = f"{chooser.randrange(10**9, 10**10):010d}"
+        area, exchange, line = digits[:3], digits[3:6], digits[6:]
+        texts += [f"+1{digits}", f"({area}) {exchange}-{line}", f"+1{digits}0", f"({area}) {exchange}-{line[:3]}"]
+    texts += ["+12125550100", "(212) 555-0100", "+1 212 555 0100", "(212)555-0100", "+10125550100", "(112) 555-0100"]
+    fast = 0
+    for text in texts:
+        for region in ("US", "CA", "JM", "PR", "GB", "FR", None):
+            ours = _parsed_nanp(text, region)
+            if ours is None:
+                continue  # the library parses it
+            fast += 1
+            assert ours == phonenumbers.parse(text, region), (text, region)
+    assert fast > 10000  # the shapes are taken for the regions of +1 and for E.164 under any region
+    assert _parsed_nanp("(212) 555-0100", "GB") is None  # a national number of another country: the library's
+    assert _parsed_nanp("(212) 555-0100", None) is None
