@@ -220,12 +220,12 @@ class Writer:
         for line, field_name, value, reason in lines:
             self.report.add(line, field_name, value, reason)
 
-    def _insert(self, cursor: Any, rows: list[Row], blocked: dict[str, DncEntry]) -> set[str] | frozenset[str]:
+    def _insert(self, cursor: Any, rows: list[Row], blocked: dict[str, DncEntry]) -> set[str]:
         """The rows into the campaign as contacts (pending, or skipped when on the DNC list): the numbers
         inserted. One COPY (the fastest way in) inside a savepoint; when the API added one of the numbers
         meanwhile, the unique key refuses the COPY and the batch goes in with ON CONFLICT DO NOTHING."""
         if not rows:
-            return frozenset()
+            return set()
         now = copy_text(str(self.now))
         head = f"\t{self.contact_import.tenant_id}\t{self.contact_import.campaign_id}\t"
         pending = f"\t{ContactStatus.PENDING.value}\t0\t\t\t{now}\t{now}\n"
