@@ -7,11 +7,12 @@ inbound_route decides and writes nothing. The callers then record the call: inbo
 (a ringing Call, and a LiveKit room with the agent dispatched) or inbound_call_record_unanswered
 (a Call already in its final state, so even a call the agent never took is in the call log).
 
-inbound_call_connect also enforces the agent's max_concurrent_calls: in one transaction it locks
-the agent's row, counts the agent's open phone calls (a small partial index holds only those) and
-inserts the Call, so two calls racing for the last slot cannot both get it. The call over the
-limit raises AgentAtCapacity with a "busy" route: the agent's transfer (else fallback) number, or
-its out-of-hours message, recorded like an out-of-hours call with the limit as the reason.
+inbound_call_connect also enforces the agent's max_concurrent_calls: in one transaction it inserts
+the Call, then locks the agent's row and counts the agent's open phone calls, its own included (a
+small partial index holds only those), so two calls racing for the last slot cannot both get it.
+The call over the limit rolls back and raises AgentAtCapacity with a "busy" route: the agent's
+transfer (else fallback) number, or its out-of-hours message, recorded like an out-of-hours call
+with the limit as the reason.
 """
 
 from __future__ import annotations
@@ -187,25 +188,28 @@ def busy_route(route: InboundRoute, *, limit: int) -> InboundRoute:
 
 # The admission's lock and count, one function call (migration telephony_app 0011: the function's
 # plans are kept for the session, instead of both statements being parsed and planned for every call).
-# Both are scoped to the tenant; the count reads call_agent_open_phone_idx and stops at the limit.
+# Both are scoped to the tenant; the count reads call_agent_open_phone_idx and stops at `cap`.
 _ADMIT_SQL = "SELECT telephony_inbound_admission(%s, %s, %s)"
 
 
 def _admit(route: InboundRoute) -> None:
-    """Raises AgentAtCapacity when the route's agent has max_concurrent_calls open phone calls.
+    """Raises AgentAtCapacity when the route's agent has more than max_concurrent_calls open phone
+    calls, counting the Call this transaction has just inserted.
 
-    Call within the transaction that inserts the Call: the row lock (FOR NO KEY UPDATE, which does
-    not block the Call rows' own foreign-key checks) makes a second call for the same agent wait
-    until the first one's Call is committed, and the count, a statement of its own after the lock
-    (the function is VOLATILE, so in READ COMMITTED it takes a snapshot after the wait), includes
-    that Call."""
+    Call last in the transaction that inserts the Call, right before its COMMIT: the row lock (FOR NO
+    KEY UPDATE, which does not conflict with the FOR KEY SHARE of the Call rows' foreign-key checks)
+    makes a second call for the same agent wait until the first one commits, and the count, a
+    statement of its own after the lock (the function is VOLATILE, so in READ COMMITTED it takes a
+    snapshot after the wait), includes that Call. Taking the lock after the INSERT and the outbox's
+    rows, not before, keeps them out of the stretch during which one agent's calls go one at a time:
+    only the count and the COMMIT are in it."""
     tenant, agent = route.tenant, route.agent
     assert tenant is not None and agent is not None
     limit = agent.max_concurrent_calls
     with connection.cursor() as cursor:
-        cursor.execute(_ADMIT_SQL, [agent.pk, tenant.pk, limit])
+        cursor.execute(_ADMIT_SQL, [agent.pk, tenant.pk, limit + 1])
         (open_calls,) = cursor.fetchone()
-    if open_calls >= limit:
+    if open_calls > limit:
         raise AgentAtCapacity(busy_route(route, limit=limit))
 
 
@@ -238,8 +242,6 @@ def inbound_call_connect(
     code = uuid.uuid4()
     room = room_name or inbound_room_name(code)
     with transaction.atomic():
-        if check_capacity:
-            _admit(route)
         call = _inbound_call(
             route,
             from_number=from_number,
@@ -250,6 +252,8 @@ def inbound_call_connect(
             code=code,
             savepoint=False,  # an error leaves this transaction, which then rolls back whole
         )
+        if check_capacity:
+            _admit(route)  # last: over the limit, the Call and its outbox rows roll back
     metadata = {
         "agent_id": str(route.agent.code),
         "tenant_id": str(tenant.code),

@@ -57,14 +57,14 @@ def test_a_warm_webhook_reads_no_routing_rows_from_the_database(twilio, livekit,
 
     assert response.status_code == 200, response.content
     assert b"<Sip>" in response.content
-    # number, tenant, agent and token came from Redis; the database only admits and writes the Call:
-    # the agent's row lock and its open-call count (max_concurrent_calls) in one function call, then
+    # number, tenant, agent and token came from Redis; the database only writes and admits the Call:
     # the Call row and, in its transaction (no savepoint), the tenant's endpoints subscribed to
-    # call.started (the webhook outbox; none here)
+    # call.started (the webhook outbox; none here), then, last before COMMIT, the agent's row lock
+    # and its open-call count (max_concurrent_calls) in one function call
     statements = [query["sql"].split()[0] for query in queries.captured_queries]
-    assert statements == ["BEGIN", "SELECT", "INSERT", "SELECT", "COMMIT"]
-    assert queries.captured_queries[1]["sql"].startswith("SELECT telephony_inbound_admission(")
-    assert "webhookendpoint" in queries.captured_queries[3]["sql"]
+    assert statements == ["BEGIN", "INSERT", "SELECT", "SELECT", "COMMIT"]
+    assert "webhookendpoint" in queries.captured_queries[2]["sql"]
+    assert queries.captured_queries[3]["sql"].startswith("SELECT telephony_inbound_admission(")
 
 
 def test_reassigning_the_number_sends_the_next_call_to_the_new_agent(twilio, livekit, tenant, number, make_agent):
