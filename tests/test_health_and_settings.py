@@ -233,6 +233,20 @@ def test_the_production_server_refuses_a_malformed_setting_with_one_line(variabl
     assert result.stderr.startswith(f"configuration error: {variable} must be")
 
 
+@pytest.mark.parametrize(("given", "expected"), [(None, len(os.sched_getaffinity(0)) + 1), ("5", 5)])
+def test_the_production_server_runs_one_worker_per_cpu_plus_one_unless_told(given, expected, tmp_path):
+    """What gunicorn reads from its config module: WEB_WORKERS, else one sync worker per CPU this
+    process may use plus one, which runs while the others wait on the database or LiveKit."""
+    env = {**_valid_env(), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    if given is not None:
+        env["WEB_WORKERS"] = given
+
+    result = _run(sys.executable, "-c", "import voiceplatform.gunicorn_conf as c; print(c.workers)", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == expected
+
+
 def test_malformed_fernet_key_is_not_echoed():
     env = _valid_env()
     env["FIELD_ENCRYPTION_KEYS"] = f"{django_settings.FIELD_ENCRYPTION_KEYS[0]},not-a-key-but-maybe-a-secret"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -125,6 +126,13 @@ class Settings:
                     "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
                 )
         return keys
+
+
+def default_web_workers() -> int:
+    """The production web server's sync workers when WEB_WORKERS is unset: one per CPU this process
+    may run on, plus one that runs while the others wait on PostgreSQL, Redis, LiveKit or the client
+    (voiceplatform/gunicorn_conf.py says what this was measured against)."""
+    return len(os.sched_getaffinity(0)) + 1 if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1) + 1
 
 
 def check_request_budget(*, budget_seconds: int, worker_timeout_seconds: int) -> None:

@@ -3,13 +3,19 @@
     gunicorn -c python:voiceplatform.gunicorn_conf voiceplatform.wsgi:application
 
 This is the shape `manage.py bench_inbound_webhook` measures (docs/benchmarks.md), so the figures
-there are the shipped server's: sync workers (a request is CPU-bound Django; gthread measured
-slower), the application preloaded in the master so voiceplatform.wsgi's gc.freeze() runs once
+there are the shipped server's: sync workers (gthread and granian measured slower), the application preloaded in the master so voiceplatform.wsgi's gc.freeze() runs once
 and the workers share those pages, a deep listen backlog for bursts of calls, and a worker timeout
 above Twilio's 15 s webhook patience. WEB_BIND (default 127.0.0.1:8000), WEB_WORKERS (default:
-one per CPU) and WEB_TIMEOUT (default 30 s) are read like every other setting; a bad value stops
-gunicorn with one line. WEB_REQUEST_BUDGET_SECONDS (default 20), the longest a request waits on
-providers, must be smaller than WEB_TIMEOUT, so such a request answers before its worker is killed.
+one per CPU, plus one) and WEB_TIMEOUT (default 30 s) are read like every other setting; a bad value
+stops gunicorn with one line.
+
+WEB_REQUEST_BUDGET_SECONDS (default 20), the longest a request waits on providers, must be smaller
+than WEB_TIMEOUT, so such a request answers before its worker is killed.
+
+Why one more worker than CPUs: a sync worker spends about half of an inbound webhook waiting
+(PostgreSQL, Redis, LiveKit, the client), and the extra worker runs while another waits. On the
+2-CPU machine of docs/benchmarks.md ("Fourteenth session"), 3 workers held p99 at 15-23 ms at
+200 webhooks/s where 2 reached 130-166 ms; 4 were worse than 3 (41-49 ms).
 
 Prometheus (voiceplatform/metrics.py): the workers count in PROMETHEUS_MULTIPROC_DIR, and a scrape of
 any one of them sums all of them. Unset, a fresh private directory is made for this server (set it
@@ -26,12 +32,12 @@ import sys
 import tempfile
 from typing import Any
 
-from voiceplatform.config import ConfigError, Settings, check_request_budget
+from voiceplatform.config import ConfigError, Settings, check_request_budget, default_web_workers
 
 try:
     _env = Settings(os.environ)
     bind = [_env.str("WEB_BIND", "127.0.0.1:8000")]
-    workers = _env.int("WEB_WORKERS", os.cpu_count() or 1, minimum=1)
+    workers = _env.int("WEB_WORKERS", default_web_workers(), minimum=1)
     timeout = _env.int("WEB_TIMEOUT", 30, minimum=2)
     check_request_budget(
         budget_seconds=_env.int("WEB_REQUEST_BUDGET_SECONDS", 20, minimum=1), worker_timeout_seconds=timeout

@@ -1,7 +1,7 @@
 """Benchmark of Twilio's voice webhook under a production server; the last line is machine-readable.
 
 Starts a fake LiveKit Twirp API on loopback (voiceplatform.devtools.fake_livekit), the platform under
-gunicorn with the shipped settings (voiceplatform/gunicorn_conf.py, 2 sync workers by default)
+gunicorn with the shipped settings (voiceplatform/gunicorn_conf.py: by default its own worker count)
 against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
 with a Twilio credential, an agent and a number, and has a separate process
 (voiceplatform.devtools.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
@@ -38,6 +38,7 @@ from agents_app.services import agent_create
 from telephony_app.models import Call, CallStatus, PhoneNumber
 from telephony_app.services import phone_number_create
 from voiceplatform.actor import SYSTEM
+from voiceplatform.config import default_web_workers
 from voiceplatform.devtools.fake_livekit import FakeLiveKit
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create, tenant_delete
@@ -112,10 +113,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rps", type=float, default=200, help="webhooks per second to send (default 200)")
         parser.add_argument("--seconds", type=float, default=20, help="how long to send (default 20)")
-        parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help="gunicorn worker processes (default: the shipped WEB_WORKERS default, one per CPU plus one)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        rps, seconds, workers = options["rps"], options["seconds"], options["workers"]
+        rps, seconds = options["rps"], options["seconds"]
+        workers = options["workers"] if options["workers"] is not None else default_web_workers()
         if rps <= 0 or seconds <= 0 or workers < 1 or rps * seconds < 1:
             raise CommandError("--rps and --seconds must be positive (at least one request) and --workers >= 1")
         # The secret only has to match between this process and the platform it serves: a fresh one per run.
@@ -152,7 +159,7 @@ class Command(BaseCommand):
             livekit.stop()
             tenant_delete(tenant=tenant)  # its calls, number, agent and credential go with it
             self._vacuum()
-        self._report(result, rps=rps, seconds=seconds, calls=calls, rooms=len(livekit.rooms))
+        self._report(result, rps=rps, seconds=seconds, calls=calls, rooms=len(livekit.rooms), workers=workers)
 
     def _vacuum(self) -> None:
         """Gives back the space of the thousands of Call rows just deleted. Without it (autovacuum
@@ -221,14 +228,16 @@ class Command(BaseCommand):
             raise CommandError(f"the load process failed: {process.stderr.decode(errors='replace')[-2000:]}")
         return json.loads(process.stdout)
 
-    def _report(self, result: dict[str, Any], *, rps: float, seconds: float, calls: int, rooms: int) -> None:
+    def _report(
+        self, result: dict[str, Any], *, rps: float, seconds: float, calls: int, rooms: int, workers: int
+    ) -> None:
         latencies = result["latencies_ms"]
         # Achieved = answered correctly per second of the run; errors and time-outs do not count.
         answered = len(latencies) - result["errors"]
         achieved = answered / result["elapsed_s"] if result["elapsed_s"] else 0.0
         p50, p99 = _percentile(latencies, 0.50), _percentile(latencies, 0.99)
         self.stdout.write(
-            f"target rps={rps:g} for {seconds:g}s: sent={result['sent']} calls_written={calls} "
+            f"target rps={rps:g} for {seconds:g}s: workers={workers} sent={result['sent']} calls_written={calls} "
             f"livekit_rooms={rooms} max_ms={max(latencies):.1f} p90_ms={_percentile(latencies, 0.90):.1f}"
         )
         if result["error_samples"]:
