@@ -3,8 +3,9 @@
     gunicorn -c python:voiceplatform.gunicorn_conf voiceplatform.wsgi:application
 
 This is the shape `manage.py bench_inbound_webhook` measures (docs/benchmarks.md), so the figures
-there are the shipped server's: sync workers (gthread and granian measured slower), the application preloaded in the master so voiceplatform.wsgi's gc.freeze() runs once
-and the workers share those pages, a deep listen backlog for bursts of calls, and a worker timeout
+there are the shipped server's: sync workers (gthread and granian measured slower), the
+application preloaded in the master so voiceplatform.wsgi's gc.freeze() runs once and the workers
+share those pages, a deep listen backlog for bursts of calls, and a worker timeout
 above Twilio's 15 s webhook patience. WEB_BIND (default 127.0.0.1:8000), WEB_WORKERS (default:
 one per CPU, plus one) and WEB_TIMEOUT (default 30 s) are read like every other setting; a bad value
 stops gunicorn with one line.
@@ -54,6 +55,21 @@ graceful_timeout = 30
 _private_metrics_dir = ""
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_metrics_dir = tempfile.mkdtemp(prefix="voiceplatform-metrics-")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Each worker hands its committed webhook deliveries to Celery from a background thread, batched,
+    instead of publishing inside the request (voiceplatform/webhooks/relay.py)."""
+    from voiceplatform.webhooks import relay
+
+    relay.enable()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker that stops sends the deliveries its relay still holds (the due sweep would, later)."""
+    from voiceplatform.webhooks import relay
+
+    relay.flush()
 
 
 def child_exit(server: Any, worker: Any) -> None:

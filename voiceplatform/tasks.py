@@ -14,6 +14,14 @@ def deliver_webhook(delivery_id: int) -> None:
 
 
 @shared_task
+def deliver_webhooks(delivery_ids: list[int]) -> int:
+    """A web worker's batch of committed deliveries (webhooks/relay.py): one deliver_webhook task each."""
+    for delivery_id in delivery_ids:
+        deliver_webhook.delay(delivery_id)
+    return len(delivery_ids)
+
+
+@shared_task
 def enqueue_due_webhook_deliveries() -> int:
     """Beat: enqueue deliveries that are due and were not (retries later than a countdown may be, lost enqueues)."""
     due = deliveries_due()

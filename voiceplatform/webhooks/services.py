@@ -14,6 +14,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from voiceplatform import metrics
 from voiceplatform.crypto import SecretDecryptionError, decrypt_for_tenant, encrypt_for_tenant, reencrypt_for_tenant
 from voiceplatform.models import Tenant
 from voiceplatform.outbound_url import WEBHOOK_URLS, validate_tenant_url
+from voiceplatform.webhooks import relay
 from voiceplatform.webhooks.events import EVENT_TYPES, render_payload
 from voiceplatform.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from voiceplatform.webhooks.sender import AttemptResult, post_signed
@@ -177,13 +179,8 @@ def _message_id() -> str:
 
 
 def _enqueue_on_commit(delivery_ids: list[int]) -> None:
-    from voiceplatform.tasks import deliver_webhook
-
-    def enqueue() -> None:
-        for delivery_id in delivery_ids:
-            deliver_webhook.delay(delivery_id)
-
-    transaction.on_commit(enqueue)
+    # In a web worker the relay's thread publishes them a moment later, batched (webhooks/relay.py).
+    transaction.on_commit(partial(relay.enqueue, delivery_ids))
 
 
 # The tenant's enabled endpoints subscribed to an event. Plain SQL: every call start and end asks it, and

@@ -42,12 +42,14 @@ from voiceplatform.config import default_web_workers
 from voiceplatform.devtools.fake_livekit import FakeLiveKit
 from voiceplatform.models import Tenant
 from voiceplatform.services import credential_set, tenant_create, tenant_delete
+from voiceplatform.webhooks.services import endpoint_create
 
 BASE_DIR = Path(settings.BASE_DIR)
 VOICE_PATH = "/api/v1/telephony/twilio/voice"
 SIP_HOST = "bench.sip.invalid"
 CALLER = "+12125550100"
 CALL_SECONDS = 1.0
+WEBHOOK_URL = "https://crm.bench.invalid/voiceplatform-events"
 
 
 def _free_port() -> int:
@@ -114,6 +116,11 @@ class Command(BaseCommand):
         parser.add_argument("--rps", type=float, default=200, help="webhooks per second to send (default 200)")
         parser.add_argument("--seconds", type=float, default=20, help="how long to send (default 20)")
         parser.add_argument(
+            "--without-webhooks",
+            action="store_true",
+            help="no webhook endpoint on the tenant (by default one is subscribed to its call events)",
+        )
+        parser.add_argument(
             "--workers",
             type=int,
             default=None,
@@ -138,6 +145,12 @@ class Command(BaseCommand):
                 fields={"name": "Bench agent", "system_prompt": "Hi.", "max_concurrent_calls": 1000},
             )
             number = phone_number_create(tenant=tenant, number=_free_number(), agent=agent).number
+            # Webhooks switched on: every call's call.started is written to the outbox in the call's
+            # transaction and enqueued for Celery after it commits, as for a tenant with a CRM hooked
+            # up. Delivery itself is the Celery workers' job on their own machines (docs/deploy.md);
+            # the .invalid host never resolves, so a worker that picks these up later only logs failures.
+            if not options["without_webhooks"]:
+                endpoint_create(tenant=tenant, url=WEBHOOK_URL, event_types=["call.started", "call.ended"])
             port = _free_port()
             base_url = f"http://127.0.0.1:{port}"
             server = self._start_gunicorn(port=port, workers=workers, livekit=livekit)
