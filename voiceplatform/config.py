@@ -108,6 +108,8 @@ class Settings:
             config = environ.Env.db_url_config(value)
         except Exception as exc:  # django-environ raises several types for malformed URLs
             raise ConfigError(f"{name} is not a valid database URL: {exc}") from None
+        # Django's PostgreSQL backend with a health check that costs no round trip (voiceplatform/pgbackend).
+        config["ENGINE"] = "voiceplatform.pgbackend"
         config["CONN_MAX_AGE"] = 60
         config["CONN_HEALTH_CHECKS"] = True
         return config
