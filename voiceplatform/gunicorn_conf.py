@@ -29,9 +29,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from typing import Any
+
+from gunicorn.http.body import LengthReader
 
 from voiceplatform.config import ConfigError, Settings, check_request_budget, default_web_workers
 
@@ -55,6 +58,34 @@ graceful_timeout = 30
 _private_metrics_dir = ""
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_metrics_dir = tempfile.mkdtemp(prefix="voiceplatform-metrics-")
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """Close the connection of a finished exchange at once when the client has nothing left unread.
+
+    gunicorn (27) closes every sync-worker connection by half-closing it and then waiting, up to 2 s,
+    for the client to close its end (RFC 9112 9.6: closing with unread request data in the kernel's
+    buffer would send a reset that can destroy the answer in flight). Meanwhile the worker serves no
+    one: a client that keeps its connection open after the answer holds a worker for 2 s, and each
+    webhook costs the worker a wait for the client's FIN. When the whole request body was read and
+    nothing more has arrived, closing sends an orderly FIN after the answer, with nothing to reset;
+    otherwise gunicorn's own graceful close runs as before (it then finds this socket open)."""
+    sock = getattr(resp, "sock", None)
+    if sock is None or not resp.headers_sent:
+        return
+    if resp.response_length is not None and resp.sent < resp.response_length:
+        return
+    reader = getattr(getattr(req, "body", None), "reader", None)
+    if not isinstance(reader, LengthReader) or reader.length:
+        return
+    try:
+        unread = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        unread = b""  # nothing has arrived since the request
+    except OSError:
+        return
+    if not unread:  # nothing to read, or the client already closed its end
+        sock.close()
 
 
 def post_fork(server: Any, worker: Any) -> None:
