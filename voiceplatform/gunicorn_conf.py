@@ -68,8 +68,9 @@ def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
     buffer would send a reset that can destroy the answer in flight). Meanwhile the worker serves no
     one: a client that keeps its connection open after the answer holds a worker for 2 s, and each
     webhook costs the worker a wait for the client's FIN. When the whole request body was read and
-    nothing more has arrived, closing sends an orderly FIN after the answer, with nothing to reset;
-    otherwise gunicorn's own graceful close runs as before (it then finds this socket open)."""
+    nothing more has arrived, closing sends an orderly FIN after the answer, with nothing to reset
+    (gunicorn's own close then finds the socket closed and does nothing); otherwise gunicorn's
+    graceful close runs as before."""
     sock = getattr(resp, "sock", None)
     if sock is None or not resp.headers_sent:
         return

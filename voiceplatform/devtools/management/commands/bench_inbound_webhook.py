@@ -3,7 +3,8 @@
 Starts a fake LiveKit Twirp API on loopback (voiceplatform.devtools.fake_livekit), the platform under
 gunicorn with the shipped settings (voiceplatform/gunicorn_conf.py: by default its own worker count)
 against the same DATABASE_URL/REDIS_URL, seeds a throw-away tenant
-with a Twilio credential, an agent and a number, and has a separate process
+with a Twilio credential, an agent, a number and (unless --without-webhooks) a webhook endpoint
+subscribed to the call events, and has a separate process
 (voiceplatform.devtools.bench_load) send correctly signed voice webhooks at a fixed, open-loop rate.
 Each call is ended CALL_SECONDS after it rang, as callers hang up, so the agent's open calls stay
 under its max_concurrent_calls (1000 here) and every webhook takes the connect path.
@@ -146,9 +147,10 @@ class Command(BaseCommand):
             )
             number = phone_number_create(tenant=tenant, number=_free_number(), agent=agent).number
             # Webhooks switched on: every call's call.started is written to the outbox in the call's
-            # transaction and enqueued for Celery after it commits, as for a tenant with a CRM hooked
-            # up. Delivery itself is the Celery workers' job on their own machines (docs/deploy.md);
-            # the .invalid host never resolves, so a worker that picks these up later only logs failures.
+            # transaction and handed to Celery after it commits, as for a tenant with a CRM hooked up.
+            # Delivery itself is the Celery workers' job on their own machines (docs/deploy.md); the
+            # deliveries go with the tenant at the end, so a worker that takes the queued tasks later
+            # finds nothing to send (and the .invalid host would never resolve).
             if not options["without_webhooks"]:
                 endpoint_create(tenant=tenant, url=WEBHOOK_URL, event_types=["call.started", "call.ended"])
             port = _free_port()
