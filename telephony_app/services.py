@@ -101,8 +101,13 @@ def webhook_call_data(call: Call) -> dict[str, Any]:
 
 
 def _emit(call: Call, event: str) -> None:
-    """The event as an outbox row in the transaction writing this change (sent after it commits)."""
-    webhook_emit(tenant=call.tenant, event=event, data=lambda: webhook_call_data(call))
+    """The event as an outbox row in the transaction writing this change (sent after it commits).
+    With the agent at hand (the inbound webhook's new call) the payload is ready and the outbox is one
+    statement; otherwise it is gathered, a query for the agent, only when an endpoint wants it."""
+    if call.agent_id is None or Call.agent.is_cached(call):
+        webhook_emit(tenant=call.tenant, event=event, data=webhook_call_data(call))
+    else:
+        webhook_emit(tenant=call.tenant, event=event, data=lambda: webhook_call_data(call))
 
 
 def _advance(call: Call, *, status: CallStatus, reason: str, at: datetime.datetime, ended_by: str = "") -> bool:

@@ -58,11 +58,11 @@ def test_a_warm_webhook_reads_no_routing_rows_from_the_database(twilio, livekit,
     assert response.status_code == 200, response.content
     assert b"<Sip>" in response.content
     # number, tenant, agent and token came from Redis; the database only writes and admits the Call:
-    # the Call row and, in its transaction (no savepoint), the tenant's endpoints subscribed to
-    # call.started (the webhook outbox; none here), then, last before COMMIT, the agent's row lock
-    # and its open-call count (max_concurrent_calls) in one function call
+    # the Call row and, in its transaction (no savepoint), call.started's outbox rows for the tenant's
+    # subscribed endpoints (one INSERT ... SELECT; none here), then, last before COMMIT, the agent's
+    # row lock and its open-call count (max_concurrent_calls) in one function call
     statements = [query["sql"].split()[0] for query in queries.captured_queries]
-    assert statements == ["BEGIN", "INSERT", "SELECT", "SELECT", "COMMIT"]
+    assert statements == ["BEGIN", "INSERT", "INSERT", "SELECT", "COMMIT"]
     assert "webhookendpoint" in queries.captured_queries[2]["sql"]
     assert queries.captured_queries[3]["sql"].startswith("SELECT telephony_inbound_admission(")
 

@@ -8,6 +8,7 @@ Payload field names follow the API's (camelCase, ids are the objects' UUID codes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -49,9 +50,16 @@ def event_choices() -> list[tuple[str, str]]:
     return [(event.name, event.name) for event in subscribable_events()]
 
 
+@functools.cache
+def _writer(payload: type[serializers.Serializer]) -> serializers.Serializer:
+    # One instance per payload class: building one per event deep-copies every declared field (~0.1 ms
+    # of the inbound webhook's path); to_representation keeps no state between calls for these fields.
+    return payload()
+
+
 def render_payload(event: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """`data` as the event's serializer writes it (JSON types); KeyError names a missing field."""
-    return dict(EVENT_TYPES[event].payload(instance=data).data)
+    return dict(_writer(EVENT_TYPES[event].payload).to_representation(data))
 
 
 # Payloads ------------------------------------------------------------------------------------
