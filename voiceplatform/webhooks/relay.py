@@ -26,9 +26,11 @@ from collections.abc import Callable, Sequence
 logger = logging.getLogger(__name__)
 
 # How long the thread gathers ids after the first before it sends them: the most a delivery waits
-# here, and (at 70 events/s per worker) ~7 deliveries per Celery message instead of one. Each wake of
-# the thread costs more CPU than its work on a busy 2-CPU machine, so fewer, fuller messages.
-BATCH_WINDOW_SECONDS = 0.1
+# here. Each message costs the worker far more CPU than its warm ~0.4 ms (the thread wakes on a busy
+# 2-CPU machine with cold caches), so few, full ones: at 70 events/s per worker, ~35 deliveries each.
+# With 0.1 s, the benchmark's p99 with an endpoint subscribed stayed well above the same runs without
+# one (docs/benchmarks.md, "Fourteenth session").
+BATCH_WINDOW_SECONDS = 0.5
 MAX_BATCH = 500  # ids per message, well under any broker's message size
 
 
