@@ -15,7 +15,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -181,7 +180,7 @@ def _message_id() -> str:
 
 def _enqueue_on_commit(delivery_ids: list[int]) -> None:
     # In a web worker the relay's thread publishes them a moment later, batched (webhooks/relay.py).
-    transaction.on_commit(partial(relay.enqueue, delivery_ids))
+    transaction.on_commit(functools.partial(relay.enqueue, delivery_ids))
 
 
 # The outbox's INSERT: one delivery row per enabled endpoint of the tenant subscribed to the event, in
