@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from telephony_app.inbound import BUSY_LINE
 from telephony_app.models import ACTIVE_STATUSES, PHONE_DIRECTIONS, Call, CallDirection, CallStatus
@@ -225,3 +225,37 @@ def test_the_admission_function_counts_exactly_the_open_phone_calls_the_code_mea
     assert admission(agent.pk, tenant.pk, 1000) == meant
     assert admission(agent.pk, tenant.pk, 2) == 2  # stops at the cap
     assert admission(agent.pk, other_tenant.pk, 1000) == 0  # scoped to the tenant as well as the agent
+
+
+def _admission_scans(agent_id: int, tenant_id: int) -> tuple[int, int]:
+    """(sequential scans of the call table, reads of call_agent_open_phone_idx) by one admission:
+    this session's not yet reported statistics (pg_stat_xact_*) before and after, in one transaction."""
+    counts = (
+        "SELECT (SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = %s),"
+        " pg_stat_get_xact_numscans(%s::regclass)"
+    )
+    names = [Call._meta.db_table, "call_agent_open_phone_idx"]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(counts, names)
+        before = cursor.fetchone()
+        cursor.execute("SELECT telephony_inbound_admission(%s, %s, %s)", [agent_id, tenant_id, 1001])
+        cursor.execute(counts, names)
+        after = cursor.fetchone()
+    return after[0] - before[0], after[1] - before[1]
+
+
+def test_the_admission_reads_the_open_calls_index_however_small_the_table_was_at_first(tenant, make_agent):
+    """A web worker's database session may first admit calls while the call table is empty (a fresh
+    deployment, a vacuumed table). The plan it keeps for the session must not be a scan of the whole
+    table, or every later admission reads every call with the agent's row locked (migration 0012)."""
+    agent = make_agent(tenant, max_concurrent_calls=1000)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(Call._meta.db_table)}")
+    for _ in range(8):  # past the five custom plans after which PL/pgSQL settles on a generic one
+        assert _admission_scans(agent.pk, tenant.pk) == (0, 1)
+    Call.objects.bulk_create(
+        Call(tenant=tenant, agent=agent, status=CallStatus.COMPLETED, direction=CallDirection.INBOUND)
+        for _ in range(2000)
+    )
+    Call.objects.create(tenant=tenant, agent=agent, status=CallStatus.RINGING, direction=CallDirection.INBOUND)
+    assert _admission_scans(agent.pk, tenant.pk) == (0, 1)
