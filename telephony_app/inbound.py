@@ -7,9 +7,10 @@ inbound_route decides and writes nothing. The callers then record the call: inbo
 (a ringing Call, and a LiveKit room with the agent dispatched) or inbound_call_record_unanswered
 (a Call already in its final state, so even a call the agent never took is in the call log).
 
-inbound_call_connect also enforces the agent's max_concurrent_calls: in one transaction it inserts
-the Call, then locks the agent's row and counts the agent's open phone calls, its own included (a
-small partial index holds only those), so two calls racing for the last slot cannot both get it.
+inbound_call_connect also enforces the agent's max_concurrent_calls: in one message to the
+database, run as one transaction (voiceplatform/db_batch.py), it inserts the Call and its outbox
+rows, then locks the agent's row and counts the agent's open phone calls, its own included (a small
+partial index holds only those), so two calls racing for the last slot cannot both get it.
 The call over the limit rolls back and raises AgentAtCapacity with a "busy" route: the agent's
 transfer (else fallback) number, or its out-of-hours message, recorded like an out-of-hours call
 with the limit as the reason.
@@ -27,7 +28,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
 from agents_app.models import Agent
@@ -37,7 +38,15 @@ from agents_app.validation import normalize_e164
 from telephony_app import livekit_client
 from telephony_app.models import Call, CallDirection, CallStatus, PhoneNumber
 from telephony_app.number_cache import MISS, InboundNumber, Miss, inbound_number, inbound_number_cached
-from telephony_app.services import ENDED_BY_ROUTING, call_create, call_fail, call_finish
+from telephony_app.services import (
+    ENDED_BY_ROUTING,
+    call_create,
+    call_create_in_batch,
+    call_fail,
+    call_finish,
+    refused_call_rows,
+)
+from voiceplatform.db_batch import StatementBatch
 from voiceplatform.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -186,31 +195,31 @@ def busy_route(route: InboundRoute, *, limit: int) -> InboundRoute:
     return dataclasses.replace(route, outcome="busy", message=message, fallback_number=number, reason=reason)
 
 
-# The admission's lock and count, one function call (migration telephony_app 0011: the function's
-# plans are kept for the session, instead of both statements being parsed and planned for every call).
-# Both are scoped to the tenant; the count reads call_agent_open_phone_idx and stops at `cap`.
-_ADMIT_SQL = "SELECT telephony_inbound_admission(%s, %s, %s)"
+# The admission's lock and count as one statement that fails over the limit (migrations 0011-0013:
+# the function's plans are kept for the session; the count reads call_agent_open_phone_idx and stops
+# past the limit). Both are scoped to the tenant.
+_ADMIT_SQL = "SELECT telephony_inbound_admit(%s, %s, %s)"
+ADMISSION_REFUSED_SQLSTATE = "VP001"
 
 
-def _admit(route: InboundRoute) -> None:
-    """Raises AgentAtCapacity when the route's agent has more than max_concurrent_calls open phone
-    calls, counting the Call this transaction has just inserted.
+def _admit(route: InboundRoute, batch: StatementBatch) -> None:
+    """Adds the agent's admission to `batch`, last, right before the batch's implicit COMMIT: the
+    batch then fails (ADMISSION_REFUSED_SQLSTATE, see _refused_admission) when the agent has more
+    than max_concurrent_calls open phone calls, counting the Call the batch has just inserted.
 
-    Call last in the transaction that inserts the Call, right before its COMMIT: the row lock (FOR NO
-    KEY UPDATE, which does not conflict with the FOR KEY SHARE of the Call rows' foreign-key checks)
-    makes a second call for the same agent wait until the first one commits, and the count, a
-    statement of its own after the lock (the function is VOLATILE, so in READ COMMITTED it takes a
-    snapshot after the wait), includes that Call. Taking the lock after the INSERT and the outbox's
-    rows, not before, keeps them out of the stretch during which one agent's calls go one at a time:
-    only the count and the COMMIT are in it."""
+    The row lock (FOR NO KEY UPDATE, which does not conflict with the FOR KEY SHARE of the Call rows'
+    foreign-key checks) makes a second call for the same agent wait until the first one commits,
+    and the count, a statement of its own after the lock (the function is VOLATILE, so in READ
+    COMMITTED it takes a snapshot after the wait), includes that Call. Last in the batch, the lock
+    is held only for the count and the COMMIT, which follow it in the same message: one agent's
+    calls go one at a time only through those, never through a round trip to the web worker."""
     tenant, agent = route.tenant, route.agent
     assert tenant is not None and agent is not None
-    limit = agent.max_concurrent_calls
-    with connection.cursor() as cursor:
-        cursor.execute(_ADMIT_SQL, [agent.pk, tenant.pk, limit + 1])
-        (open_calls,) = cursor.fetchone()
-    if open_calls > limit:
-        raise AgentAtCapacity(busy_route(route, limit=limit))
+    batch.add(_ADMIT_SQL, [agent.pk, tenant.pk, agent.max_concurrent_calls])
+
+
+def _refused_admission(exc: DatabaseError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == ADMISSION_REFUSED_SQLSTATE
 
 
 @dataclass(frozen=True)
@@ -241,19 +250,18 @@ def inbound_call_connect(
     tenant = route.tenant
     code = uuid.uuid4()
     room = room_name or inbound_room_name(code)
-    with transaction.atomic():
-        call = _inbound_call(
-            route,
-            from_number=from_number,
-            provider_call_id=provider_call_id,
-            context=context,
-            status=CallStatus.RINGING,
-            room_name=room,
-            code=code,
-            savepoint=False,  # an error leaves this transaction, which then rolls back whole
-        )
-        if check_capacity:
-            _admit(route)  # last: over the limit, the Call and its outbox rows roll back
+    batch = StatementBatch()
+    fields = _inbound_call_fields(route, from_number, provider_call_id, context)
+    call = call_create_in_batch(batch=batch, status=CallStatus.RINGING, room_name=room, code=code, **fields)
+    if check_capacity:
+        _admit(route, batch)  # last: over the limit, the Call and its outbox rows roll back
+    try:
+        with refused_call_rows():
+            batch.run()
+    except DatabaseError as exc:
+        if not _refused_admission(exc):
+            raise
+        raise AgentAtCapacity(busy_route(route, limit=route.agent.max_concurrent_calls)) from None
     metadata = {
         "agent_id": str(route.agent.code),
         "tenant_id": str(tenant.code),
@@ -313,18 +321,21 @@ def _inbound_call(
     provider_call_id: str,
     context: dict[str, Any] | None,
     status: CallStatus,
-    **extra: Any,
 ) -> Call:
     """The inbound Call row of a routed call (the number's tenant and agent, caller and callee)."""
+    return call_create(status=status, **_inbound_call_fields(route, from_number, provider_call_id, context))
+
+
+def _inbound_call_fields(
+    route: InboundRoute, from_number: str, provider_call_id: str, context: dict[str, Any] | None
+) -> dict[str, Any]:
     assert route.tenant is not None
-    return call_create(
-        tenant=route.tenant,
-        agent=route.agent,
-        direction=CallDirection.INBOUND,
-        from_number=from_number[:32],
-        to_number=route.to_number,
-        context=context or {},
-        status=status,
-        provider_call_id=provider_call_id,
-        **extra,
-    )
+    return {
+        "tenant": route.tenant,
+        "agent": route.agent,
+        "direction": CallDirection.INBOUND,
+        "from_number": from_number[:32],
+        "to_number": route.to_number,
+        "context": context or {},
+        "provider_call_id": provider_call_id,
+    }

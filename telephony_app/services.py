@@ -4,10 +4,12 @@ duration are written once, whatever order and however often the reports arrive (
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import logging
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -38,8 +40,9 @@ from telephony_app.number_cache import inbound_numbers_forget_on_commit, phone_n
 from telephony_app.number_references import refuse_if_referenced
 from voiceplatform import metrics
 from voiceplatform.crypto import SecretDecryptionError, reencrypt_for_tenant
+from voiceplatform.db_batch import StatementBatch
 from voiceplatform.models import Tenant
-from voiceplatform.webhooks.services import webhook_emit
+from voiceplatform.webhooks.services import webhook_emit, webhook_emit_in_batch
 
 logger = logging.getLogger(__name__)
 
@@ -164,28 +167,49 @@ def _insert_statement() -> tuple[str, tuple[Field[Any, Any], ...]]:
     return f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) RETURNING {pk}", fields  # noqa: S608
 
 
-def _insert(call: Call) -> None:
-    """Model.save() of a new Call, without compiling its statement: the same values (each field's
-    pre_save, as auto_now and defaults set them, and its database form), the same row."""
-    sql, fields = _insert_statement()
-    values = [field.get_db_prep_save(field.pre_save(call, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        (call.pk,) = cursor.fetchone()
+def _insert_values(call: Call) -> list[Any]:
+    """The values Model.save() would write for a new Call (each field's pre_save, as auto_now and
+    defaults set them, and its database form), in _insert_statement's order."""
+    return [field.get_db_prep_save(field.pre_save(call, True), connection) for field in _insert_statement()[1]]
+
+
+def _inserted(call: Call, pk: int) -> None:
+    call.pk = pk
     call._state.adding, call._state.db = False, connection.alias
 
 
-def _save(call: Call, *, savepoint: bool = True) -> None:
+def _insert(call: Call) -> None:
+    """Model.save() of a new Call, without compiling its statement: the same values, the same row."""
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_statement()[0], _insert_values(call))
+        _inserted(call, cursor.fetchone()[0])
+
+
+def _check_fields(call: Call) -> None:
     """Field checks in Python; uniqueness and check constraints by the database.
 
     The tenant and agent are objects the caller already holds, and validating the constraints in
     Python costs five queries and ~10 ms per save (the inbound webhook's budget). The database
     refuses the same rows, and a duplicate provider call id comes back as the ValidationError
-    full_clean would have raised.
-    """
+    full_clean would have raised (refused_call_rows)."""
     call.full_clean(exclude=["tenant", "agent"], validate_unique=False, validate_constraints=False)
-    write = _insert if call._state.adding else Call.save
+
+
+@contextlib.contextmanager
+def refused_call_rows() -> Iterator[None]:
+    """A Call row the database refused for its duplicate provider call id, as a ValidationError."""
     try:
+        yield
+    except IntegrityError as exc:
+        if "call_tenant_provider_call_id_uniq" in str(exc):
+            raise ValidationError({"provider_call_id": PROVIDER_CALL_ID_TAKEN}) from None
+        raise
+
+
+def _save(call: Call, *, savepoint: bool = True) -> None:
+    _check_fields(call)
+    write = _insert if call._state.adding else Call.save
+    with refused_call_rows():
         if savepoint and connection.in_atomic_block:
             # A savepoint, so that a refused row leaves the caller's transaction usable.
             with transaction.atomic():
@@ -194,10 +218,42 @@ def _save(call: Call, *, savepoint: bool = True) -> None:
             # One statement is atomic on its own; BEGIN/COMMIT around it would cost two more round
             # trips to the database on the inbound webhook's path.
             write(call)
-    except IntegrityError as exc:
-        if "call_tenant_provider_call_id_uniq" in str(exc):
-            raise ValidationError({"provider_call_id": PROVIDER_CALL_ID_TAKEN}) from None
-        raise
+
+
+def _new_call(
+    *,
+    tenant: Tenant,
+    agent: Agent | None,
+    direction: str,
+    from_number: str,
+    to_number: str,
+    room_name: str,
+    context: dict[str, Any] | None,
+    status: str,
+    provider_call_id: str,
+    code: uuid.UUID | None,
+    campaign_code: uuid.UUID | None,
+) -> Call:
+    """The unsaved Call of call_create, moved to `status` as of now."""
+    if agent is not None and agent.tenant_id != tenant.pk:
+        # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
+        raise ValidationError({"agent": "No such agent."})
+    call = Call(
+        tenant=tenant,
+        agent=agent,
+        agent_name=agent.name if agent is not None else "",
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        room_name=room_name,
+        context=context or {},
+        provider_call_id=provider_call_id,
+        campaign_code=campaign_code,
+    )
+    if code is not None:
+        call.code = code
+    _advance(call, status=_check_status(status), reason="", at=timezone.now())
+    return call
 
 
 def call_create(
@@ -222,24 +278,19 @@ def call_create(
     Inside the caller's transaction, a refused row (a duplicate provider call id) rolls back a
     savepoint and leaves that transaction usable. savepoint=False spares the two statements a
     savepoint costs, for a caller whose whole transaction ends with the error anyway."""
-    if agent is not None and agent.tenant_id != tenant.pk:
-        # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
-        raise ValidationError({"agent": "No such agent."})
-    call = Call(
+    call = _new_call(
         tenant=tenant,
         agent=agent,
-        agent_name=agent.name if agent is not None else "",
         direction=direction,
         from_number=from_number,
         to_number=to_number,
         room_name=room_name,
-        context=context or {},
+        context=context,
+        status=status,
         provider_call_id=provider_call_id,
+        code=code,
         campaign_code=campaign_code,
     )
-    if code is not None:
-        call.code = code
-    _advance(call, status=_check_status(status), reason="", at=timezone.now())
     if call.started_at is None:  # queued: nothing to announce yet
         _save(call, savepoint=savepoint)
         transaction.on_commit(partial(metrics.call_started, direction=call.direction))
@@ -262,6 +313,51 @@ def call_create(
             )
             _emit(call, "call.ended")
     transaction.on_commit(partial(metrics.call_started, direction=call.direction))
+    return call
+
+
+def call_create_in_batch(
+    *,
+    batch: StatementBatch,
+    tenant: Tenant,
+    agent: Agent | None,
+    direction: str,
+    status: str,
+    from_number: str = "",
+    to_number: str = "",
+    room_name: str = "",
+    context: dict[str, Any] | None = None,
+    provider_call_id: str = "",
+    code: uuid.UUID | None = None,
+) -> Call:
+    """call_create of a call that starts (ringing or in progress) as statements of `batch`
+    (voiceplatform/db_batch.py): its row and its call.started outbox rows, written with the batch's
+    other statements in one round trip. The Call has its primary key once the batch has run; a
+    duplicate provider call id then makes the batch raise IntegrityError (refused_call_rows turns it
+    into call_create's ValidationError)."""
+    call = _new_call(
+        tenant=tenant,
+        agent=agent,
+        direction=direction,
+        from_number=from_number,
+        to_number=to_number,
+        room_name=room_name,
+        context=context,
+        status=status,
+        provider_call_id=provider_call_id,
+        code=code,
+        campaign_code=None,
+    )
+    if call.started_at is None or call.is_terminal:
+        raise ValueError("call_create_in_batch writes a call that has started and not ended")
+    _check_fields(call)
+
+    def written(rows: list[tuple[Any, ...]]) -> None:
+        _inserted(call, rows[0][0])
+        transaction.on_commit(partial(metrics.call_started, direction=call.direction))
+
+    batch.add(_insert_statement()[0], _insert_values(call), on_rows=written)
+    webhook_emit_in_batch(tenant=tenant, event="call.started", data=webhook_call_data(call), batch=batch)
     return call
 
 

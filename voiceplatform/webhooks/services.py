@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from voiceplatform import metrics
 from voiceplatform.crypto import SecretDecryptionError, decrypt_for_tenant, encrypt_for_tenant, reencrypt_for_tenant
+from voiceplatform.db_batch import StatementBatch
 from voiceplatform.models import Tenant
 from voiceplatform.outbound_url import WEBHOOK_URLS, validate_tenant_url
 from voiceplatform.webhooks import relay
@@ -179,6 +180,8 @@ def _message_id() -> str:
 
 
 def _enqueue_on_commit(delivery_ids: list[int]) -> None:
+    if not delivery_ids:
+        return
     # In a web worker the relay's thread publishes them a moment later, batched (webhooks/relay.py).
     transaction.on_commit(functools.partial(relay.enqueue, delivery_ids))
 
@@ -220,26 +223,43 @@ def webhook_emit(*, tenant: Tenant, event: str, data: Mapping[str, Any] | Callab
     (the body is rendered either way, ~0.05 ms). As a function: called only when an endpoint wants
     the event, for data that costs a query to gather; a hot path with no subscribers then pays one
     indexed query and nothing else, and one with subscribers a second statement."""
-    if event not in EVENT_TYPES or not EVENT_TYPES[event].subscribable:
-        raise ValueError(f"{event!r} is not a registered webhook event (voiceplatform/webhooks/events.py)")
+    _check_event(event)
     if callable(data):
         with connection.cursor() as cursor:
             cursor.execute(_SUBSCRIBED_SQL, [tenant.pk, event])
             if cursor.fetchone() is None:
                 return 0
         data = data()
+    sql, params = _outbox_statement(tenant=tenant, event=event, data=data)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        delivery_ids = [delivery_id for (delivery_id,) in cursor.fetchall()]
+    _enqueue_on_commit(delivery_ids)
+    return len(delivery_ids)
+
+
+def webhook_emit_in_batch(*, tenant: Tenant, event: str, data: Mapping[str, Any], batch: StatementBatch) -> None:
+    """webhook_emit as one statement of `batch` (voiceplatform/db_batch.py): the outbox rows are
+    written with the batch's other rows, in its transaction, and sent after it commits."""
+    _check_event(event)
+    sql, params = _outbox_statement(tenant=tenant, event=event, data=data)
+    batch.add(sql, params, on_rows=lambda rows: _enqueue_on_commit([delivery_id for (delivery_id,) in rows]))
+
+
+def _check_event(event: str) -> None:
+    if event not in EVENT_TYPES or not EVENT_TYPES[event].subscribable:
+        raise ValueError(f"{event!r} is not a registered webhook event (voiceplatform/webhooks/events.py)")
+
+
+def _outbox_statement(*, tenant: Tenant, event: str, data: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """The outbox's INSERT ... SELECT and its parameters for this event and payload."""
     now = timezone.now()
     row = WebhookDelivery(
         tenant=tenant, event_type=event, message_id=_message_id(), body=_body(event, data, now), next_attempt_at=now
     )
     sql, given = _outbox_insert()
     values = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in given]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, tenant.pk, event])
-        delivery_ids = [delivery_id for (delivery_id,) in cursor.fetchall()]
-    if delivery_ids:
-        _enqueue_on_commit(delivery_ids)
-    return len(delivery_ids)
+    return sql, [*values, tenant.pk, event]
 
 
 def delivery_send_test(*, tenant: Tenant, endpoint: WebhookEndpoint) -> WebhookDelivery:
