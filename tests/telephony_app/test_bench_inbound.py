@@ -33,6 +33,10 @@ def test_a_short_run_answers_every_webhook_and_cleans_up():
     assert 0 < float(p50) <= float(p99)
     assert float(rps) > 0
     assert "sent=5 calls_written=15 livekit_rooms=15" in out.getvalue()  # 10 warm-up + 5 measured
+    # the server's CPU per webhook: its gunicorn processes' and the database backends' (a local server here)
+    cpu = re.search(r"^cpu_ms_per_webhook: gunicorn=(\d+\.\d\d) postgresql=(\d+\.\d\d)$", out.getvalue(), re.M)
+    assert cpu, out.getvalue()
+    assert float(cpu[1]) > 0 and float(cpu[2]) > 0
     assert not Tenant.objects.filter(slug__startswith="bench-inbound-").exists()
     assert (Call.objects.count(), PhoneNumber.objects.count(), ProviderCredential.objects.count()) == (0, 0, 0)
 

@@ -13,6 +13,7 @@ Everything it started and wrote is removed at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -111,6 +112,60 @@ class _CallerHangUps(threading.Thread):
         self.join()
 
 
+@dataclasses.dataclass(frozen=True)
+class _ServerCpu:
+    """CPU seconds used so far by the gunicorn server's processes and by this database's backends
+    (the web workers' and this command's own, which ends the calls), read from /proc like `ps` (None
+    where there is no /proc, or PostgreSQL runs elsewhere). They tell a saturated machine from a slow
+    server: at 200 webhooks/s on 2 CPUs, every millisecond of CPU per webhook is a tenth of the machine."""
+
+    web: float | None
+    database: float | None
+
+    @classmethod
+    def read(cls, server_pid: int) -> _ServerCpu:
+        processes = _processes()
+        mine = [cpu for pid, (parent, cpu) in processes.items() if server_pid in (pid, parent)]
+        web = sum(mine) if mine else None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+            backends = [pid for (pid,) in cursor.fetchall()]
+        found = [processes[pid][1] for pid in backends if pid in processes]
+        return cls(web=web, database=sum(found) if found else None)
+
+    def since(self, before: _ServerCpu) -> _ServerCpu:
+        return _ServerCpu(web=_spent(self.web, before.web), database=_spent(self.database, before.database))
+
+    def describe(self, *, answered: int) -> str:
+        per = 1000 / max(answered, 1)
+
+        def shown(seconds: float | None) -> str:
+            return "n/a" if seconds is None else f"{seconds * per:.2f}"
+
+        return f"cpu_ms_per_webhook: gunicorn={shown(self.web)} postgresql={shown(self.database)}"
+
+
+def _spent(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process's parent and CPU seconds (user + system), from /proc; empty elsewhere."""
+    found: dict[int, tuple[int, float]] = {}
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        # after the command name: state, ppid, ... utime (14th field of the line), stime (15th)
+        found[int(entry.parent.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return found
+
+
 class Command(BaseCommand):
     help = "Load-test POST /api/v1/telephony/twilio/voice under gunicorn with signed webhooks and a fake LiveKit."
 
@@ -164,10 +219,12 @@ class Command(BaseCommand):
             # Warm-up: every worker imports lazily and opens its database, Redis and LiveKit connections.
             self._load({**load, "rps": 10, "seconds": 1})
             hang_ups = _CallerHangUps(tenant)
+            cpu_before = _ServerCpu.read(server.pid)
             try:
                 result = self._load({**load, "rps": rps, "seconds": seconds})
             finally:
                 hang_ups.stop()
+            cpu = _ServerCpu.read(server.pid).since(cpu_before)
             calls = Call.objects.for_tenant(tenant).count()
         finally:
             if server is not None:
@@ -175,7 +232,11 @@ class Command(BaseCommand):
             livekit.stop()
             tenant_delete(tenant=tenant)  # its calls, number, agent and credential go with it
             self._vacuum()
-        self._report(result, rps=rps, seconds=seconds, calls=calls, rooms=len(livekit.rooms), workers=workers)
+        last_line = self._report(
+            result, rps=rps, seconds=seconds, calls=calls, rooms=len(livekit.rooms), workers=workers
+        )
+        self.stdout.write(cpu.describe(answered=len(result["latencies_ms"]) - result["errors"]))
+        self.stdout.write(last_line)
 
     def _vacuum(self) -> None:
         """Gives back the space of the thousands of Call and webhook delivery rows just deleted.
@@ -248,7 +309,7 @@ class Command(BaseCommand):
 
     def _report(
         self, result: dict[str, Any], *, rps: float, seconds: float, calls: int, rooms: int, workers: int
-    ) -> None:
+    ) -> str:
         latencies = result["latencies_ms"]
         # Achieved = answered correctly per second of the run; errors and time-outs do not count.
         answered = len(latencies) - result["errors"]
@@ -260,6 +321,5 @@ class Command(BaseCommand):
         )
         if result["error_samples"]:
             self.stdout.write(f"error kinds: {', '.join(result['error_samples'])}")
-        self.stdout.write(
-            f"bench_inbound_webhook rps={achieved:.1f} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={result['errors']}"
-        )
+        # The machine-readable line, which handle() writes last.
+        return f"bench_inbound_webhook rps={achieved:.1f} p50_ms={p50:.1f} p99_ms={p99:.1f} errors={result['errors']}"
