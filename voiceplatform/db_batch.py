@@ -59,7 +59,6 @@ class StatementBatch:
             self._send()
 
     def _send(self) -> None:
-        connection.ensure_connection()
         with connection.cursor() as cursor:
             if not isinstance(cursor.cursor, psycopg.ClientCursor):
                 self._send_one_by_one(cursor)
