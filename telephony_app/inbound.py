@@ -41,7 +41,6 @@ from telephony_app.number_cache import MISS, InboundNumber, Miss, inbound_number
 from telephony_app.services import (
     ENDED_BY_ROUTING,
     call_create,
-    call_create_in_batch,
     call_fail,
     call_finish,
     refused_call_rows,
@@ -251,8 +250,16 @@ def inbound_call_connect(
     code = uuid.uuid4()
     room = room_name or inbound_room_name(code)
     batch = StatementBatch()
-    fields = _inbound_call_fields(route, from_number, provider_call_id, context)
-    call = call_create_in_batch(batch=batch, status=CallStatus.RINGING, room_name=room, code=code, **fields)
+    call = _inbound_call(
+        route,
+        from_number=from_number,
+        provider_call_id=provider_call_id,
+        context=context,
+        status=CallStatus.RINGING,
+        room_name=room,
+        code=code,
+        batch=batch,
+    )
     if check_capacity:
         _admit(route, batch)  # last: over the limit, the Call and its outbox rows roll back
     try:
@@ -321,21 +328,18 @@ def _inbound_call(
     provider_call_id: str,
     context: dict[str, Any] | None,
     status: CallStatus,
+    **extra: Any,
 ) -> Call:
     """The inbound Call row of a routed call (the number's tenant and agent, caller and callee)."""
-    return call_create(status=status, **_inbound_call_fields(route, from_number, provider_call_id, context))
-
-
-def _inbound_call_fields(
-    route: InboundRoute, from_number: str, provider_call_id: str, context: dict[str, Any] | None
-) -> dict[str, Any]:
     assert route.tenant is not None
-    return {
-        "tenant": route.tenant,
-        "agent": route.agent,
-        "direction": CallDirection.INBOUND,
-        "from_number": from_number[:32],
-        "to_number": route.to_number,
-        "context": context or {},
-        "provider_call_id": provider_call_id,
-    }
+    return call_create(
+        tenant=route.tenant,
+        agent=route.agent,
+        direction=CallDirection.INBOUND,
+        from_number=from_number[:32],
+        to_number=route.to_number,
+        context=context or {},
+        status=status,
+        provider_call_id=provider_call_id,
+        **extra,
+    )

@@ -220,21 +220,35 @@ def _save(call: Call, *, savepoint: bool = True) -> None:
             write(call)
 
 
-def _new_call(
+def call_create(
     *,
     tenant: Tenant,
-    agent: Agent | None,
+    agent: Agent | None = None,
     direction: str,
-    from_number: str,
-    to_number: str,
-    room_name: str,
-    context: dict[str, Any] | None,
-    status: str,
-    provider_call_id: str,
-    code: uuid.UUID | None,
-    campaign_code: uuid.UUID | None,
+    from_number: str = "",
+    to_number: str = "",
+    room_name: str = "",
+    context: dict[str, Any] | None = None,
+    status: str = CallStatus.QUEUED,
+    provider_call_id: str = "",
+    code: uuid.UUID | None = None,
+    campaign_code: uuid.UUID | None = None,
+    savepoint: bool = True,
+    batch: StatementBatch | None = None,
 ) -> Call:
-    """The unsaved Call of call_create, moved to `status` as of now."""
+    """A new Call of this tenant; the agent must belong to the same tenant. `code` may be chosen
+    up front when something else (a room name) must carry it before the row exists; `campaign_code`
+    names the campaign that placed it (the analytics filter by it).
+
+    Inside the caller's transaction, a refused row (a duplicate provider call id) rolls back a
+    savepoint and leaves that transaction usable. savepoint=False spares the two statements a
+    savepoint costs, for a caller whose whole transaction ends with the error anyway.
+
+    With `batch` (voiceplatform/db_batch.py), for a call that starts (ringing or in progress): the
+    row and its call.started outbox rows become statements of the batch, written with its other
+    statements in one round trip. The Call has its primary key once the batch has run; a duplicate
+    provider call id then makes the batch raise IntegrityError (refused_call_rows turns it into the
+    ValidationError above)."""
     if agent is not None and agent.tenant_id != tenant.pk:
         # Same wording as a missing agent: a caller must not learn that another tenant's agent exists.
         raise ValidationError({"agent": "No such agent."})
@@ -253,44 +267,9 @@ def _new_call(
     if code is not None:
         call.code = code
     _advance(call, status=_check_status(status), reason="", at=timezone.now())
-    return call
-
-
-def call_create(
-    *,
-    tenant: Tenant,
-    agent: Agent | None = None,
-    direction: str,
-    from_number: str = "",
-    to_number: str = "",
-    room_name: str = "",
-    context: dict[str, Any] | None = None,
-    status: str = CallStatus.QUEUED,
-    provider_call_id: str = "",
-    code: uuid.UUID | None = None,
-    campaign_code: uuid.UUID | None = None,
-    savepoint: bool = True,
-) -> Call:
-    """A new Call of this tenant; the agent must belong to the same tenant. `code` may be chosen
-    up front when something else (a room name) must carry it before the row exists; `campaign_code`
-    names the campaign that placed it (the analytics filter by it).
-
-    Inside the caller's transaction, a refused row (a duplicate provider call id) rolls back a
-    savepoint and leaves that transaction usable. savepoint=False spares the two statements a
-    savepoint costs, for a caller whose whole transaction ends with the error anyway."""
-    call = _new_call(
-        tenant=tenant,
-        agent=agent,
-        direction=direction,
-        from_number=from_number,
-        to_number=to_number,
-        room_name=room_name,
-        context=context,
-        status=status,
-        provider_call_id=provider_call_id,
-        code=code,
-        campaign_code=campaign_code,
-    )
+    if batch is not None:
+        _write_in_batch(call, batch)
+        return call
     if call.started_at is None:  # queued: nothing to announce yet
         _save(call, savepoint=savepoint)
         transaction.on_commit(partial(metrics.call_started, direction=call.direction))
@@ -316,40 +295,9 @@ def call_create(
     return call
 
 
-def call_create_in_batch(
-    *,
-    batch: StatementBatch,
-    tenant: Tenant,
-    agent: Agent | None,
-    direction: str,
-    status: str,
-    from_number: str = "",
-    to_number: str = "",
-    room_name: str = "",
-    context: dict[str, Any] | None = None,
-    provider_call_id: str = "",
-    code: uuid.UUID | None = None,
-) -> Call:
-    """call_create of a call that starts (ringing or in progress) as statements of `batch`
-    (voiceplatform/db_batch.py): its row and its call.started outbox rows, written with the batch's
-    other statements in one round trip. The Call has its primary key once the batch has run; a
-    duplicate provider call id then makes the batch raise IntegrityError (refused_call_rows turns it
-    into call_create's ValidationError)."""
-    call = _new_call(
-        tenant=tenant,
-        agent=agent,
-        direction=direction,
-        from_number=from_number,
-        to_number=to_number,
-        room_name=room_name,
-        context=context,
-        status=status,
-        provider_call_id=provider_call_id,
-        code=code,
-        campaign_code=None,
-    )
+def _write_in_batch(call: Call, batch: StatementBatch) -> None:
     if call.started_at is None or call.is_terminal:
-        raise ValueError("call_create_in_batch writes a call that has started and not ended")
+        raise ValueError("call_create writes a call in a batch only when it has started and not ended")
     _check_fields(call)
 
     def written(rows: list[tuple[Any, ...]]) -> None:
@@ -357,8 +305,7 @@ def call_create_in_batch(
         transaction.on_commit(partial(metrics.call_started, direction=call.direction))
 
     batch.add(_insert_statement()[0], _insert_values(call), on_rows=written)
-    webhook_emit_in_batch(tenant=tenant, event="call.started", data=webhook_call_data(call), batch=batch)
-    return call
+    webhook_emit_in_batch(tenant=call.tenant, event="call.started", data=webhook_call_data(call), batch=batch)
 
 
 def call_transition(
