@@ -99,6 +99,20 @@ def test_rotation_keeps_secrets_readable_and_reencrypt_moves_them_to_the_new_key
         _fresh(credential).get_secret()
 
 
+def test_a_secret_read_before_its_key_was_removed_no_longer_opens(tenant, settings, key_a, key_b):
+    # Decryptions are remembered per process; the configured keys are part of what is remembered.
+    settings.FIELD_ENCRYPTION_KEYS = [key_a]
+    credential = credential_set(tenant=tenant, provider="openai", secret=SECRET)
+    assert _fresh(credential).get_secret() == SECRET
+    assert _fresh(credential).get_secret() == SECRET
+
+    settings.FIELD_ENCRYPTION_KEYS = [key_b]
+    with pytest.raises(SecretDecryptionError):
+        _fresh(credential).get_secret()
+    settings.FIELD_ENCRYPTION_KEYS = [key_b, key_a]
+    assert _fresh(credential).get_secret() == SECRET
+
+
 def test_reencrypt_covers_every_tenant_and_skips_rows_without_secret(tenant, other_tenant, settings, key_a, key_b):
     settings.FIELD_ENCRYPTION_KEYS = [key_a]
     mine = credential_set(tenant=tenant, provider="openai", secret=SECRET)

@@ -63,8 +63,12 @@ class StatementBatch:
             if not isinstance(cursor.cursor, psycopg.ClientCursor):
                 self._send_one_by_one(cursor)
                 return
-            sql = ";\n".join(statement.sql for statement in self._statements)
-            cursor.execute(sql, [param for statement in self._statements for param in statement.params])
+            # Each statement is bound on its own: psycopg caches the parsing of a statement of up to 50
+            # parameters, which one statement with all of them (the inbound batch has ~60) never is.
+            # The message then goes as bound text, with no parameters left to parse.
+            client = cursor.cursor
+            sql = ";\n".join(client.mogrify(statement.sql, statement.params) for statement in self._statements)
+            cursor.execute(sql)
             results: list[Rows | None] = []
             for index in range(len(self._statements)):
                 if index:

@@ -26,6 +26,14 @@ class PortalCSPMiddleware(CSPMiddleware):
     """django-csp's middleware; connect-src also names LiveKit, read per request so a changed
     setting (or a test's) applies without a restart of the policy."""
 
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        # django-csp leaves the header off under CONTENT_SECURITY_POLICY["EXCLUDE_URL_PREFIXES"], but
+        # builds the policy first; these are machine-to-machine answers (TwiML), so skip all of it.
+        excluded = settings.CONTENT_SECURITY_POLICY.get("EXCLUDE_URL_PREFIXES") or ()
+        if excluded and request.path_info.startswith(tuple(excluded)):
+            return response
+        return super().process_response(request, response)
+
     def get_policy_parts(
         self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
     ) -> PolicyParts:
