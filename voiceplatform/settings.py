@@ -142,6 +142,19 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# Requests from other machines (Twilio's and LiveKit's signed webhooks) carry no cookie, session,
+# CSRF token or login, and their answers are never a browser's page: voiceplatform/wsgi.py serves
+# these paths through the part of the chain above that applies to them, in the same order, and
+# leaves out the browser's (sessions, CSRF, auth, messages, framing, the tenant switcher, login
+# lockout, static files): ~6 % of the inbound webhook's CPU (docs/benchmarks.md, "Sixteenth session").
+MACHINE_PATH_PREFIXES = ("/api/v1/telephony/twilio/", "/api/v1/telephony/livekit/")
+MACHINE_MIDDLEWARE = [
+    "voiceplatform.metrics.HttpMetricsMiddleware",
+    "voiceplatform.logging.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "voiceplatform.hostile_input.HostileInputMiddleware",
+]
+
 ROOT_URLCONF = "voiceplatform.urls"
 WSGI_APPLICATION = "voiceplatform.wsgi.application"
 ASGI_APPLICATION = "voiceplatform.asgi.application"
