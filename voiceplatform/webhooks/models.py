@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from voiceplatform.models import TenantOwned
+from voiceplatform.models import Tenant, TenantOwned
 
 
 class WebhookEndpoint(TenantOwned):
@@ -53,7 +53,11 @@ class DeliveryStatus(models.TextChoices):
 
 
 class WebhookDelivery(TenantOwned):
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    # No single-column indexes on the two foreign keys: the log's indexes below lead with them and
+    # serve the same lookups (the cascade deletes too), and every event written on the inbound
+    # webhook's path would update two more indexes.
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_index=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     event_type = models.CharField(max_length=64)
     # The Standard Webhooks `webhook-id`: the same for every attempt and redelivery of one event to
     # one endpoint, so a receiver can drop duplicates.
