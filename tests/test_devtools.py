@@ -56,6 +56,7 @@ def test_the_bench_commands_are_the_dev_tools_own():
         "bench_call_start": "voiceplatform.devtools",
         "bench_contact_import": "voiceplatform.devtools",
         "bench_dialer": "voiceplatform.devtools",
+        "bench_inbound_compare": "voiceplatform.devtools",
         "bench_inbound_webhook": "voiceplatform.devtools",
         "bench_runtime_config": "voiceplatform.devtools",
     }
