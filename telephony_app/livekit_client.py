@@ -16,21 +16,29 @@ import asyncio
 import atexit
 import concurrent.futures
 import datetime
+import http.client
 import json
 import os
+import socket
+import ssl
 import threading
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
 import jwt
 from django.conf import settings
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError, Message
 from livekit import api
+from livekit.api import twirp_client
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 REQUEST_TIMEOUT_SECONDS = 5.0
 # A transfer rings the far end: livekit-api pins the ring window to 30 s and waits 2 s beyond it.
@@ -112,6 +120,12 @@ def _credentials() -> tuple[str, str, str]:
 ROOMS_TOKEN_TTL_SECONDS = 600
 
 
+def _rooms_token(key: str, secret: str) -> str:
+    grants = api.VideoGrants(room_create=True, room_list=True)
+    ttl = datetime.timedelta(seconds=ROOMS_TOKEN_TTL_SECONDS)
+    return api.AccessToken(key, secret).with_grants(grants).with_ttl(ttl).to_jwt()
+
+
 class _Clients:
     """Long-lived LiveKitAPI clients (per URL/key/secret) on one event loop, sharing one aiohttp session."""
 
@@ -144,10 +158,7 @@ class _Clients:
         now = time.monotonic()
         if cached is not None and now < cached[1]:
             return cached[0]
-        grants = api.VideoGrants(room_create=True, room_list=True)
-        ttl = datetime.timedelta(seconds=ROOMS_TOKEN_TTL_SECONDS)
-        token = api.AccessToken(key, secret).with_grants(grants).with_ttl(ttl).to_jwt()
-        client = api.LiveKitAPI(url, token=token, session=self._session(), failover=False)
+        client = api.LiveKitAPI(url, token=_rooms_token(key, secret), session=self._session(), failover=False)
         self.rooms_clients[credentials] = (client, now + ROOMS_TOKEN_TTL_SECONDS / 2)
         return client
 
@@ -186,15 +197,143 @@ class _Inline(_Clients):
     one request at a time on its main thread (a gunicorn sync worker, a Celery prefork child) runs
     the request right there: handing it to the background thread and back costs two thread
     switches and 0.17-0.25 ms of CPU per request (measured against a local fake LiveKit), about
-    7 % of the inbound webhook."""
+    7 % of the inbound webhook.
+
+    The room calls (CreateRoom, DeleteRoom, ListRooms: the inbound webhook's and the dialer's) skip
+    the loop altogether: _TwirpConnection sends them over a kept-alive http.client connection, the
+    same Twirp request livekit-api sends, with livekit-api's messages and token. On the inbound
+    webhook that is ~10 % less CPU than aiohttp on this loop (docs/benchmarks.md, "Sixteenth
+    session")."""
 
     def __init__(self) -> None:
         super().__init__(asyncio.new_event_loop())
+        self.connections: dict[str, _TwirpConnection] = {}
+        self.rooms_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+    def rooms_token(self, url: str, key: str, secret: str) -> str:
+        credentials = (url, key, secret)
+        cached = self.rooms_tokens.get(credentials)
+        now = time.monotonic()
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        token = _rooms_token(key, secret)
+        self.rooms_tokens[credentials] = (token, now + ROOMS_TOKEN_TTL_SECONDS / 2)
+        return token
+
+    def connection(self, url: str) -> _TwirpConnection:
+        connection = self.connections.get(url)
+        if connection is None:
+            connection = self.connections[url] = _TwirpConnection(url)
+        return connection
 
     def close(self) -> None:
+        for connection in self.connections.values():
+            connection.close()
+        self.connections.clear()
         if not self.loop.is_closed() and not self.loop.is_running():
             self.loop.run_until_complete(self.close_clients())
             self.loop.close()
+
+
+class _DeadlineIO:
+    """Before every send and receive, the socket's timeout becomes what is left until `deadline`:
+    a request never outlasts its timeout, however slowly the server sends its answer."""
+
+    deadline = float("inf")
+
+    def _arm(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out")
+        self.settimeout(remaining)  # type: ignore[attr-defined]
+
+    def recv_into(self, buffer: Any, *args: Any, **kwargs: Any) -> int:
+        self._arm()
+        return super().recv_into(buffer, *args, **kwargs)  # type: ignore[misc]
+
+    def sendall(self, data: Any, *args: Any, **kwargs: Any) -> None:
+        self._arm()
+        super().sendall(data, *args, **kwargs)  # type: ignore[misc]
+
+
+class _DeadlineSocket(_DeadlineIO, socket.socket):
+    pass
+
+
+class _DeadlineSSLSocket(_DeadlineIO, ssl.SSLSocket):
+    pass
+
+
+class _LiveKitHTTPConnection(http.client.HTTPConnection):
+    """http.client's connection over a _DeadlineSocket (TLS-wrapped for https/wss URLs)."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None) -> None:
+        super().__init__(host, port)
+        self.tls = tls
+        self.deadline = float("inf")
+
+    def connect(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("timed out")
+        error: OSError = OSError(f"no address for {self.host}")
+        for family, kind, proto, _name, address in socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM):
+            sock = _DeadlineSocket(family, kind, proto)
+            try:
+                sock.settimeout(remaining)
+                sock.connect(address)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                break
+            except OSError as exc:
+                sock.close()
+                error = exc
+        else:
+            raise error
+        if self.tls is not None:  # the handshake runs under the time left, as the connect did
+            sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+        sock.deadline = self.deadline
+        self.sock = sock
+
+
+class _TwirpConnection:
+    """LiveKit's Twirp API (POST <url>/twirp/livekit.<Service>/<Method>, a protobuf body, a Bearer
+    token; errors come back as JSON {code, msg}) over one kept-alive HTTP/1.1 connection."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+        if scheme not in ("http", "https") or not parts.hostname:
+            raise LiveKitNotConfigured(f"LIVEKIT_URL must be an http(s) or ws(s) URL, got {url!r}")
+        tls = None
+        if scheme == "https":
+            tls = ssl.create_default_context()
+            tls.sslsocket_class = _DeadlineSSLSocket
+        self.http = _LiveKitHTTPConnection(parts.hostname, parts.port or (443 if tls else 80), tls)
+        self.base_path = parts.path.rstrip("/")
+
+    def post(self, path: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, bytes]:
+        """The answer's status and body. A kept-alive connection the server has closed meanwhile
+        fails before any answer: that request is sent once more, on a new connection."""
+        for attempt in (1, 2):
+            reused = self.http.sock is not None
+            self.http.deadline = deadline
+            if reused:
+                self.http.sock.deadline = deadline  # type: ignore[union-attr]
+            try:
+                self.http.request("POST", self.base_path + path, body, headers)
+                response = self.http.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if not reused or attempt == 2:
+                    raise
+            except BaseException:
+                self.close()  # mid-answer: the connection cannot be reused
+                raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.http.close()
 
 
 _background: _Background | None = None
@@ -235,15 +374,57 @@ def _close_runners() -> None:
 atexit.register(_close_runners)
 
 
+def _default_timeout() -> float:
+    # Web requests call LiveKit too (test sessions, inbound webhooks): with the extra second below,
+    # a call never outlasts WEB_REQUEST_BUDGET_SECONDS, whatever the operator set it to.
+    return min(REQUEST_TIMEOUT_SECONDS, max(settings.WEB_REQUEST_BUDGET_SECONDS - 1.0, 0.5))
+
+
+_ROOM_METHODS = {"CreateRoom": "create_room", "DeleteRoom": "delete_room", "ListRooms": "list_rooms"}
+
+
+def _rooms_call(method: str, request: Message, response_class: type[M]) -> M:
+    """A RoomService call the pre-signed rooms token covers: synchronous on the main thread's runner
+    (_TwirpConnection), else livekit-api's client on the background loop."""
+    inline = _get_inline()
+    if inline is None:
+        return _call(lambda lk: getattr(lk.room, _ROOM_METHODS[method])(request), rooms=True)
+    url, key, secret = _credentials()
+    timeout = _default_timeout()
+    headers = {
+        "Authorization": f"Bearer {inline.rooms_token(url, key, secret)}",
+        "Content-Type": "application/protobuf",
+        "User-Agent": twirp_client._USER_AGENT,
+        twirp_client.REQUEST_ID_HEADER: str(uuid.uuid4()),
+    }
+    path = f"/{twirp_client.DEFAULT_PREFIX}/livekit.RoomService/{method}"
+    try:
+        status, body = inline.connection(url).post(
+            path, request.SerializeToString(), headers, deadline=time.monotonic() + timeout
+        )
+    except (OSError, http.client.HTTPException) as exc:  # TimeoutError is an OSError
+        reason = str(exc) or type(exc).__name__
+        raise LiveKitUnavailable(f"LiveKit at {url} did not answer within {timeout:g} s: {reason}") from exc
+    if status != 200:
+        try:  # Twirp encodes errors as JSON, whatever the content type says
+            error = json.loads(body)
+        except ValueError:
+            error = {}
+        error = error if isinstance(error, dict) else {}
+        raise LiveKitRequestFailed(str(error.get("code") or "unknown"), str(error.get("msg") or ""), status=status)
+    try:
+        return response_class.FromString(body)
+    except DecodeError as exc:
+        raise LiveKitRequestFailed("malformed", f"not a {response_class.__name__}: {exc}", status=status) from exc
+
+
 def _call(
     operation: Callable[[api.LiveKitAPI], Awaitable[T]], *, timeout: float | None = None, rooms: bool = False
 ) -> T:
     """Runs `operation` with a client under a timeout; rooms=True for the room calls the pre-signed
     token covers (CreateRoom, DeleteRoom, ListRooms)."""
     url, key, secret = _credentials()
-    # Web requests call LiveKit too (test sessions, inbound webhooks): with the extra second below,
-    # a call never outlasts WEB_REQUEST_BUDGET_SECONDS, whatever the operator set it to.
-    timeout = timeout or min(REQUEST_TIMEOUT_SECONDS, max(settings.WEB_REQUEST_BUDGET_SECONDS - 1.0, 0.5))
+    timeout = timeout or _default_timeout()
     inline = _get_inline()
     runner: _Clients = inline if inline is not None else _get_background()
 
@@ -291,7 +472,7 @@ def create_room(*, name: str, metadata: dict[str, Any], agent_dispatch: bool = T
         metadata=json.dumps(metadata),
         agents=[_dispatch(metadata)] if agent_dispatch else [],
     )
-    _call(lambda lk: lk.room.create_room(request), rooms=True)
+    _rooms_call("CreateRoom", request, api.Room)
 
 
 def create_dispatch(*, room: str, metadata: dict[str, Any]) -> str:
@@ -351,12 +532,12 @@ def transfer_participant(*, room: str, identity: str, transfer_to: str) -> None:
 
 def delete_room(*, room: str) -> None:
     """Deletes the room, which disconnects everyone in it (hangs up)."""
-    _call(lambda lk: lk.room.delete_room(api.DeleteRoomRequest(room=room)), rooms=True)
+    _rooms_call("DeleteRoom", api.DeleteRoomRequest(room=room), api.DeleteRoomResponse)
 
 
 def list_rooms() -> list[str]:
     """The names of the rooms open now."""
-    response = _call(lambda lk: lk.room.list_rooms(api.ListRoomsRequest()), rooms=True)
+    response = _rooms_call("ListRooms", api.ListRoomsRequest(), api.ListRoomsResponse)
     return [room.name for room in response.rooms]
 
 
@@ -370,7 +551,7 @@ def rooms_open(names: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(wanted), ROOMS_PER_LIST_REQUEST):
         batch = wanted[start : start + ROOMS_PER_LIST_REQUEST]
-        response = _call(lambda lk, batch=batch: lk.room.list_rooms(api.ListRoomsRequest(names=batch)), rooms=True)
+        response = _rooms_call("ListRooms", api.ListRoomsRequest(names=batch), api.ListRoomsResponse)
         found.update(room.name for room in response.rooms)
     return found & set(wanted)
 

@@ -29,6 +29,7 @@ import base64
 import datetime
 import hashlib
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -114,8 +115,9 @@ class FakeLiveKit:
     """Start with start() or use as a context manager; `url`, `key` and `secret` are what the platform's
     LIVEKIT_* settings need, `received` what it was sent."""
 
-    def __init__(self, *, key: str = KEY, secret: str = SECRET) -> None:
+    def __init__(self, *, key: str = KEY, secret: str = SECRET, tls: ssl.SSLContext | None = None) -> None:
         self.key = key
+        self.tls = tls  # a server context: the API is served over HTTPS (url says https://)
         self.secret = secret
         self.verifier = api.TokenVerifier(key, secret)
         self.received: list[Received] = []
@@ -138,7 +140,7 @@ class FakeLiveKit:
     @property
     def url(self) -> str:
         host, port = self._address
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     # --- scripting and inspection ---------------------------------------------------------
 
@@ -167,6 +169,15 @@ class FakeLiveKit:
         """The SIP trunk and dispatch rule methods called that change LiveKit (creates, updates, deletes)."""
         return [r.method for r in self.received if r.method in SIP_WRITES]
 
+    def drop_connections(self) -> None:
+        """Closes every kept-alive connection from the server's side, as LiveKit does to idle ones."""
+
+        async def close() -> None:
+            for transport in list(self.connections):
+                transport.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
+
     def webhook_authorization(self, body: str, **kwargs: Any) -> str:
         """The Authorization header this server's LiveKit would send with the webhook `body`."""
         return sign_webhook(body, key=self.key, secret=self.secret, **kwargs)
@@ -176,7 +187,7 @@ class FakeLiveKit:
     def start(self) -> FakeLiveKit:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            self._loop.create_server(lambda: _TwirpProtocol(self), "127.0.0.1", 0), self._loop
+            self._loop.create_server(lambda: _TwirpProtocol(self), "127.0.0.1", 0, ssl=self.tls), self._loop
         ).result(timeout=5)
         self._address = self._server.sockets[0].getsockname()[:2]
         return self
