@@ -5,6 +5,7 @@ production WSGI application served on loopback."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -12,9 +13,11 @@ import httpx
 import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver
+from google.protobuf import json_format
+from livekit import api
 
-from telephony_app.models import Call, CallStatus
-from telephony_app.services import phone_number_create
+from telephony_app.models import Call, CallDirection, CallStatus
+from telephony_app.services import call_create, phone_number_create
 from tests.telephony_app.test_twilio_webhooks import (
     ACCOUNT_SID,
     NUMBER,
@@ -25,6 +28,7 @@ from tests.telephony_app.test_twilio_webhooks import (
     twiml,
     voice_params,
 )
+from voiceplatform.devtools.fake_livekit import KEY, SECRET, sign_webhook
 from voiceplatform.services import credential_set
 from voiceplatform.wsgi import application
 
@@ -126,3 +130,35 @@ def test_only_the_signed_webhooks_live_under_the_machine_paths():
         "telephony-twilio-refer",
         "telephony-livekit-webhook",
     }
+
+
+def test_a_livekit_webhook_is_applied_without_the_browsers_middleware(server, settings, tenant, make_agent):
+    settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "http://127.0.0.1:9", KEY, SECRET
+    code = uuid.uuid4()
+    call = call_create(
+        tenant=tenant, agent=make_agent(tenant), direction=CallDirection.INBOUND, status=CallStatus.RINGING,
+        code=code, room_name=f"in-{code}",
+    )  # fmt: skip
+    body = json_format.MessageToJson(
+        api.WebhookEvent(event="room_finished", id="EV_machine", room=api.Room(sid="RM_x", name=call.room_name))
+    )
+
+    response = httpx.post(
+        server + "/api/v1/telephony/livekit/webhook",
+        content=body,
+        headers={"Content-Type": "application/webhook+json", "Authorization": sign_webhook(body)},
+        timeout=10,
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {"event": "room_finished", "updated": 1}
+    assert Call.objects.for_tenant(tenant).get(pk=call.pk).status == CallStatus.FAILED
+    assert "X-Frame-Options" not in response.headers
+
+
+def test_an_unsigned_livekit_webhook_is_still_refused(server, settings):
+    settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "http://127.0.0.1:9", KEY, SECRET
+
+    response = httpx.post(server + "/api/v1/telephony/livekit/webhook", content="{}", timeout=10)
+
+    assert response.status_code == 401
