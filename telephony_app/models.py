@@ -178,8 +178,14 @@ class Call(TenantOwned):
             models.Index(fields=_newest_first("to_number"), name="call_tenant_to_idx"),
             # Full-text search over transcripts (call_search_document).
             GinIndex(fields=["search"], name="call_search_gin_idx"),
-            # The reaper's query: non-terminal calls not updated for a while.
-            models.Index(fields=["status", "updated_at"], name="call_status_updated_idx"),
+            # The reaper's query: non-terminal calls not updated for a while. Partial: a call leaves it
+            # when it ends, so it stays as small as the calls in progress, and the end's UPDATE (like
+            # the open-calls index below) writes no entry to it.
+            models.Index(
+                fields=["status", "updated_at"],
+                condition=Q(status__in=sorted(ACTIVE_STATUSES)),
+                name="call_status_updated_idx",
+            ),
             # The LiveKit webhook and the worker find a call by its room (exact match only).
             models.Index(fields=["room_name"], name="call_room_name_idx"),
             # An agent's open phone calls, counted against max_concurrent_calls by the inbound routing:

@@ -17,7 +17,7 @@ from django.urls import reverse
 from agents_app.models import Agent
 from telephony_app import selectors
 from telephony_app.models import Call, CallDirection, CallStatus
-from telephony_app.services import call_finish
+from telephony_app.services import call_finish, calls_reap_stale
 from voiceplatform.models import Tenant
 
 URL = "/api/v1/calls"
@@ -320,3 +320,22 @@ def test_a_common_word_is_searched_by_walking_the_newest_calls_and_a_rare_one_th
     second = api.get(first["next"]).json()
     assert len({row["id"] for row in first["results"] + second["results"]}) == 60
     assert _search_ids(api, "quokka") == {str(rare.code)}
+
+
+def test_the_reaper_reads_only_the_calls_in_progress_through_its_partial_index(tenant):
+    # Finished calls (nearly all of a busy tenant's) are not in call_status_updated_idx at all.
+    _bulk(tenant, 2000, status=CallStatus.COMPLETED)
+    _bulk(tenant, 3, status=CallStatus.RINGING)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE telephony_app_call")
+    with CaptureQueriesContext(connection) as queries:
+        assert calls_reap_stale(older_than=datetime.timedelta(hours=4)) == 0
+    [select] = [query["sql"] for query in queries if query["sql"].startswith("SELECT")]
+    with connection.cursor() as cursor:
+        for setting in ("enable_seqscan", "enable_bitmapscan"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        cursor.execute("EXPLAIN " + select)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Index Scan using call_status_updated_idx" in plan, plan
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'call_status_updated_idx'")
+        assert cursor.fetchone()[0] < 100  # the three ringing calls, not the 2,000 finished ones
