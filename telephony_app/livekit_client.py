@@ -316,7 +316,9 @@ class _TwirpConnection:
 
     def post(self, path: str, body: bytes, headers: dict[str, str], deadline: float) -> tuple[int, bytes]:
         """The answer's status and body. A kept-alive connection the server has closed meanwhile
-        fails before any answer: that request is sent once more, on a new connection."""
+        fails before any answer: that request is sent once more, on a new connection. The room calls
+        bear it: CreateRoom of an existing room answers that room, ListRooms only reads, and a
+        DeleteRoom that had gone through answers not_found, which its callers log."""
         for attempt in (1, 2):
             reused = self.http.sock is not None
             self.http.deadline = deadline
