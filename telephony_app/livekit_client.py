@@ -123,12 +123,6 @@ def _credentials() -> tuple[str, str, str]:
 ROOMS_TOKEN_TTL_SECONDS = 600
 
 
-def _rooms_token(key: str, secret: str) -> str:
-    grants = api.VideoGrants(room_create=True, room_list=True)
-    ttl = datetime.timedelta(seconds=ROOMS_TOKEN_TTL_SECONDS)
-    return api.AccessToken(key, secret).with_grants(grants).with_ttl(ttl).to_jwt()
-
-
 class _Clients:
     """Long-lived LiveKitAPI clients (per URL/key/secret) on one event loop, sharing one aiohttp session."""
 
@@ -136,7 +130,8 @@ class _Clients:
         self.loop = loop
         self.session: aiohttp.ClientSession | None = None
         self.clients: dict[tuple[str, str, str], api.LiveKitAPI] = {}
-        self.rooms_clients: dict[tuple[str, str, str], tuple[api.LiveKitAPI, float]] = {}
+        self.rooms_clients: dict[tuple[str, str, str], tuple[api.LiveKitAPI, str]] = {}
+        self.rooms_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
@@ -154,15 +149,27 @@ class _Clients:
             self.clients[credentials] = client
         return client
 
-    def rooms_client(self, url: str, key: str, secret: str) -> api.LiveKitAPI:
-        """The client for CreateRoom, DeleteRoom and ListRooms: a token signed ahead, re-signed in time."""
+    def rooms_token(self, url: str, key: str, secret: str) -> str:
+        """The token for CreateRoom, DeleteRoom and ListRooms: signed ahead, signed again at half its life."""
         credentials = (url, key, secret)
-        cached = self.rooms_clients.get(credentials)
+        cached = self.rooms_tokens.get(credentials)
         now = time.monotonic()
         if cached is not None and now < cached[1]:
             return cached[0]
-        client = api.LiveKitAPI(url, token=_rooms_token(key, secret), session=self._session(), failover=False)
-        self.rooms_clients[credentials] = (client, now + ROOMS_TOKEN_TTL_SECONDS / 2)
+        grants = api.VideoGrants(room_create=True, room_list=True)
+        ttl = datetime.timedelta(seconds=ROOMS_TOKEN_TTL_SECONDS)
+        token = api.AccessToken(key, secret).with_grants(grants).with_ttl(ttl).to_jwt()
+        self.rooms_tokens[credentials] = (token, now + ROOMS_TOKEN_TTL_SECONDS / 2)
+        return token
+
+    def rooms_client(self, url: str, key: str, secret: str) -> api.LiveKitAPI:
+        """The client for the room calls, carrying rooms_token (a new client once it is signed again)."""
+        credentials, token = (url, key, secret), self.rooms_token(url, key, secret)
+        cached = self.rooms_clients.get(credentials)
+        if cached is not None and cached[1] == token:
+            return cached[0]
+        client = api.LiveKitAPI(url, token=token, session=self._session(), failover=False)
+        self.rooms_clients[credentials] = (client, token)
         return client
 
     async def close_clients(self) -> None:
@@ -211,17 +218,6 @@ class _Inline(_Clients):
     def __init__(self) -> None:
         super().__init__(asyncio.new_event_loop())
         self.connections: dict[str, _TwirpConnection] = {}
-        self.rooms_tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-
-    def rooms_token(self, url: str, key: str, secret: str) -> str:
-        credentials = (url, key, secret)
-        cached = self.rooms_tokens.get(credentials)
-        now = time.monotonic()
-        if cached is not None and now < cached[1]:
-            return cached[0]
-        token = _rooms_token(key, secret)
-        self.rooms_tokens[credentials] = (token, now + ROOMS_TOKEN_TTL_SECONDS / 2)
-        return token
 
     def connection(self, url: str) -> _TwirpConnection:
         connection = self.connections.get(url)

@@ -18,7 +18,6 @@ only additions it ignores). Everything it wrote is removed at the end.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import statistics
 import subprocess
@@ -38,10 +37,9 @@ from voiceplatform.actor import SYSTEM
 from voiceplatform.devtools.fake_livekit import FakeLiveKit
 from voiceplatform.devtools.management.commands.bench_inbound_webhook import (
     CALLER,
-    SIP_HOST,
     WEBHOOK_URL,
-    _database_url,
     _free_number,
+    platform_environment,
 )
 from voiceplatform.services import credential_set, tenant_create, tenant_delete
 from voiceplatform.webhooks.models import WebhookDelivery
@@ -111,7 +109,7 @@ class Command(BaseCommand):
             Agent.objects.for_tenant(tenant).filter(pk=agent.pk).update(max_concurrent_calls=1_000_000)
             number = phone_number_create(tenant=tenant, number=_free_number(), agent=agent).number
             endpoint_create(tenant=tenant, url=WEBHOOK_URL, event_types=["call.started", "call.ended"])
-            env = self._environment(livekit)
+            env = platform_environment(livekit=livekit, public_base_url=PUBLIC_BASE_URL)
             config = json.dumps(
                 {
                     "token": token,
@@ -140,24 +138,6 @@ class Command(BaseCommand):
             f"bench_inbound_compare this_ms={statistics.mean(this_ms):.3f} other_ms={statistics.mean(other_ms):.3f}"
             f" ratio_median={statistics.median(ratios):.3f}"
         )
-
-    def _environment(self, livekit: FakeLiveKit) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "voiceplatform.settings",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "false",
-            "LIVEKIT_URL": livekit.url,
-            "LIVEKIT_API_KEY": livekit.key,
-            "LIVEKIT_API_SECRET": livekit.secret,
-            "LIVEKIT_SIP_HOST": SIP_HOST,
-            "LOG_LEVEL": "warning",
-        }
 
     def _rounds(self, sides: list[_Side], rounds: int, per_round: int) -> tuple[list[float], list[float]]:
         this_ms: list[float] = []

@@ -80,6 +80,27 @@ def _database_url() -> str:
     return f"postgresql://{auth}{host}{':' + str(port) if port else ''}/{name}{query}"
 
 
+def platform_environment(*, livekit: FakeLiveKit, public_base_url: str) -> dict[str, str]:
+    """The environment of a platform process this benchmark starts: this process's settings and
+    database, the fake LiveKit, and the public URL its signed requests are addressed to."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "voiceplatform.settings",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "PUBLIC_BASE_URL": public_base_url,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback
+        "LIVEKIT_URL": livekit.url,
+        "LIVEKIT_API_KEY": livekit.key,
+        "LIVEKIT_API_SECRET": livekit.secret,
+        "LIVEKIT_SIP_HOST": SIP_HOST,
+        "LOG_LEVEL": "warning",
+    }
+
+
 def _free_number() -> str:
     """A valid US number no tenant has (numbers are unique platform-wide)."""
     for _ in range(100):
@@ -248,22 +269,7 @@ class Command(BaseCommand):
                 cursor.execute(f"VACUUM ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
     def _start_gunicorn(self, *, port: int, workers: int, livekit: FakeLiveKit) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "voiceplatform.settings",
-            "SECRET_KEY": settings.SECRET_KEY,
-            "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": settings.REDIS_URL,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "false",  # plain HTTP on loopback
-            "LIVEKIT_URL": livekit.url,
-            "LIVEKIT_API_KEY": livekit.key,
-            "LIVEKIT_API_SECRET": livekit.secret,
-            "LIVEKIT_SIP_HOST": SIP_HOST,
-            "LOG_LEVEL": "warning",
-        }
+        env = platform_environment(livekit=livekit, public_base_url=f"http://127.0.0.1:{port}")
         env["WEB_BIND"], env["WEB_WORKERS"] = f"127.0.0.1:{port}", str(workers)
         # The production server's own settings (voiceplatform/gunicorn_conf.py): what ships is what is measured.
         command = [
